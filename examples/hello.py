@@ -1,0 +1,2 @@
+name = input("Who are you? ")
+print(f"Hello, {name}, from inside the sandbox!")

@@ -1,0 +1,5 @@
+"""Allow `python -m onpyrunner`."""
+
+from onpyrunner.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""The sandboxed runner: nsjail, cgroups, the sandbox init, verdicts."""

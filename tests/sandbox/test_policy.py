@@ -1,0 +1,80 @@
+"""The policy files are data: parsed, composed, and the one source of the sandbox's limits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from onpyrunner.errors import ConfigError
+from onpyrunner.sandbox.policy import compose, parse_textproto, policy_text, substitute
+from onpyrunner.sandbox.runtimes import shipped_specs
+from onpyrunner.settings import Settings
+
+
+def test_textproto_reader_handles_nesting_comments_and_strings() -> None:
+    text = """
+        # a comment
+        name: "x" # trailing comment
+        time_limit: 0
+        keep_env: false
+        rlimit_as_type: INF
+        mount { dst: "/tmp" options: "size=1" rw: true }
+        mount {
+          src_content: "a\\nb" "c"
+          dst: "/etc/x"
+        }
+        seccomp_string: "one"
+        seccomp_string: "two"
+    """
+    message = parse_textproto(text)
+    assert message["name"] == ["x"]
+    assert message["time_limit"] == [0]
+    assert message["keep_env"] == [False]
+    assert message["rlimit_as_type"] == ["INF"]
+    assert message["mount"] == [
+        {"dst": ["/tmp"], "options": ["size=1"], "rw": [True]},
+        {"src_content": ["a\nbc"], "dst": ["/etc/x"]},
+    ]
+    assert message["seccomp_string"] == ["one", "two"]
+
+
+@pytest.mark.parametrize("text", ["mount {", "}", "name: ", 'name: "unterminated'])
+def test_textproto_reader_rejects_broken_text(text: str) -> None:
+    with pytest.raises(ConfigError):
+        parse_textproto(text)
+
+
+def test_undefined_variable_is_an_error() -> None:
+    with pytest.raises(ConfigError, match="NOPE"):
+        substitute('src: "${NOPE}"', {})
+
+
+def test_base_policy_turns_on_every_namespace_and_limits_tmp(tmp_path: Path) -> None:
+    policy = compose(
+        "python.cfg",
+        {"BINARY": "/usr/bin/python3.11", "STDLIB": "/usr/lib/p", "MULTIARCH_LIB": "/usr/lib/x"},
+        tmp_path,
+        "t",
+    )
+    for ns in ("net", "user", "ns", "pid", "ipc", "uts", "cgroup"):
+        assert policy.scalar(f"clone_new{ns}") is True
+    assert policy.scalar("keep_env") is False
+    assert policy.scalar("disable_no_new_privs") is False
+    assert 0 < policy.tmpfs_size_bytes("/tmp") <= 64 << 20
+    assert "/usr/bin/python3" in policy.mount_destinations()
+    assert "/sandbox" not in policy.mount_destinations()  # added per run, read-only
+    assert policy.path.read_text().startswith(policy_text("base.cfg"))
+
+
+def test_policy_backstops_sit_above_the_server_maximums() -> None:
+    settings = Settings()
+    policy = parse_textproto(policy_text("base.cfg"))
+    assert policy["rlimit_cpu"][-1] * 1000 > settings.max_cpu_time_ms  # type: ignore[operator]
+    assert policy["rlimit_fsize"][-1] * 1024 >= settings.max_max_file_kb  # type: ignore[operator]
+
+
+def test_every_shipped_runtime_names_a_shipped_policy() -> None:
+    for spec in shipped_specs():
+        assert policy_text(spec.policy_file)
+        assert spec.run and spec.source_file

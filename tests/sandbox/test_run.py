@@ -1,0 +1,533 @@
+"""Programs, hostile or not, through the real nsjail sandbox: outcome and the relevant fact."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from onpyrunner.models import Limits, Outcome, RunResult
+from onpyrunner.sandbox.nsjail import INIT_PATH
+from onpyrunner.sandbox.pool import Sandbox
+from onpyrunner.settings import Settings
+
+pytestmark = pytest.mark.sandbox
+
+
+async def run(
+    sandbox: Sandbox, code: str, stdin: bytes = b"", language: str = "python", **limits: int
+) -> RunResult:
+    base = sandbox.settings.default_limits().model_dump()
+    base.update(limits)
+    return await sandbox.run(language, textwrap.dedent(code).encode(), stdin, Limits(**base))
+
+
+async def test_hello_world(sandbox: Sandbox) -> None:
+    result = await run(sandbox, "print('hello, world')")
+    assert result.outcome is Outcome.SUCCESS
+    assert result.stdout == "hello, world\n"
+    assert result.stderr == ""
+    assert (result.exit_code, result.signal) == (0, None)
+    assert result.usage.cpu_time_ms > 0
+    assert result.usage.wall_time_ms > 0
+    assert result.usage.memory_kb > 0
+
+
+async def test_exit_code_3_is_a_runtime_error(sandbox: Sandbox) -> None:
+    result = await run(sandbox, "import sys; sys.exit(3)")
+    assert result.outcome is Outcome.RUNTIME_ERROR
+    assert (result.exit_code, result.signal) == (3, None)
+
+
+async def test_uncaught_exception_leaves_its_traceback_on_stderr(sandbox: Sandbox) -> None:
+    result = await run(sandbox, "def f():\n    raise ValueError('boom')\nf()\n")
+    assert result.outcome is Outcome.RUNTIME_ERROR
+    assert result.exit_code == 1
+    assert "Traceback (most recent call last)" in result.stderr
+    assert "ValueError: boom" in result.stderr
+
+
+async def test_syntax_error(sandbox: Sandbox) -> None:
+    result = await run(sandbox, "print('unclosed'\n")
+    assert result.outcome is Outcome.RUNTIME_ERROR
+    assert "SyntaxError" in result.stderr
+
+
+async def test_busy_loop_is_a_cpu_time_limit(sandbox: Sandbox) -> None:
+    result = await run(sandbox, "while True: pass", cpu_time_ms=500, wall_time_ms=5000)
+    assert result.outcome is Outcome.TIME_LIMIT_EXCEEDED
+    assert result.usage.cpu_time_ms >= 500
+    assert result.usage.wall_time_ms < 5000
+
+
+async def test_sleep_is_a_wall_time_limit_and_returns_promptly(sandbox: Sandbox) -> None:
+    started = time.monotonic()
+    result = await run(sandbox, "import time; time.sleep(100)", wall_time_ms=1000)
+    elapsed = time.monotonic() - started
+    assert result.outcome is Outcome.TIME_LIMIT_EXCEEDED
+    assert result.usage.wall_time_ms >= 1000
+    assert result.usage.cpu_time_ms < 500
+    assert elapsed < 1.0 + 2.0  # the wall limit plus a margin, not the 100 s sleep
+
+
+async def test_cpu_time_of_child_processes_is_summed(sandbox: Sandbox) -> None:
+    code = """
+        import os, time
+        def burn(seconds):
+            end = time.process_time() + seconds
+            while time.process_time() < end:
+                pass
+        pids = []
+        for _ in range(3):
+            pid = os.fork()
+            if pid == 0:
+                burn(0.4)
+                os._exit(0)
+            pids.append(pid)
+        for pid in pids:
+            os.waitpid(pid, 0)
+        print('done')
+    """
+    result = await run(sandbox, code, cpu_time_ms=5000, wall_time_ms=10000)
+    assert result.outcome is Outcome.SUCCESS
+    assert result.usage.cpu_time_ms >= 3 * 400 * 0.9
+
+
+async def test_threads_burning_cpu_hit_the_limit_of_the_whole_tree(sandbox: Sandbox) -> None:
+    code = """
+        import os, threading
+        def burn():
+            while True:
+                pass
+        for _ in range(2):
+            threading.Thread(target=burn, daemon=True).start()
+        for _ in range(2):
+            if os.fork() == 0:
+                burn()
+        burn()
+    """
+    result = await run(sandbox, code, cpu_time_ms=1000, wall_time_ms=10000)
+    assert result.outcome is Outcome.TIME_LIMIT_EXCEEDED
+    assert result.usage.cpu_time_ms >= 1000
+    # Three processes share the two cores: the limit comes well before 1 s of wall time
+    # per process would have been used by each.
+    assert result.usage.wall_time_ms < 3000
+
+
+async def test_memory_bomb_is_a_memory_limit(sandbox: Sandbox) -> None:
+    code = """
+        chunks = []
+        while True:
+            chunks.append(bytearray(8 * 1024 * 1024))
+    """
+    result = await run(sandbox, code, memory_mb=64)
+    assert result.outcome is Outcome.MEMORY_LIMIT_EXCEEDED
+    assert result.usage.memory_kb >= 60 * 1024
+    assert result.usage.memory_kb <= 64 * 1024 + 1024
+
+
+async def test_memory_of_child_processes_counts_together(sandbox: Sandbox) -> None:
+    code = """
+        import os, time
+        for _ in range(4):
+            if os.fork() == 0:
+                block = bytearray(24 * 1024 * 1024)
+                time.sleep(5)
+                os._exit(0)
+        os.wait()
+    """
+    result = await run(sandbox, code, memory_mb=64)
+    assert result.outcome is Outcome.MEMORY_LIMIT_EXCEEDED
+
+
+async def test_refused_allocation_memory_error_is_a_memory_limit(sandbox: Sandbox) -> None:
+    result = await run(sandbox, "x = bytearray(1 << 46)")
+    assert result.outcome is Outcome.MEMORY_LIMIT_EXCEEDED
+    assert "MemoryError" in result.stderr
+
+
+async def test_fork_bomb_is_contained(sandbox: Sandbox) -> None:
+    code = """
+        import os
+        while True:
+            try:
+                os.fork()
+            except OSError:
+                pass
+    """
+    started = time.monotonic()
+    result = await run(sandbox, code, max_processes=16, wall_time_ms=2000, cpu_time_ms=1000)
+    elapsed = time.monotonic() - started
+    assert result.outcome is Outcome.TIME_LIMIT_EXCEEDED
+    assert elapsed < 2.0 + 3.0
+    await sandbox.settle()
+    assert _processes_of_sandbox_users(sandbox) == []
+
+
+async def test_process_limit_refuses_the_extra_process(sandbox: Sandbox) -> None:
+    code = """
+        import os, time
+        made = 0
+        try:
+            for _ in range(50):
+                if os.fork() == 0:
+                    time.sleep(3)
+                    os._exit(0)
+                made += 1
+        except OSError as e:
+            print('refused after', made, e.errno)
+    """
+    result = await run(sandbox, code, max_processes=8)
+    assert result.outcome is Outcome.SUCCESS
+    assert result.stdout.startswith("refused after 7 ")  # 8 = the program + 7 children
+
+
+async def test_no_shell_to_start(sandbox: Sandbox) -> None:
+    code = """
+        import subprocess
+        subprocess.run(['/bin/sh', '-c', 'echo escaped'])
+    """
+    result = await run(sandbox, code)
+    assert result.outcome is Outcome.RUNTIME_ERROR
+    assert "FileNotFoundError" in result.stderr
+    assert "escaped" not in result.stdout
+
+
+@pytest.mark.parametrize("stream", ["stdout", "stderr"])
+async def test_output_flood_is_cut_at_the_cap(sandbox: Sandbox, stream: str) -> None:
+    code = f"""
+        import sys
+        while True:
+            sys.{stream}.write('x' * 4096)
+    """
+    result = await run(sandbox, code, output_kb=16)
+    assert result.outcome is Outcome.OUTPUT_LIMIT_EXCEEDED
+    assert getattr(result, stream) == "x" * 16 * 1024
+
+
+async def test_output_before_a_limit_is_kept(sandbox: Sandbox) -> None:
+    code = """
+        print('started')
+        while True:
+            pass
+    """
+    result = await run(sandbox, code, cpu_time_ms=300)
+    assert result.outcome is Outcome.TIME_LIMIT_EXCEEDED
+    assert result.stdout == "started\n"
+
+
+async def test_invalid_utf8_is_replaced(sandbox: Sandbox) -> None:
+    code = "import sys; sys.stdout.buffer.write(b'ok \\xff\\xfe done\\n')"
+    result = await run(sandbox, code)
+    assert result.outcome is Outcome.SUCCESS
+    assert result.stdout == "ok \ufffd\ufffd done\n"
+
+
+async def test_program_that_closes_stdout(sandbox: Sandbox) -> None:
+    code = """
+        import os, sys
+        sys.stdout.flush()
+        os.close(1)
+        sys.stdout = open(os.devnull, 'w')
+        print('still here', file=sys.stderr)
+    """
+    result = await run(sandbox, code)
+    assert result.outcome is Outcome.SUCCESS
+    assert result.stdout == ""
+    assert result.stderr == "still here\n"
+
+
+async def test_stdin_is_fed_and_read_to_eof(sandbox: Sandbox) -> None:
+    data = b"".join(b"%d\n" % i for i in range(200_000))
+    code = """
+        import sys
+        numbers = [int(line) for line in sys.stdin]
+        print(len(numbers), sum(numbers))
+    """
+    result = await run(sandbox, code, stdin=data)
+    assert result.outcome is Outcome.SUCCESS
+    assert result.stdout == f"200000 {sum(range(200_000))}\n"
+
+
+async def test_large_stdin_with_large_output_does_not_deadlock(sandbox: Sandbox) -> None:
+    data = os.urandom(512 * 1024).hex().encode()  # 1 MiB
+    code = "import sys; sys.stdout.write(sys.stdin.read())"
+    result = await run(sandbox, code, stdin=data, output_kb=1024)
+    assert result.outcome is Outcome.SUCCESS
+    assert result.stdout.encode() == data
+
+
+async def test_program_that_ignores_stdin(sandbox: Sandbox) -> None:
+    result = await run(sandbox, "print('not reading')", stdin=b"x" * (4 << 20))
+    assert result.outcome is Outcome.SUCCESS
+    assert result.stdout == "not reading\n"
+
+
+async def test_connecting_to_the_hosts_redis_fails(sandbox: Sandbox) -> None:
+    code = """
+        import socket
+        s = socket.socket()
+        s.settimeout(2)
+        try:
+            s.connect(('127.0.0.1', 6379))
+            print('connected')
+        except OSError as e:
+            print('refused', type(e).__name__)
+    """
+    result = await run(sandbox, code)
+    assert result.outcome is Outcome.SUCCESS
+    assert result.stdout.startswith("refused")
+
+
+async def test_only_loopback_and_no_route(sandbox: Sandbox) -> None:
+    code = """
+        import socket
+        print(sorted(name for _, name in socket.if_nameindex()))
+        routes = open('/proc/net/route').read().splitlines()[1:]
+        routes6 = [l for l in open('/proc/net/ipv6_route') if not l.split()[-1] == 'lo']
+        print(len(routes), len(routes6))
+    """
+    result = await run(sandbox, code)
+    assert result.outcome is Outcome.SUCCESS, result.stderr
+    assert result.stdout == "['lo']\n0 0\n"
+
+
+async def test_host_files_outside_the_sandbox_are_not_there(
+    sandbox: Sandbox, tmp_path: object
+) -> None:
+    secret = f"/tmp/onpyrunner-host-secret-{os.getpid()}"
+    with open(secret, "w") as f:
+        f.write("host secret")
+    try:
+        code = f"""
+            import os
+            paths = [{secret!r}, '/etc/shadow', '/root', '/work', '/home']
+            for path in paths + ['/proc/1/root/etc/shadow']:
+                try:
+                    open(path).read() if not os.path.isdir(path) else os.listdir(path)
+                    print('READ', path)
+                except OSError as e:
+                    print('denied', path, type(e).__name__)
+        """
+        result = await run(sandbox, code)
+    finally:
+        os.unlink(secret)
+    assert result.outcome is Outcome.SUCCESS, result.stderr
+    assert "READ" not in result.stdout
+    assert result.stdout.count("denied") == 6
+
+
+async def test_only_tmp_is_writable(sandbox: Sandbox) -> None:
+    code = """
+        paths = ['/sandbox/new.txt', '/sandbox/main.py', '/new.txt', '/usr/bin/x']
+        for path in paths + ['/etc/passwd']:
+            try:
+                open(path, 'a').write('x')
+                print('WROTE', path)
+            except OSError as e:
+                print('denied', path)
+        open('/tmp/ok.txt', 'w').write('fine')
+        print(open('/tmp/ok.txt').read())
+    """
+    result = await run(sandbox, code)
+    assert result.outcome is Outcome.SUCCESS, result.stderr
+    assert "WROTE" not in result.stdout
+    assert result.stdout.endswith("fine\n")
+
+
+async def test_filling_tmp_hits_its_cap(sandbox: Sandbox) -> None:
+    tmp_bytes = sandbox.runtime("python").policy.tmpfs_size_bytes("/tmp")
+    code = f"""
+        import errno
+        written = 0
+        try:
+            with open('/tmp/fill', 'wb') as f:
+                while written < {tmp_bytes} * 2:
+                    f.write(b'x' * 65536)
+                    f.flush()
+                    written += 65536
+        except OSError as e:
+            print('full', errno.errorcode[e.errno], written)
+    """
+    result = await run(sandbox, code, memory_mb=256, max_file_kb=2 * tmp_bytes // 1024)
+    assert result.outcome is Outcome.SUCCESS, result.stderr
+    kind, written = result.stdout.split()[1:]
+    assert kind == "ENOSPC"
+    assert tmp_bytes - 65536 * 2 <= int(written) <= tmp_bytes
+
+
+async def test_file_size_limit(sandbox: Sandbox) -> None:
+    # CPython ignores SIGXFSZ, so the write fails with EFBIG instead of killing it.
+    code = "open('/tmp/big', 'wb').write(b'x' * 300 * 1024)"
+    result = await run(sandbox, code, max_file_kb=100)
+    assert result.outcome is Outcome.RUNTIME_ERROR
+    assert "File too large" in result.stderr
+
+
+async def test_environment_has_no_host_secrets(sandbox: Sandbox) -> None:
+    os.environ["ONPYRUNNER_TEST_SECRET"] = "s3cret-value"
+    try:
+        result = await run(sandbox, "import os; print(sorted(os.environ.items()))")
+    finally:
+        del os.environ["ONPYRUNNER_TEST_SECRET"]
+    assert result.outcome is Outcome.SUCCESS
+    names = {name for name, _ in eval(result.stdout)}  # the program printed a list literal
+    assert "s3cret-value" not in result.stdout
+    envars = sandbox.runtime("python").policy.message["envar"]
+    assert names == {str(e).split("=")[0] for e in envars}
+
+
+async def test_no_descriptor_of_the_service_is_inherited(sandbox: Sandbox) -> None:
+    code = "import os; print(sorted(int(fd) for fd in os.listdir('/proc/self/fd')))"
+    result = await run(sandbox, code)
+    assert result.outcome is Outcome.SUCCESS
+    assert result.stdout == "[0, 1, 2, 3]\n"  # 3 is listdir's own descriptor
+
+
+async def test_runs_as_unprivileged_user_mapped_to_an_unprivileged_host_uid(
+    sandbox: Sandbox, settings: Settings
+) -> None:
+    code = "import os; print(os.getuid(), os.getgid(), open('/proc/self/uid_map').read().split())"
+    result = await run(sandbox, code)
+    assert result.outcome is Outcome.SUCCESS
+    uid, gid, mapping = result.stdout.split(" ", 2)
+    assert (uid, gid) == ("1000", "1000")
+    inside, outside, count = eval(mapping)
+    assert inside == "1000" and count == "1"
+    host_uid = int(outside)
+    assert host_uid >= settings.sandbox_uid_base
+    assert host_uid != 0
+
+
+async def test_seccomp_refuses_what_programs_never_need(sandbox: Sandbox) -> None:
+    code = """
+        import ctypes, os
+        libc = ctypes.CDLL(None, use_errno=True)
+        for name, call in [
+            ('ptrace', lambda: libc.ptrace(16, 1, 0, 0)),
+            ('mount', lambda: libc.mount(b'none', b'/tmp', b'tmpfs', 0, None)),
+            ('unshare', lambda: libc.unshare(0x10000000)),
+            ('keyctl', lambda: libc.syscall(250, 0, 0, 0, 0, 0)),
+            ('bpf', lambda: libc.syscall(321, 0, 0, 0)),
+        ]:
+            ctypes.set_errno(0)
+            print(name, call(), ctypes.get_errno())
+    """
+    result = await run(sandbox, code)
+    assert result.outcome is Outcome.SUCCESS, result.stderr
+    for line in result.stdout.splitlines():
+        name, ret, err = line.split()
+        assert (ret, err) == ("-1", "1"), line
+
+
+async def test_kill_pid_1_inside_is_harmless(sandbox: Sandbox) -> None:
+    code = """
+        import os, signal
+        os.kill(1, signal.SIGKILL)
+        print('alive')
+    """
+    result = await run(sandbox, code)
+    assert result.outcome is Outcome.SUCCESS
+    assert result.stdout == "alive\n"
+
+
+async def test_killing_itself_with_sigkill_is_a_runtime_error_not_a_limit(sandbox: Sandbox) -> None:
+    result = await run(sandbox, "import os; os.kill(os.getpid(), 9)")
+    assert result.outcome is Outcome.RUNTIME_ERROR
+    assert result.signal == signal.SIGKILL
+
+
+async def test_ctypes_segfault_is_a_runtime_error_with_signal_11(sandbox: Sandbox) -> None:
+    result = await run(sandbox, "import ctypes; ctypes.string_at(0)")
+    assert result.outcome is Outcome.RUNTIME_ERROR
+    assert result.signal == signal.SIGSEGV
+    assert result.exit_code is None
+
+
+async def test_no_process_is_left_on_the_host(sandbox: Sandbox) -> None:
+    code = """
+        import os, time
+        if os.fork() == 0:
+            os.setsid()
+            if os.fork() == 0:
+                time.sleep(60)
+            os._exit(0)
+        print('parent leaves')
+    """
+    result = await run(sandbox, code)
+    assert result.outcome is Outcome.SUCCESS
+    await sandbox.settle()
+    assert _processes_of_sandbox_users(sandbox) == []
+    for slot in sandbox.slots:  # the launcher and a ready sandbox (nsjail + its init)
+        names = sorted(
+            Path(f"/proc/{pid}/comm").read_text().strip()
+            for pid in slot.cgroup.procs()
+            if pid != slot.launcher.pid
+        )
+        assert names in ([], ["init", "nsjail"])
+
+
+async def test_run_directories_are_removed(sandbox: Sandbox) -> None:
+    await run(sandbox, "print(1)")
+    await sandbox.settle()
+    work_dir = sandbox.slots[0].config.work_dir
+    armed = {
+        n.task.result().workspace.path.name
+        for n in sandbox._next.values()
+        if n.task.done() and not n.task.exception()
+    }
+    assert set(os.listdir(work_dir)) <= armed
+
+
+async def test_twenty_concurrent_runs_are_each_classified(sandbox: Sandbox) -> None:
+    programs = []
+    for i in range(20):
+        kind = i % 4
+        if kind == 0:
+            programs.append((f"print({i} * 2)", Outcome.SUCCESS, f"{i * 2}\n"))
+        elif kind == 1:
+            programs.append(
+                (f"import sys; print({i}); sys.exit(2)", Outcome.RUNTIME_ERROR, f"{i}\n")
+            )
+        elif kind == 2:
+            programs.append(
+                (f"print({i})\nwhile True: pass", Outcome.TIME_LIMIT_EXCEEDED, f"{i}\n")
+            )
+        else:
+            programs.append(("print(input()[::-1])", Outcome.SUCCESS, f"{str(i)[::-1]}cba\n"))
+    results = await asyncio.gather(
+        *(
+            run(sandbox, code, stdin=f"abc{i}\n".encode(), cpu_time_ms=300)
+            for i, (code, _, _) in enumerate(programs)
+        )
+    )
+    for (code, outcome, stdout), result in zip(programs, results, strict=True):
+        assert result.outcome is outcome, code
+        assert result.stdout == stdout, code
+
+
+def _processes_of_sandbox_users(sandbox: Sandbox) -> list[int]:
+    """Host pids owned by a slot's sandbox uid, but for the inits of ready sandboxes.
+
+    A ready sandbox's init waits at its gate with no child; anything else is a leftover.
+    """
+    uids = {slot.host_id for slot in sandbox.slots}
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            if os.stat(f"/proc/{entry}").st_uid not in uids:
+                continue
+            argv0 = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")[0]
+            children = Path(f"/proc/{entry}/task/{entry}/children").read_text().split()
+        except FileNotFoundError:
+            continue
+        if argv0 != INIT_PATH.encode() or children:
+            found.append(int(entry))
+    return found
