@@ -51,7 +51,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
     source = Path(args.file).read_bytes()
     stdin = Path(args.stdin).read_bytes() if args.stdin else b""
     limits = _limits_from(args, settings)
-    sandbox = await Sandbox.start(settings.model_copy(update={"warm_sandboxes": False}), slots=1)
+    sandbox = await Sandbox.start(settings, slots=1)
     try:
         result = await sandbox.run(args.language, source, stdin, limits)
     finally:

@@ -41,13 +41,10 @@ class Settings(BaseSettings):
         "Must not belong to anyone on the host.",
     )
     sandbox_slots: int = Field(
-        0, ge=0, description="sandboxes kept ready at once; 0 means concurrency + 1"
+        0, ge=0, description="sandbox slots (each keeps one sandbox ready); 0 = concurrency + 1"
     )
     concurrency: int = Field(
         0, ge=0, description="runs at once in this process; 0 means one per CPU core"
-    )
-    warm_sandboxes: bool = Field(
-        True, description="start the next sandbox before a run needs it (off: start per run)"
     )
 
     # --- limits: defaults and server maximums --------------------------------------

@@ -111,7 +111,11 @@ class SlotCgroup(ABC):
     def kill_all(self, spare: int | None = None) -> int:
         """SIGKILL every process in the slot except `spare`; returns how many."""
         killed = 0
-        for pid in self.procs():
+        try:
+            pids = self.procs()
+        except FileNotFoundError:
+            return 0
+        for pid in pids:
             if pid != spare:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)

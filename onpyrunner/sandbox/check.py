@@ -80,7 +80,7 @@ async def _check_runtimes(settings: Settings, report: Report) -> None:
     from onpyrunner.sandbox.pool import Sandbox
 
     try:
-        sandbox = await Sandbox.start(settings.model_copy(update={"warm_sandboxes": False}), 1)
+        sandbox = await Sandbox.start(settings, 1)
     except OnPyRunnerError as e:
         report.bad(f"sandbox: {e}")
         return

@@ -106,6 +106,8 @@ class Launcher:
                 _send(self.sock, {"op": "exited", "id": ident, "status": status})
 
     def _shutdown(self) -> None:
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         for pid in self.children:
             try:
                 os.kill(pid, signal.SIGKILL)

@@ -12,8 +12,8 @@ from onpyrunner.sandbox.policy import SANDBOX_INSIDE_ID, Policy
 
 #: Where the sandbox init is mounted inside every sandbox.
 INIT_PATH = "/.onpyrunner/init"
-#: Inside the sandbox: fd 3 carries the go message in, fd 4 the init's status out.
-GATE_FD, STATUS_FD, LOG_FD = 3, 4, 5
+#: nsjail's fds: 3 is the socket to the sandbox init (passed in), 4 nsjail's own log.
+HOST_FD, LOG_FD = 3, 4
 #: nsjail's own log is kept up to this size.
 MAX_LOG_BYTES = 64 * 1024
 
@@ -45,9 +45,15 @@ def locate(configured: Path | None) -> Path:
 
 
 def command(
-    nsjail: Path, policy: Policy, host_id: int, box: Path, init: Path, run: Sequence[str]
+    nsjail: Path,
+    policy: Policy,
+    host_id: int,
+    box: Path,
+    init: Path,
+    run: Sequence[str],
+    extra: Sequence[str] = (),
 ) -> list[str]:
-    """nsjail's argv for one sandbox: the policy file plus what changes per slot and run."""
+    """nsjail's argv for a slot: the policy file plus what changes per slot."""
     mapping = f"{SANDBOX_INSIDE_ID}:{host_id}:1"
     return [
         str(nsjail),
@@ -56,9 +62,9 @@ def command(
         "--group", mapping,
         "--bindmount_ro", f"{box}:/sandbox",
         "--bindmount_ro", f"{init}:{INIT_PATH}",
-        "--pass_fd", str(GATE_FD),
-        "--pass_fd", str(STATUS_FD),
+        "--pass_fd", str(HOST_FD),
         "--log_fd", str(LOG_FD),
+        *extra,
         "--",
         INIT_PATH,
         *run,
@@ -106,37 +112,6 @@ class CappedReader(asyncio.Protocol):
 
     def data(self) -> bytes:
         return b"".join(self.chunks)
-
-
-class LineReader(asyncio.Protocol):
-    """Reads the init's status pipe: the "ready" line, then at most one status line."""
-
-    def __init__(self) -> None:
-        loop = asyncio.get_running_loop()
-        self.buffer = b""
-        self.ready: asyncio.Future[None] = loop.create_future()
-        self.status: str | None = None
-        self.closed: asyncio.Future[None] = loop.create_future()
-
-    def data_received(self, data: bytes) -> None:
-        self.buffer = (self.buffer + data)[-4096:]
-        while b"\n" in self.buffer:
-            line, self.buffer = self.buffer.split(b"\n", 1)
-            text = line.decode(errors="replace")
-            if text == "ready":
-                if not self.ready.done():
-                    self.ready.set_result(None)
-            else:
-                self.status = text
-
-    def eof_received(self) -> bool | None:
-        return None
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if not self.ready.done():
-            self.ready.set_exception(SandboxError("the sandbox ended before it was ready"))
-        if not self.closed.done():
-            self.closed.set_result(None)
 
 
 async def read_pipe(fd: int, protocol: asyncio.Protocol) -> asyncio.ReadTransport:

@@ -1,10 +1,12 @@
-"""One sandbox slot: its cgroup, its launcher, and the run cycle arm -> fire -> collect.
+"""One sandbox slot: its cgroup, its launcher, its long-lived nsjail, and the run cycle.
 
-Arming starts nsjail (through the slot's launcher, so it is born in the slot's cgroup)
-with the sandbox init waiting on its gate: namespaces, mounts, seccomp and the user are
-all in place before any job exists. Firing writes the program and its stdin, sets the
-run's cgroup limits, and opens the gate; the service then supervises CPU time, wall time
-and output until the program ends, and reads what the kernel counted.
+A slot runs one nsjail in RERUN mode for one runtime. nsjail builds a fresh sandbox (new
+namespaces, mounts, seccomp, user) and starts the sandbox init in it; the init says
+"ready" and waits. A run sends it "go" with the run's stdin, stdout and stderr; the
+service then supervises CPU time, wall time and output, the init reports how the program
+ended, the service reads what the kernel counted, says "bye", and nsjail immediately
+builds the next sandbox. So a run never waits for nsjail to start, and nsjail's own
+start-up (6 ms of dynamic linking here) is paid once per slot, not once per run.
 """
 
 from __future__ import annotations
@@ -15,20 +17,20 @@ import itertools
 import json
 import logging
 import os
-import signal
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from onpyrunner.errors import SandboxError
 from onpyrunner.models import Limits, RunResult, Usage
 from onpyrunner.sandbox import nsjail
 from onpyrunner.sandbox.cgroup import RunStart, SlotCgroup
-from onpyrunner.sandbox.nsjail import CappedReader, LineReader, read_pipe
+from onpyrunner.sandbox.nsjail import CappedReader, read_pipe
 from onpyrunner.sandbox.runtimes import Runtime
 from onpyrunner.sandbox.verdict import ExitFacts, KillReason, classify
 from onpyrunner.sandbox.workspace import Workspace
@@ -38,9 +40,9 @@ log = logging.getLogger(__name__)
 LAUNCHER = Path(__file__).with_name("launcher.py")
 #: Processes of a slot that are not the user's: launcher, nsjail, init.
 OVERHEAD_PROCESSES = 3
-#: How long a sandbox may take to become ready, and to end after being killed.
+#: How long a sandbox may take to become ready, and a program to end once killed.
 READY_TIMEOUT_S = 10.0
-END_TIMEOUT_S = 10.0
+END_TIMEOUT_S = 5.0
 #: Shortest pause between two reads of the cgroup's CPU counter.
 MIN_CPU_CHECK_S = 0.005
 
@@ -98,7 +100,7 @@ class LauncherClient:
 
     def _on_readable(self) -> None:
         assert self.sock is not None
-        while True:
+        while self.sock is not None:
             try:
                 data = self.sock.recv(65536)
             except BlockingIOError:
@@ -127,12 +129,11 @@ class LauncherClient:
             asyncio.get_running_loop().remove_reader(self.sock.fileno())
             self.sock.close()
             self.sock = None
-        error = SandboxError("the slot's launcher died")
         for child in self.children.values():
             for fut in (child.spawned, child.exited):
                 if not fut.done():
-                    fut.set_exception(error)
-                    fut.exception()  # mark retrieved: the run that owns it reports it
+                    fut.set_exception(SandboxError("the slot's launcher died"))
+                    fut.exception()  # retrieved: whoever waits on it reports it
         self.children.clear()
 
     async def spawn(self, argv: list[str], fds: list[int]) -> Child:
@@ -160,27 +161,6 @@ class LauncherClient:
                 await asyncio.to_thread(proc.wait)
 
 
-@dataclass
-class Armed:
-    """A sandbox that is up and waiting at its gate for a program."""
-
-    runtime: Runtime
-    workspace: Workspace
-    child: Child
-    gate_w: int
-    stdout_r: int
-    stderr_r: int
-    status: LineReader
-    log: CappedReader
-    fds_open: list[int] = field(default_factory=list)
-
-    def close_fds(self) -> None:
-        for fd in self.fds_open:
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        self.fds_open.clear()
-
-
 @dataclass(frozen=True)
 class SlotConfig:
     """What every slot needs to build its sandboxes."""
@@ -189,19 +169,137 @@ class SlotConfig:
     init: Path
     work_dir: Path
     cpus: int
+    #: More nsjail options, after the policy (benchmarks use it to switch features off).
+    extra_nsjail_args: tuple[str, ...] = ()
 
 
-def _parse_status(line: str | None) -> tuple[int | None, int | None, int | None]:
-    """(exit_code, signal, wall_us) from the init's status line."""
-    if not line:
-        return None, None, None
-    parts = line.split()
-    if parts[0] == "execfail":
-        raise SandboxError(f"the sandbox could not start the program: errno {parts[1]}")
-    kind, value, wall_us = parts[0], int(parts[1]), int(parts[2])
+@dataclass(frozen=True)
+class Status:
+    """How the init says the program ended."""
+
+    exit_code: int | None
+    signal: int | None
+    wall_us: int
+    cpu_us: int
+
+
+def _parse_status(text: str) -> Status:
+    kind, value, wall_us, cpu_us = text.split()[:4]
     if kind == "signal":
-        return None, value, wall_us
-    return value, None, wall_us
+        return Status(None, int(value), int(wall_us), int(cpu_us))
+    return Status(int(value), None, int(wall_us), int(cpu_us))
+
+
+class Jail:
+    """One long-lived nsjail (RERUN mode) for one runtime, and the socket to its inits."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        child: Child,
+        sock: socket.socket,
+        log: CappedReader,
+        cpu_ns: Callable[[], int],
+    ) -> None:
+        self.runtime = runtime
+        self.child = child
+        self.sock = sock
+        self.log = log
+        self._cpu_ns = cpu_ns
+        #: How long the last sandbox took to build (from "bye" to "ready"): wall s, CPU ns.
+        self.build_s: float | None = None
+        self.build_cpu_ns: int | None = None
+        self._bye: tuple[float, int] | None = None
+        loop = asyncio.get_running_loop()
+        self.ready: asyncio.Future[None] = loop.create_future()
+        self.status: asyncio.Future[Status] | None = None
+        self.execfail: int | None = None
+        loop.add_reader(sock.fileno(), self._on_readable)
+        child.exited.add_done_callback(lambda _: self._ended())
+
+    @property
+    def alive(self) -> bool:
+        return not self.child.exited.done()
+
+    def _log_text(self) -> str:
+        return self.log.data().decode(errors="replace").strip()
+
+    def _on_readable(self) -> None:
+        while True:
+            try:
+                data = self.sock.recv(256)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""
+            if not data:
+                asyncio.get_running_loop().remove_reader(self.sock.fileno())
+                return
+            self._on_message(data.decode(errors="replace"))
+
+    def _on_message(self, text: str) -> None:
+        if text == "ready":
+            if self._bye is not None:
+                self.build_s = time.monotonic() - self._bye[0]
+                self.build_cpu_ns = self._cpu_ns() - self._bye[1]
+                self._bye = None
+            if not self.ready.done():
+                self.ready.set_result(None)
+        elif text.startswith("execfail"):
+            self.execfail = int(text.split()[1])
+        elif self.status is not None and not self.status.done():
+            self.status.set_result(_parse_status(text))
+
+    def _ended(self) -> None:
+        exited = self.child.exited
+        how = (
+            f"exited with status {os.waitstatus_to_exitcode(exited.result())}"
+            if exited.done() and exited.exception() is None
+            else "is gone"
+        )
+        error = SandboxError(
+            f"nsjail could not run the sandbox: it {how}: {self._log_text() or 'no log'}"
+        )
+        for fut in (self.ready, self.status):
+            if fut is not None and not fut.done():
+                fut.set_exception(error)
+                fut.exception()
+
+    def send(self, text: str, fds: list[int] | None = None) -> None:
+        if fds:
+            socket.send_fds(self.sock, [text.encode()], fds)
+        else:
+            with contextlib.suppress(OSError):
+                self.sock.send(text.encode())
+
+    async def wait_ready(self) -> None:
+        """Wait until the current sandbox's init waits for "go".
+
+        Raises:
+            SandboxError: nsjail could not build the sandbox; carries nsjail's log.
+        """
+        try:
+            await asyncio.wait_for(asyncio.shield(self.ready), READY_TIMEOUT_S)
+        except TimeoutError as e:
+            raise SandboxError(
+                f"nsjail could not start the sandbox in {READY_TIMEOUT_S:.0f} s: "
+                f"{self._log_text() or 'no log'}"
+            ) from e
+
+    def next_sandbox(self) -> None:
+        """Let this sandbox go; nsjail builds the next one."""
+        self.ready = asyncio.get_running_loop().create_future()
+        self.status = None
+        self.execfail = None
+        if not self.alive:
+            self._ended()
+        self._bye = (time.monotonic(), self._cpu_ns())
+        self.send("bye")
+
+    def close(self) -> None:
+        with contextlib.suppress(ValueError, OSError):
+            asyncio.get_running_loop().remove_reader(self.sock.fileno())
+        self.sock.close()
 
 
 class Slot:
@@ -213,191 +311,177 @@ class Slot:
         self.cgroup = cgroup
         self.config = config
         self.launcher = LauncherClient(cgroup)
+        self.jail: Jail | None = None
+        self.workspace = Workspace(config.work_dir / f"slot-{index}")
+
+    @property
+    def runtime_id(self) -> str | None:
+        return self.jail.runtime.id if self.jail is not None and self.jail.alive else None
 
     def start(self) -> None:
-        """Make the cgroup and start the launcher in it."""
+        """Make the cgroup and the slot's directory, and start the launcher."""
         self.cgroup.create()
+        self.workspace.create()
         self.launcher.start()
-
-    def ensure_launcher(self) -> None:
-        """Restart the launcher if it died (for instance, killed by an OOM in its cgroup)."""
-        if not self.launcher.alive:
-            if self.launcher.proc is not None:
-                self.launcher.proc.poll()
-            self.cgroup.kill_all()
-            self.launcher = LauncherClient(self.cgroup)
-            self.launcher.start()
-
-    async def arm(self, runtime: Runtime) -> Armed:
-        """Start a sandbox for runtime and wait until its init is ready at the gate.
-
-        Raises:
-            SandboxError: nsjail could not build the sandbox; carries nsjail's log.
-        """
-        self.ensure_launcher()
-        ws = Workspace.create(self.config.work_dir)
-        stdin_fd = os.open(ws.stdin_path, os.O_RDONLY | os.O_CLOEXEC)
-        pipes = [os.pipe2(os.O_CLOEXEC) for _ in range(5)]
-        (out_r, out_w), (err_r, err_w), (gate_r, gate_w), (st_r, st_w), (log_r, log_w) = pipes
-        theirs = [stdin_fd, out_w, err_w, gate_r, st_w, log_w]
-        argv = nsjail.command(
-            self.config.nsjail,
-            runtime.policy,
-            self.host_id,
-            ws.box,
-            self.config.init,
-            runtime.spec.run,
-        )
-        status, nsjail_log = LineReader(), CappedReader(nsjail.MAX_LOG_BYTES)
-        try:
-            child = await self.launcher.spawn(argv, theirs)
-        except BaseException:
-            for fd in (*theirs, out_r, err_r, gate_w, st_r, log_r):
-                os.close(fd)
-            ws.remove()
-            raise
-        finally:
-            for fd in theirs:
-                with contextlib.suppress(OSError):
-                    os.close(fd)
-        armed = Armed(
-            runtime,
-            ws,
-            child,
-            gate_w,
-            out_r,
-            err_r,
-            status,
-            nsjail_log,
-            fds_open=[gate_w, out_r, err_r],
-        )
-        await read_pipe(st_r, status)
-        await read_pipe(log_r, nsjail_log)
-        try:
-            await asyncio.wait_for(asyncio.shield(status.ready), READY_TIMEOUT_S)
-        except (SandboxError, TimeoutError) as e:
-            await self._discard(armed)
-            text = nsjail_log.data().decode(errors="replace").strip()
-            raise SandboxError(f"nsjail could not start the sandbox: {text or e}") from e
-        except BaseException:
-            await self._discard(armed)
-            raise
-        return armed
 
     def kill(self) -> None:
         """SIGKILL every process of the slot but its launcher (which reaps them all)."""
         self.cgroup.kill_all(spare=self.launcher.pid)
 
-    async def _discard(self, armed: Armed) -> None:
-        """Tear down an armed sandbox that will not run anything.
-
-        Closing the gate makes its init exit quietly; a sandbox that does not is killed.
-        """
-        armed.close_fds()
-        try:
-            await asyncio.wait_for(asyncio.shield(armed.child.exited), END_TIMEOUT_S)
-        except TimeoutError:
+    async def load(self, runtime: Runtime) -> Jail:
+        """Make sure this slot's nsjail serves runtime (restarting it for another one)."""
+        if self.jail is not None:
+            if self.jail.alive and self.jail.runtime.id == runtime.id:
+                return self.jail
+            await self._stop_jail()
+        if not self.launcher.alive:
             self.kill()
-        except SandboxError:
-            pass  # the launcher died, and the sandbox with it
-        armed.workspace.remove()
+            self.launcher = LauncherClient(self.cgroup)
+            self.launcher.start()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        ours.setblocking(False)
+        log_r, log_w = os.pipe2(os.O_CLOEXEC)
+        devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+        argv = nsjail.command(
+            self.config.nsjail,
+            runtime.policy,
+            self.host_id,
+            self.workspace.box,
+            self.config.init,
+            runtime.spec.run,
+            self.config.extra_nsjail_args,
+        )
+        try:
+            child = await self.launcher.spawn(
+                argv, [devnull, devnull, devnull, theirs.fileno(), log_w]
+            )
+        except BaseException:
+            ours.close()
+            os.close(log_r)
+            raise
+        finally:
+            theirs.close()
+            os.close(log_w)
+            os.close(devnull)
+        reader = CappedReader(nsjail.MAX_LOG_BYTES)
+        await read_pipe(log_r, reader)
+        self.jail = Jail(runtime, child, ours, reader, self.cgroup.cpu_ns)
+        return self.jail
 
-    async def disarm(self, armed: Armed) -> None:
-        """Let an armed sandbox go unused: its init sees EOF at the gate and exits."""
-        await self._discard(armed)
+    async def reset(self) -> None:
+        """Stop this slot's nsjail; the next run starts a new one (with the current config)."""
+        await self._stop_jail()
 
-    async def fire(
-        self, armed: Armed, files: dict[str, bytes], stdin: bytes, limits: Limits
+    async def _stop_jail(self) -> None:
+        jail, self.jail = self.jail, None
+        if jail is None:
+            return
+        jail.close()  # the init sees EOF and exits; nsjail would build another: kill it
+        self.kill()
+        with contextlib.suppress(SandboxError, TimeoutError):
+            await asyncio.wait_for(asyncio.shield(jail.child.exited), END_TIMEOUT_S)
+
+    async def run(
+        self, runtime: Runtime, files: dict[str, bytes], stdin: bytes, limits: Limits
     ) -> RunResult:
-        """Run the program in an armed sandbox and classify what happened.
+        """Run a program in this slot's next sandbox and classify what happened.
 
         Raises:
             SandboxError: the sandbox failed (not the program).
         """
+        jail = await self.load(runtime)
+        await jail.wait_ready()
         try:
-            return await self._fire(armed, files, stdin, limits)
+            return await self._run(jail, files, stdin, limits)
+        except BaseException:
+            await self._stop_jail()  # whatever state it is in, start the next one afresh
+            raise
         finally:
-            armed.close_fds()
-            armed.workspace.remove()
-            leftovers = self.cgroup.kill_all(spare=self.launcher.pid)  # normally none
-            if leftovers:
-                log.warning("slot %d: killed %d leftover processes", self.index, leftovers)
+            self.workspace.clean()
 
-    async def _fire(
-        self, armed: Armed, files: dict[str, bytes], stdin: bytes, limits: Limits
+    async def _run(
+        self, jail: Jail, files: dict[str, bytes], stdin: bytes, limits: Limits
     ) -> RunResult:
-        armed.workspace.write_files(files)
-        armed.workspace.write_stdin(stdin)
-        start = self.cgroup.set_limits(
-            limits.memory_mb << 20, limits.max_processes + OVERHEAD_PROCESSES
-        )
+        self.workspace.write_files(files)
+        stdin_fd = self.workspace.stdin_fd(stdin)
+        (out_r, out_w), (err_r, err_w) = os.pipe2(os.O_CLOEXEC), os.pipe2(os.O_CLOEXEC)
         stop = asyncio.Event()
-        reason: list[KillReason] = []
+        reasons: list[KillReason] = []
 
         def stop_for(why: KillReason) -> None:
-            if not reason:
-                reason.append(why)
+            if not reasons:
+                reasons.append(why)
             stop.set()
 
         cap = limits.output_kb * 1024
         stdout = CappedReader(cap, lambda: stop_for(KillReason.OUTPUT))
         stderr = CappedReader(cap, lambda: stop_for(KillReason.OUTPUT))
-        for fd, reader in ((armed.stdout_r, stdout), (armed.stderr_r, stderr)):
-            armed.fds_open.remove(fd)
-            await read_pipe(fd, reader)
-        go = f"{-(-limits.cpu_time_ms // 1000)} {limits.max_file_kb * 1024} {limits.wall_time_ms}\n"
-        started = time.monotonic()
-        os.write(armed.gate_w, go.encode())
-        os.close(armed.gate_w)
-        armed.fds_open.remove(armed.gate_w)
+        start = self.cgroup.set_limits(
+            limits.memory_mb << 20, limits.max_processes + OVERHEAD_PROCESSES
+        )
+        jail.status = asyncio.get_running_loop().create_future()
+        cpu_s = -(-limits.cpu_time_ms // 1000)
         try:
-            await self._supervise(armed, limits, start, stop, stop_for)
-        except BaseException:
-            self.kill()
-            raise
+            jail.send(
+                f"go {cpu_s} {limits.max_file_kb * 1024} {limits.wall_time_ms}",
+                [stdin_fd, out_w, err_w],
+            )
+        finally:
+            for fd in (stdin_fd, out_w, err_w):
+                os.close(fd)
+        started = time.monotonic()
+        await read_pipe(out_r, stdout)
+        await read_pipe(err_r, stderr)
+        status = await self._supervise(jail, limits, start, stop, stop_for)
         host_wall_s = time.monotonic() - started
-        await self._drain(armed, stdout, stderr)
+        await self._drain(stdout, stderr)
         counters = self.cgroup.finish(start)
-        exit_code, sig, wall_us = _parse_status(armed.status.status)
-        killed_for = reason[0] if reason else None
-        if exit_code is None and sig is None and killed_for is None and counters.oom_kills == 0:
-            text = armed.log.data().decode(errors="replace").strip()
-            raise SandboxError(f"the sandbox ended without a status: {text or 'no log'}")
-        if exit_code is None and sig is None:
-            sig = signal.SIGKILL  # killed with the whole sandbox
-        out, err = stdout.data().decode(errors="replace"), stderr.data().decode(errors="replace")
-        wall_ms = wall_us // 1000 if wall_us is not None else int(host_wall_s * 1000)
+        jail.next_sandbox()
+        if jail.execfail is not None:
+            raise SandboxError(
+                f"the sandbox could not start {jail.runtime.spec.run[0]}: "
+                f"{os.strerror(jail.execfail)}"
+            )
+        err = stderr.data().decode(errors="replace")
         usage = Usage(
-            cpu_time_ms=counters.cpu_ns // 1_000_000,
-            wall_time_ms=wall_ms,
+            cpu_time_ms=status.cpu_us // 1000,
+            wall_time_ms=min(status.wall_us // 1000, int(host_wall_s * 1000)),
             memory_kb=counters.memory_peak_bytes // 1024,
         )
         facts = ExitFacts(
-            exit_code=exit_code, signal=sig, killed_for=killed_for,
+            exit_code=status.exit_code, signal=status.signal,
+            killed_for=reasons[0] if reasons else None,
             cpu_time_ms=usage.cpu_time_ms, wall_time_ms=usage.wall_time_ms,
             oom_kills=counters.oom_kills,
-            runtime_memory_error=armed.runtime.memory_error_in(err), limits=limits,
+            runtime_memory_error=jail.runtime.memory_error_in(err), limits=limits,
         )  # fmt: skip
         return RunResult(
-            outcome=classify(facts), stdout=out, stderr=err, exit_code=exit_code,
-            signal=int(sig) if sig is not None else None, usage=usage,
+            outcome=classify(facts), stdout=stdout.data().decode(errors="replace"),
+            stderr=err, exit_code=status.exit_code, signal=status.signal, usage=usage,
         )  # fmt: skip
 
     async def _supervise(
         self,
-        armed: Armed,
+        jail: Jail,
         limits: Limits,
         start: RunStart,
         stop: asyncio.Event,
         stop_for: Callable[[KillReason], None],
-    ) -> None:
-        """Wait for the program to end, stopping it at its CPU, wall or output limit."""
+    ) -> Status:
+        """Wait for the init's status, stopping the program at its CPU, wall or output limit.
+
+        Raises:
+            SandboxError: the sandbox died, or did not report after being told to kill.
+        """
+        assert jail.status is not None
+        status_fut = jail.status
         loop = asyncio.get_running_loop()
         deadline = loop.time() + limits.wall_time_ms / 1000
         cpu_limit_ns = limits.cpu_time_ms * 1_000_000
-        stop_wait: asyncio.Future[object] = asyncio.ensure_future(stop.wait())
+        stop_wait = asyncio.ensure_future(stop.wait())
+        either: list[asyncio.Future[Any]] = [status_fut, stop_wait]
         try:
-            while not armed.child.exited.done() and not stop.is_set():
+            while not status_fut.done() and not stop.is_set():
                 cpu_ns = self.cgroup.cpu_ns() - start.cpu_ns
                 if cpu_ns > cpu_limit_ns:
                     stop_for(KillReason.CPU_TIME)
@@ -408,33 +492,32 @@ class Slot:
                     break
                 cpu_room_s = (cpu_limit_ns - cpu_ns) / 1e9 / self.config.cpus
                 timeout = min(remaining_wall, max(MIN_CPU_CHECK_S, cpu_room_s))
-                exited: asyncio.Future[object] = armed.child.exited  # type: ignore[assignment]
                 await asyncio.wait(
-                    {exited, stop_wait},
-                    timeout=timeout,
+                    either, timeout=timeout,
                     return_when=asyncio.FIRST_COMPLETED,
-                )
+                )  # fmt: skip
         finally:
             stop_wait.cancel()
-        if stop.is_set() and not armed.child.exited.done():
-            self.kill()
+        if stop.is_set() and not status_fut.done():
+            jail.send("kill")
         try:
-            await asyncio.wait_for(asyncio.shield(armed.child.exited), END_TIMEOUT_S)
+            return await asyncio.wait_for(asyncio.shield(status_fut), END_TIMEOUT_S)
         except TimeoutError as e:
-            self.kill()
-            raise SandboxError("the sandbox did not end after being killed") from e
+            raise SandboxError("the sandbox did not report after its program was killed") from e
 
-    async def _drain(self, armed: Armed, stdout: CappedReader, stderr: CappedReader) -> None:
-        """Wait for the pipes to close (every writer is gone once nsjail has exited)."""
-        pending = [stdout.closed, stderr.closed, armed.status.closed]
-        _, not_done = await asyncio.wait(pending, timeout=END_TIMEOUT_S)
-        if not_done:
-            self.kill()
-            await asyncio.wait(not_done, timeout=END_TIMEOUT_S)
+    async def _drain(self, stdout: CappedReader, stderr: CappedReader) -> None:
+        """Wait for the run's pipes to close: the init reports only once all writers died."""
+        _, pending = await asyncio.wait([stdout.closed, stderr.closed], timeout=END_TIMEOUT_S)
+        if pending:
+            raise SandboxError("the program's output stayed open after it ended")
 
     async def stop(self) -> None:
-        """Stop the launcher (killing anything it runs) and remove the cgroup."""
+        """Stop nsjail and the launcher (killing anything they run), remove the cgroup."""
+        if self.jail is not None:
+            self.jail.close()
+            self.jail = None
         await self.launcher.stop()
         self.cgroup.kill_all()
         with contextlib.suppress(OSError):
             self.cgroup.remove()
+        self.workspace.remove()

@@ -1,56 +1,67 @@
-"""The per-run directory: the program's files (seen read-only as /sandbox) and its stdin."""
+"""A slot's directory: the program's files (seen read-only as /sandbox) and stdin files."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
-import uuid
-from dataclasses import dataclass
 from pathlib import Path
 
 
-@dataclass(frozen=True)
 class Workspace:
-    """One run's host directory.
+    """The host directory of one slot.
 
-    Layout: <root>/<id>/box/ is bind-mounted read-only at /sandbox; <root>/<id>/stdin is
-    the program's standard input, opened by the service and handed to nsjail as fd 0, so
-    the program reads it without seeing its path.
+    Layout: <dir>/box/ is bind-mounted read-only at /sandbox in every sandbox of the slot
+    and holds only the current run's files. Each run's stdin is a file that is opened and
+    unlinked at once: the program reads it as fd 0 and never sees its path.
     """
 
-    path: Path
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.box = path / "box"
 
-    @property
-    def box(self) -> Path:
-        return self.path / "box"
+    def create(self) -> None:
+        """Make the directory (the sandbox user may only traverse it)."""
+        self.box.mkdir(mode=0o755, parents=True, exist_ok=True)
+        self.path.chmod(0o711)
 
-    @property
-    def stdin_path(self) -> Path:
-        return self.path / "stdin"
-
-    @classmethod
-    def create(cls, root: Path) -> Workspace:
-        """Make a fresh, empty run directory under root (made if missing)."""
-        root.mkdir(mode=0o711, parents=True, exist_ok=True)
-        path = root / uuid.uuid4().hex
-        path.mkdir(mode=0o711)
-        (path / "box").mkdir(mode=0o755)
-        fd = os.open(path / "stdin", os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-        os.close(fd)
-        return cls(path)
+    def clean(self) -> None:
+        """Remove the previous run's files."""
+        for entry in os.scandir(self.box):
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
 
     def write_files(self, files: dict[str, bytes]) -> None:
-        """Write the program's files into box/ (flat names only)."""
+        """Replace box/'s contents with the program's files (flat names only).
+
+        Raises:
+            ValueError: a name is not a plain file name.
+        """
+        self.clean()
         for name, data in files.items():
             if "/" in name or name in ("", ".", ".."):
                 raise ValueError(f"invalid file name {name!r}")
-            (self.box / name).write_bytes(data)
-            (self.box / name).chmod(0o644)
+            path = self.box / name
+            path.write_bytes(data)
+            path.chmod(0o644)
 
-    def write_stdin(self, data: bytes) -> None:
-        """Fill the stdin file (already open as the sandbox's fd 0, at offset 0)."""
-        with open(self.stdin_path, "r+b") as f:
-            f.write(data)
+    def stdin_fd(self, data: bytes) -> int:
+        """A read-only-positioned fd of a file holding data; the file's name is gone at once."""
+        path = self.path / f"stdin-{os.urandom(6).hex()}"
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR | os.O_CLOEXEC, 0o600)
+        try:
+            os.unlink(path)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.lseek(fd, 0, os.SEEK_SET)
+            return fd
+        except BaseException:
+            os.close(fd)
+            raise
 
     def remove(self) -> None:
         """Delete the directory and everything in it."""

@@ -23,12 +23,11 @@ async def test_nsjail_that_cannot_build_the_sandbox_is_an_error_not_a_verdict(
     settings: Settings, tmp_path: Path
 ) -> None:
     # /bin/false exits at once: the sandbox never becomes ready.
-    broken = settings.model_copy(
-        update={"nsjail_path": Path("/bin/false"), "warm_sandboxes": False}
-    )
+    broken = settings.model_copy(update={"nsjail_path": Path("/bin/false")})
     pool = await Sandbox.start(broken, slots=1)
     try:
-        with pytest.raises(SandboxError, match="could not start the sandbox"):
+        expected = "nsjail could not run the sandbox: it exited with status 1"
+        with pytest.raises(SandboxError, match=expected):
             await pool.run("python", b"print(1)")
     finally:
         await pool.close()

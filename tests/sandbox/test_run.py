@@ -472,16 +472,11 @@ async def test_no_process_is_left_on_the_host(sandbox: Sandbox) -> None:
         assert names in ([], ["init", "nsjail"])
 
 
-async def test_run_directories_are_removed(sandbox: Sandbox) -> None:
-    await run(sandbox, "print(1)")
-    await sandbox.settle()
-    work_dir = sandbox.slots[0].config.work_dir
-    armed = {
-        n.task.result().workspace.path.name
-        for n in sandbox._next.values()
-        if n.task.done() and not n.task.exception()
-    }
-    assert set(os.listdir(work_dir)) <= armed
+async def test_program_files_and_stdin_are_removed_after_the_run(sandbox: Sandbox) -> None:
+    await run(sandbox, "print(input())", stdin=b"secret input\n")
+    for slot in sandbox.slots:
+        assert os.listdir(slot.workspace.path) == ["box"]
+        assert os.listdir(slot.workspace.box) == []
 
 
 async def test_twenty_concurrent_runs_are_each_classified(sandbox: Sandbox) -> None:

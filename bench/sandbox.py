@@ -1,0 +1,261 @@
+"""Benchmark: hello world in the sandbox versus the same command line run bare.
+
+Usage: .venv/bin/python -m bench.sandbox [--rounds N] [--throughput-runs N]
+
+Measured in one process, interleaved round by round so that machine noise hits every
+variant alike:
+  bare          `python3 -I -u main.py` through asyncio's subprocess (pipes captured)
+  bare-plain    `python3 main.py`, the same way
+  sandboxed     `await sandbox.run(...)`, the runner's Python API, at low load (the slot's
+                next sandbox is ready when the request comes)
+  back to back  the same, one request right after the other (a slot may still be
+                building its next sandbox)
+Then sustained throughput on all cores, sandboxed versus bare, and where the sandbox's
+cost goes: building one sandbox (nsjail's clone, each namespace, mounts, the init),
+nsjail's own start (once per slot), and cgroup handling.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import os
+import platform
+import resource
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from bench.stats import median, summary_ms
+from onpyrunner.models import Limits, Outcome
+from onpyrunner.sandbox import nsjail
+from onpyrunner.sandbox.pool import Sandbox
+from onpyrunner.settings import Settings
+
+HELLO = b"print('hello, world')\n"
+
+
+async def bare(argv: list[str]) -> float:
+    started = time.perf_counter()
+    proc = await asyncio.create_subprocess_exec(
+        *argv,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, _ = await proc.communicate()
+    elapsed = time.perf_counter() - started
+    assert proc.returncode == 0 and out == b"hello, world\n"
+    return elapsed
+
+
+async def sandboxed(sandbox: Sandbox, limits: Limits, settle: bool) -> float:
+    if settle:
+        await sandbox.settle()  # low load: the next sandbox is built between requests
+    started = time.perf_counter()
+    result = await sandbox.run("python", HELLO, b"", limits)
+    elapsed = time.perf_counter() - started
+    assert result.outcome is Outcome.SUCCESS and result.stdout == "hello, world\n", result
+    return elapsed
+
+
+async def latency(rounds: int, python: str, script: str) -> dict[str, list[float]]:
+    settings = Settings()
+    limits = settings.default_limits()
+    sandbox = await Sandbox.start(settings)
+    variants: dict[str, Callable[[], Awaitable[float]]] = {
+        "bare (python3 -I -u main.py)": lambda: bare([python, "-I", "-u", script]),
+        "bare (python3 main.py)": lambda: bare([python, script]),
+        "sandboxed, low load": lambda: sandboxed(sandbox, limits, settle=True),
+        "sandboxed, back to back": lambda: sandboxed(sandbox, limits, settle=False),
+    }
+    samples: dict[str, list[float]] = {name: [] for name in variants}
+    try:
+        for _ in range(5):  # warm-up: page cache, first sandboxes
+            for fn in variants.values():
+                await fn()
+        for _ in range(rounds):
+            for name, fn in variants.items():
+                samples[name].append(await fn())
+    finally:
+        await sandbox.close()
+    return samples
+
+
+async def throughput(runs: int, python: str, script: str) -> dict[str, float]:
+    settings = Settings()
+    workers = settings.effective_concurrency()
+    limits = settings.default_limits()
+    out: dict[str, float] = {"workers": workers}
+
+    async def drive(fn: Callable[[], Awaitable[float]]) -> float:
+        remaining = runs
+
+        async def worker() -> None:
+            nonlocal remaining
+            while remaining > 0:
+                remaining -= 1
+                await fn()
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(workers)))
+        return runs / (time.perf_counter() - started)
+
+    sandbox = await Sandbox.start(settings)
+    try:
+        for _ in range(2):  # alternate twice and keep the best of each, to even out noise
+            rate = await drive(lambda: bare([python, "-I", "-u", script]))
+            out["bare"] = max(out.get("bare", 0.0), rate)
+            rate = await drive(lambda: sandboxed(sandbox, limits, settle=False))
+            out["sandboxed"] = max(out.get("sandboxed", 0.0), rate)
+    finally:
+        await sandbox.close()
+    return out
+
+
+def _bare_cpu_ms(python: str, script: str, rounds: int) -> tuple[float, float]:
+    """Median wall and CPU time of `python3 -I -u main.py`, started directly."""
+    walls, cpus = [], []
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for _ in range(rounds):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        started = time.perf_counter()
+        pid = os.posix_spawn(
+            python,
+            [python, "-I", "-u", script],
+            {},
+            file_actions=[(os.POSIX_SPAWN_DUP2, devnull, 1)],
+        )
+        os.waitpid(pid, 0)
+        walls.append(time.perf_counter() - started)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpus.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+    os.close(devnull)
+    return median(walls) * 1000, median(cpus) * 1000
+
+
+async def _build_costs(
+    sandbox: Sandbox, extra: tuple[str, ...], rounds: int
+) -> tuple[float, float]:
+    """Median wall ms and CPU ms of building one sandbox, with extra nsjail options."""
+    slot = sandbox.slots[0]
+    slot.config = dataclasses.replace(slot.config, extra_nsjail_args=extra)
+    await slot.reset()
+    walls, cpus = [], []
+    for i in range(rounds + 3):
+        await sandbox.run("python", HELLO)
+        assert slot.jail is not None
+        await slot.jail.wait_ready()
+        if i >= 3 and slot.jail.build_s is not None and slot.jail.build_cpu_ns is not None:
+            walls.append(slot.jail.build_s)
+            cpus.append(slot.jail.build_cpu_ns / 1e6)
+    return median(walls) * 1000, median(cpus)
+
+
+async def breakdown(rounds: int, python: str, script: str) -> list[tuple[str, str]]:
+    settings = Settings()
+    rows: list[tuple[str, str]] = []
+    wall, cpu = _bare_cpu_ms(python, script, rounds)
+    rows.append(("bare python3 -I -u main.py (wall / CPU)", f"{wall:.2f} / {cpu:.2f} ms"))
+    sandbox = await Sandbox.start(settings, slots=1)
+    try:
+        wall, cpu = await _build_costs(sandbox, (), rounds)
+        rows.append(
+            (
+                "building one sandbox: nsjail clone, 7 namespaces, mounts, init (wall / CPU)",
+                f"{wall:.2f} / {cpu:.2f} ms",
+            )
+        )
+        # The pid namespace cannot go: /proc is mounted for the sandbox's own pid namespace.
+        for ns in ("net", "ipc", "uts", "cgroup"):
+            w, c = await _build_costs(sandbox, (f"--disable_clone_new{ns}",), rounds)
+            rows.append((f"  ... without the {ns} namespace (wall / CPU)", f"{w:.2f} / {c:.2f} ms"))
+        slot = sandbox.slots[0]
+        slot.config = dataclasses.replace(slot.config, extra_nsjail_args=())
+        starts = []
+        for _ in range(max(5, rounds // 4)):
+            await slot.reset()
+            started = time.perf_counter()
+            jail = await slot.load(sandbox.runtime("python"))
+            await jail.wait_ready()
+            starts.append(time.perf_counter() - started)
+        rows.append(
+            (
+                "nsjail's own start + first sandbox (once per slot, not per run)",
+                f"{median(starts) * 1000:.2f} ms",
+            )
+        )
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        helps = []
+        for _ in range(rounds):
+            started = time.perf_counter()
+            pid = os.posix_spawn(
+                str(nsjail.locate(settings.nsjail_path)),
+                ["nsjail", "--help"],
+                {},
+                file_actions=[(os.POSIX_SPAWN_DUP2, devnull, 1), (os.POSIX_SPAWN_DUP2, devnull, 2)],
+            )
+            os.waitpid(pid, 0)
+            helps.append(time.perf_counter() - started)
+        os.close(devnull)
+        rows.append(
+            (
+                "  of which nsjail's process start alone (nsjail --help)",
+                f"{median(helps) * 1000:.2f} ms",
+            )
+        )
+        cg = []
+        for _ in range(rounds):
+            started = time.perf_counter()
+            start = slot.cgroup.set_limits(128 << 20, 35)
+            slot.cgroup.finish(start)
+            cg.append(time.perf_counter() - started)
+        rows.append(
+            ("cgroup handling per run (set limits, read counters)", f"{median(cg) * 1000:.3f} ms")
+        )
+    finally:
+        await sandbox.close()
+    return rows
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=100)
+    parser.add_argument("--throughput-runs", type=int, default=400)
+    args = parser.parse_args()
+    python = str(Settings().python_path)
+    with tempfile.TemporaryDirectory() as tmp:
+        script = str(Path(tmp) / "main.py")
+        Path(script).write_bytes(HELLO)
+        print(
+            f"# Sandbox benchmark ({platform.node()}, {os.cpu_count()} CPUs, "
+            f"{time.strftime('%Y-%m-%d %H:%M')})\n"
+        )
+        samples = await latency(args.rounds, python, script)
+        base = median(samples["bare (python3 -I -u main.py)"])
+        print(f"## Hello-world latency, {args.rounds} interleaved rounds\n")
+        print("| variant | median (p10, p90) | ratio to bare -I -u |")
+        print("| --- | --- | --- |")
+        for name, values in samples.items():
+            print(f"| {name} | {summary_ms(values)} | {median(values) / base:.2f}x |")
+        tp = await throughput(args.throughput_runs, python, script)
+        print(
+            f"\n## Sustained throughput, {args.throughput_runs} runs, "
+            f"{int(tp['workers'])} at a time\n"
+        )
+        print("| variant | runs/s | share of bare |")
+        print("| --- | --- | --- |")
+        print(f"| bare | {tp['bare']:.1f} | 100% |")
+        print(f"| sandboxed | {tp['sandboxed']:.1f} | {tp['sandboxed'] / tp['bare']:.0%} |")
+        rows = await breakdown(max(20, args.rounds // 2), python, script)
+        print("\n## Where the cost goes (medians)\n")
+        print("| measurement | median |")
+        print("| --- | --- |")
+        for name, value in rows:
+            print(f"| {name} | {value} |")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
