@@ -4,6 +4,8 @@ Run as `python -I -S launcher.py FD` (standard library only). The service moves 
 process into the slot's cgroup once; every nsjail it spawns is then born inside the
 cgroup, so no run pays for attaching a process to a cgroup.
 
+What the launcher starts is the OOM killer's first choice, the launcher its last.
+
 Protocol on the SOCK_SEQPACKET socket FD, one JSON object per message:
   service -> launcher  {"op": "spawn", "id": N, "argv": [...]}  with fds 0..5 attached
   launcher -> service  {"op": "spawned", "id": N, "pid": P}
@@ -16,6 +18,7 @@ When the socket closes (the service is gone), every child is killed and the laun
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import os
@@ -34,8 +37,24 @@ def _send(sock: socket.socket, message: dict[str, object]) -> None:
 
 
 def _spawn(argv: list[str], fds: list[int]) -> int:
-    actions = [(os.POSIX_SPAWN_DUP2, fd, target) for target, fd in enumerate(fds)]
-    return os.posix_spawn(argv[0], argv, {}, file_actions=actions, setsigdef=(signal.SIGCHLD,))
+    """fork + exec with fds as 0, 1, 2, ...; the child is the OOM killer's first choice.
+
+    A fork, not posix_spawn, because the child sets its oom_score_adj before exec, and
+    everything in the sandbox inherits it. Once per slot and runtime, not per run.
+    """
+    pid = os.fork()
+    if pid == 0:
+        try:
+            with open("/proc/self/oom_score_adj", "w") as f:
+                f.write("1000")
+            signal.set_wakeup_fd(-1)
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            for target, fd in enumerate(fds):
+                os.dup2(fd, target)
+            os.execv(argv[0], argv)
+        finally:
+            os._exit(127)
+    return pid
 
 
 class Launcher:
@@ -123,6 +142,12 @@ class Launcher:
 def main() -> None:
     sock = socket.socket(fileno=int(sys.argv[1]))
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    # The OOM killer picks by size, not by cgroup charge: a run of many small processes
+    # must not make the launcher its victim. What the launcher starts is marked +1000
+    # (always allowed); shielding the launcher itself needs CAP_SYS_RESOURCE, so it is
+    # only tried.
+    with contextlib.suppress(PermissionError), open("/proc/self/oom_score_adj", "w") as f:
+        f.write("-1000")
     # Occupy the low descriptors so that received fds never collide with 0..5 targets.
     while True:
         fd = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)

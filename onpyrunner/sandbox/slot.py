@@ -17,6 +17,7 @@ import itertools
 import json
 import logging
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -432,7 +433,17 @@ class Slot:
         started = time.monotonic()
         await read_pipe(out_r, stdout)
         await read_pipe(err_r, stderr)
-        status = await self._supervise(jail, limits, start, stop, stop_for)
+        try:
+            status = await self._supervise(jail, limits, start, stop, stop_for)
+        except SandboxError:
+            # The OOM killer may take nsjail or the init themselves (it picks by size): then
+            # nobody reports, but the kernel's counter says what happened.
+            if self.cgroup.finish(start).oom_kills == 0:
+                raise
+            self.kill()
+            elapsed_us = int((time.monotonic() - started) * 1e6)
+            cpu_us = (self.cgroup.cpu_ns() - start.cpu_ns) // 1000
+            status = Status(None, signal.SIGKILL, elapsed_us, cpu_us)
         host_wall_s = time.monotonic() - started
         await self._drain(stdout, stderr)
         counters = self.cgroup.finish(start)

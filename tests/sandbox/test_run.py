@@ -145,6 +145,25 @@ async def test_memory_of_child_processes_counts_together(sandbox: Sandbox) -> No
     assert result.outcome is Outcome.MEMORY_LIMIT_EXCEEDED
 
 
+async def test_many_small_processes_exhausting_memory_are_a_memory_limit(
+    sandbox: Sandbox,
+) -> None:
+    code = """
+        import os, time
+        for _ in range(40):
+            if os.fork() == 0:
+                block = bytearray(3 * 1024 * 1024)
+                time.sleep(5)
+                os._exit(0)
+        time.sleep(5)
+    """
+    launchers = [slot.launcher.pid for slot in sandbox.slots]
+    result = await run(sandbox, code, memory_mb=48, max_processes=64)
+    assert result.outcome is Outcome.MEMORY_LIMIT_EXCEEDED
+    assert [slot.launcher.pid for slot in sandbox.slots] == launchers  # none was the victim
+    assert all(slot.launcher.alive for slot in sandbox.slots)
+
+
 async def test_refused_allocation_memory_error_is_a_memory_limit(sandbox: Sandbox) -> None:
     result = await run(sandbox, "x = bytearray(1 << 46)")
     assert result.outcome is Outcome.MEMORY_LIMIT_EXCEEDED

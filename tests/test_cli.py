@@ -1,0 +1,96 @@
+"""The `onpyrunner` command: run and check, through the real sandbox."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.sandbox
+
+
+def onpyrunner(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "onpyrunner", *args],
+        capture_output=True, text=True, timeout=120, env=env, check=False,
+    )  # fmt: skip
+
+
+def test_run_prints_output_and_a_summary(tmp_path: Path) -> None:
+    program = tmp_path / "p.py"
+    program.write_text("print('hi', input())\n")
+    stdin = tmp_path / "in.txt"
+    stdin.write_text("there\n")
+    proc = onpyrunner("run", str(program), "--stdin", str(stdin))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "hi there\n"
+    assert proc.stderr.startswith("[SUCCESS] exit 0, cpu ")
+
+
+def test_run_json_is_exactly_the_result_object(tmp_path: Path) -> None:
+    program = tmp_path / "p.py"
+    program.write_text("import sys; print('out'); sys.exit(4)\n")
+    proc = onpyrunner("run", str(program), "--json")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert set(result) == {"outcome", "stdout", "stderr", "exit_code", "signal", "usage"}
+    assert set(result["usage"]) == {"cpu_time_ms", "wall_time_ms", "memory_kb"}
+    assert (result["outcome"], result["stdout"], result["exit_code"]) == (
+        "RUNTIME_ERROR",
+        "out\n",
+        4,
+    )
+
+
+def test_run_exits_0_for_any_classified_outcome(tmp_path: Path) -> None:
+    program = tmp_path / "p.py"
+    program.write_text("while True: pass\n")
+    proc = onpyrunner("run", str(program), "--cpu-time-ms", "200", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["outcome"] == "TIME_LIMIT_EXCEEDED"
+
+
+def test_run_refuses_limits_above_the_server_maximum(tmp_path: Path) -> None:
+    program = tmp_path / "p.py"
+    program.write_text("print(1)\n")
+    proc = onpyrunner("run", str(program), "--memory-mb", "999999")
+    assert proc.returncode == 2
+    assert "--memory-mb 999999 is above the server maximum 1024" in proc.stderr
+
+
+def test_run_says_what_to_fix_when_the_sandbox_cannot_start(tmp_path: Path) -> None:
+    program = tmp_path / "p.py"
+    program.write_text("print(1)\n")
+    env = {"ONPYRUNNER_NSJAIL_PATH": "/nonexistent/nsjail", "PATH": "/usr/bin:/bin"}
+    proc = onpyrunner("run", str(program), env=env)
+    assert proc.returncode == 2
+    assert "nsjail not found at /nonexistent/nsjail; set ONPYRUNNER_NSJAIL_PATH" in proc.stderr
+
+
+def test_run_without_root_says_so() -> None:
+    program = Path(__file__).parent.parent / "examples" / "hello.py"
+    proc = subprocess.run(
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
+         sys.executable, "-m", "onpyrunner", "run", str(program)],
+        capture_output=True, text=True, timeout=60, check=False,
+        cwd=Path(__file__).parent.parent,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert "the sandbox needs root" in proc.stderr
+
+
+def test_check_runs_every_self_test() -> None:
+    proc = onpyrunner("check")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "runtime python: CPython 3." in proc.stdout
+    assert "self-test passed in the sandbox" in proc.stdout
+    assert proc.stdout.rstrip().endswith("OK: the sandbox works on this machine")
+
+
+def test_check_fails_and_names_the_missing_piece() -> None:
+    proc = onpyrunner("check", env={"ONPYRUNNER_NSJAIL_PATH": "/nonexistent/nsjail"})
+    assert proc.returncode == 1
+    assert "FAIL  nsjail: nsjail not found at /nonexistent/nsjail" in proc.stdout
