@@ -1,10 +1,11 @@
-"""Command line: `onpyrunner run | check` (and, with the job pipeline, `serve | worker`)."""
+"""Command line: `onpyrunner serve | worker | run | check`."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -76,9 +77,105 @@ async def _check(settings: Settings) -> int:
     return 0 if report.ok else 1
 
 
+def _settings_from(args: argparse.Namespace, settings: Settings) -> Settings:
+    updates = {
+        name: getattr(args, name)
+        for name in ("host", "port", "redis_url", "workers")
+        if getattr(args, name, None) is not None
+    }
+    return settings.model_copy(update=updates) if updates else settings
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from onpyrunner.api.app import create_app
+
+    settings = _settings_from(args, settings)
+    config = uvicorn.Config(
+        create_app(settings), host=settings.host, port=settings.port, lifespan="on",
+        log_level=args.log_level, ws="websockets", timeout_graceful_shutdown=int(
+            settings.shutdown_grace_s) + 5,
+    )  # fmt: skip
+    server = uvicorn.Server(config)
+    server.run()
+    return 0 if server.started else 2
+
+
+async def _work(args: argparse.Namespace, settings: Settings) -> int:
+    from prometheus_client import start_http_server
+
+    from onpyrunner.metrics import Metrics
+    from onpyrunner.queue.redis import RedisStore
+    from onpyrunner.sandbox.pool import Sandbox
+    from onpyrunner.worker.loop import Worker
+
+    settings = _settings_from(args, settings)
+    if not settings.redis_url:
+        raise OnPyRunnerError("a worker needs Redis: give --redis-url or ONPYRUNNER_REDIS_URL")
+    concurrency = args.concurrency or settings.effective_concurrency()
+    store = RedisStore(settings, settings.redis_url)
+    await store.open()
+    sandbox = None
+    try:
+        sandbox = await Sandbox.start(settings.model_copy(update={"concurrency": concurrency}))
+        metrics = Metrics()
+        if args.metrics_port:
+            start_http_server(args.metrics_port, addr=settings.host, registry=metrics.registry)
+        worker = Worker(store, sandbox, settings, concurrency, metrics)
+        worker.start()
+        logging.getLogger("onpyrunner").warning(
+            "worker %s: %d at a time, runtimes %s",
+            worker.id,
+            concurrency,
+            ", ".join(sorted(sandbox.runtimes)),
+        )
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        await worker.drain(settings.shutdown_grace_s)
+    finally:
+        if sandbox is not None:
+            await sandbox.close()
+        await store.close()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="onpyrunner", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="the HTTP API (and, without Redis, the workers)")
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default 8000)")
+    serve.add_argument(
+        "--redis-url",
+        dest="redis_url",
+        help="share a Redis queue with `onpyrunner worker` processes",
+    )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        help="runs at once in this process (default: one per core without Redis, none with Redis)",
+    )
+    serve.add_argument(
+        "--log-level",
+        dest="log_level",
+        default="info",
+        choices=["critical", "error", "warning", "info", "debug"],
+    )
+
+    worker = sub.add_parser("worker", help="run jobs from a Redis queue")
+    worker.add_argument("--redis-url", dest="redis_url", help="the queue's Redis URL")
+    worker.add_argument("--concurrency", type=int, help="runs at once (default: one per core)")
+    worker.add_argument(
+        "--metrics-port",
+        dest="metrics_port",
+        type=int,
+        help="serve this worker's Prometheus metrics on this port",
+    )
 
     run = sub.add_parser("run", help="run one program in the sandbox")
     run.add_argument("file", help="the program's source file")
@@ -100,6 +197,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         settings = Settings()
+        if args.command == "serve":
+            return _serve(args, settings)
+        if args.command == "worker":
+            return asyncio.run(_work(args, settings))
         if args.command == "run":
             return asyncio.run(_run(args, settings))
         if args.command == "check":

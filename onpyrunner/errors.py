@@ -25,3 +25,33 @@ class UnknownLanguageError(OnPyRunnerError):
         super().__init__(
             f"unknown language {language!r}; available: {', '.join(available) or 'none'}"
         )
+
+
+class BackendUnavailableError(OnPyRunnerError):
+    """The queue backend (Redis) cannot be reached; try again later."""
+
+
+class QueueFullError(OnPyRunnerError):
+    """The queue holds its maximum number of unfinished jobs."""
+
+    def __init__(self, limit: int, retry_after_s: int) -> None:
+        self.limit = limit
+        self.retry_after_s = retry_after_s
+        super().__init__(f"the queue is full ({limit} unfinished jobs); retry later")
+
+
+class JobNotFoundError(OnPyRunnerError):
+    """No such job, or it has expired."""
+
+    def __init__(self, job_id: str) -> None:
+        self.job_id = job_id
+        super().__init__(f"job {job_id} not found (unknown or expired)")
+
+
+class JobFinishedError(OnPyRunnerError):
+    """The job has already finished: it cannot be cancelled."""
+
+    def __init__(self, job_id: str, status: str) -> None:
+        self.job_id = job_id
+        self.status = status
+        super().__init__(f"job {job_id} has already finished ({status})")

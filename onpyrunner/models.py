@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -83,3 +85,100 @@ class RunResult(BaseModel):
     exit_code: int | None
     signal: int | None
     usage: Usage
+
+
+class TestCase(BaseModel):
+    """One judged case: the program's input and the output it must print."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    stdin: str = ""
+    expected_stdout: str
+    points: float = Field(1.0, ge=0)
+    hidden: bool = False
+    name: str | None = Field(None, max_length=200)
+
+
+class FloatChecker(BaseModel):
+    """Compare tokens, numerically where both parse as numbers, within tolerances."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["float"]
+    abs_tol: float = Field(1e-6, ge=0)
+    rel_tol: float = Field(1e-6, ge=0)
+
+
+Checker = Literal["lines", "exact", "tokens"] | FloatChecker
+
+
+class JobRequest(BaseModel):
+    """Everything a worker needs to run a job: validated, limits resolved."""
+
+    model_config = ConfigDict(frozen=True)
+
+    language: str
+    source_code: str
+    stdin: str = ""
+    limits: Limits
+    test_cases: list[TestCase] | None = None
+    checker: Annotated[Checker, Field(union_mode="left_to_right")] = "lines"
+    stop_on_first_failure: bool = False
+
+
+class Progress(BaseModel):
+    """How far a judge job has got."""
+
+    done: int
+    total: int
+
+
+class TestResult(BaseModel):
+    """One case of a judge job. For a hidden case only name, verdict and usage are set."""
+
+    name: str | None
+    verdict: Verdict
+    hidden: bool = False
+    outcome: Outcome | None = None
+    stdout: str | None = None
+    stderr: str | None = None
+    exit_code: int | None = None
+    signal: int | None = None
+    usage: Usage | None = None
+    diff: str | None = None
+
+
+class JudgeResult(BaseModel):
+    """The result of a judge job: per-case verdicts and the whole."""
+
+    verdict: Verdict
+    passed: int
+    total: int
+    score: float
+    usage: Usage
+    tests: list[TestResult]
+
+
+class Timestamps(BaseModel):
+    """When each stage of a job happened (UTC)."""
+
+    received_at: datetime
+    picked_up_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    stored_at: datetime | None = None
+
+
+class Job(BaseModel):
+    """A job as stored: its state, not its program."""
+
+    id: str
+    status: JobStatus
+    language: str
+    limits: Limits
+    judge: bool = False
+    timestamps: Timestamps
+    result: RunResult | JudgeResult | None = None
+    error: str | None = None
+    attempts: int = 0
+    progress: Progress | None = None

@@ -47,6 +47,36 @@ class Settings(BaseSettings):
         0, ge=0, description="runs at once in this process; 0 means one per CPU core"
     )
 
+    # --- service ------------------------------------------------------------------
+    host: str = Field("127.0.0.1", description="address `serve` listens on")
+    port: int = Field(8000, ge=0, le=65535, description="port `serve` listens on")
+    redis_url: str | None = Field(
+        None, description="Redis URL for the distributed setup; none = in-memory queue"
+    )
+    redis_prefix: str = Field("onpyrunner:", description="prefix of every Redis key")
+    workers: int | None = Field(
+        None,
+        ge=0,
+        description="concurrent runs of the workers inside `serve`; default: one per core "
+        "without Redis, none with Redis (run `onpyrunner worker` processes)",
+    )
+    job_ttl_s: int = Field(
+        3600, ge=1, description="a job record lives this long after its last change"
+    )
+    max_pending_jobs: int = Field(10_000, ge=1, description="unfinished jobs the queue holds")
+    retry_after_s: int = Field(2, ge=1, description="Retry-After when the queue is full")
+    lease_s: float = Field(
+        30.0, gt=0, description="a running job whose worker is silent this long is taken over"
+    )
+    max_deliveries: int = Field(3, ge=1, description="deliveries before a job ends FAILED")
+    max_wait_s: float = Field(30.0, ge=0, description="longest ?wait on POST /execute")
+    shutdown_grace_s: float = Field(
+        30.0, ge=0, description="on SIGTERM, how long in-flight jobs may take to finish"
+    )
+    max_body_bytes: int = Field(16 << 20, ge=1024, description="largest request body")
+    max_test_cases: int = Field(100, ge=1, description="test cases per judge job")
+    max_judge_wall_s: float = Field(300.0, gt=0, description="wall time cap of one whole judge job")
+
     # --- limits: defaults and server maximums --------------------------------------
     default_cpu_time_ms: int = 2000
     max_cpu_time_ms: int = 15000

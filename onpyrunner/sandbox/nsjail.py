@@ -81,11 +81,10 @@ class CappedReader(asyncio.Protocol):
         self.size = 0
         self.overflowed = False
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.transport: asyncio.ReadTransport | None = None
+        self.transport: asyncio.BaseTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.ReadTransport)
-        self.transport = transport
+        self.transport = transport  # uvloop's transports are not asyncio.ReadTransport
 
     def data_received(self, data: bytes) -> None:
         if self.overflowed:
@@ -114,7 +113,7 @@ class CappedReader(asyncio.Protocol):
         return b"".join(self.chunks)
 
 
-async def read_pipe(fd: int, protocol: asyncio.Protocol) -> asyncio.ReadTransport:
+async def read_pipe(fd: int, protocol: asyncio.Protocol) -> asyncio.BaseTransport:
     """Start reading a pipe's read end (the fd is taken over) into a protocol."""
     loop = asyncio.get_running_loop()
     pipe = open(fd, "rb", buffering=0, closefd=True)

@@ -1,0 +1,110 @@
+"""Domain errors to HTTP answers, in one place. Every error body is JSON {"error": ...}."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from onpyrunner.errors import (
+    BackendUnavailableError,
+    JobFinishedError,
+    JobNotFoundError,
+    OnPyRunnerError,
+    QueueFullError,
+    UnknownLanguageError,
+)
+
+log = logging.getLogger(__name__)
+
+
+def error(
+    status: int,
+    message: str,
+    headers: dict[str, str] | None = None,
+    detail: list[Any] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {"error": message}
+    if detail is not None:
+        body["detail"] = jsonable_encoder(detail)
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def field_error(
+    loc: tuple[str | int, ...], message: str, kind: str = "value_error"
+) -> dict[str, Any]:
+    """One entry of a 422's detail, in FastAPI's own shape."""
+    return {"type": kind, "loc": list(loc), "msg": message}
+
+
+def _where(loc: list[Any]) -> str:
+    parts = [str(p) for p in loc if p != "body"]
+    return ".".join(parts) or "body"
+
+
+async def _validation(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = list(exc.errors())
+    first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
+    message = f"{_where(list(first.get('loc', [])))}: {first.get('msg')}"
+    if len(errors) > 1:
+        message += f" (and {len(errors) - 1} more)"
+    detail = [{k: v for k, v in e.items() if k in ("type", "loc", "msg")} for e in errors]
+    return error(422, message, detail=detail)
+
+
+async def _http(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    return error(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None))
+
+
+async def _domain(_: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, QueueFullError):
+        return error(503, str(exc), headers={"Retry-After": str(exc.retry_after_s)})
+    if isinstance(exc, BackendUnavailableError):
+        return error(503, f"the queue backend is unavailable: {exc}", headers={"Retry-After": "1"})
+    if isinstance(exc, JobNotFoundError):
+        return error(404, str(exc))
+    if isinstance(exc, JobFinishedError):
+        return error(409, str(exc))
+    if isinstance(exc, UnknownLanguageError):
+        return error(422, f"language: {exc}", detail=[field_error(("body", "language"), str(exc))])
+    log.error("unmapped domain error: %r", exc)
+    return error(500, "internal error")
+
+
+async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    log.exception("internal error", exc_info=exc)
+    return error(500, "internal error")
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers on the app."""
+    app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(StarletteHTTPException, _http)
+    app.add_exception_handler(OnPyRunnerError, _domain)
+    app.add_exception_handler(Exception, _unexpected)
+
+
+class ErrorResponses:
+    """OpenAPI descriptions of the error answers, per kind of route."""
+
+    _e: dict[str, Any] = {"content": {"application/json": {"example": {"error": "..."}}}}
+    submit: dict[int | str, dict[str, Any]] = {
+        413: {"description": "request body too large", **_e},
+        422: {"description": "invalid request: the message and detail name the field", **_e},
+        503: {"description": "queue full (with Retry-After) or backend unavailable", **_e},
+    }
+    read: dict[int | str, dict[str, Any]] = {
+        404: {"description": "unknown or expired job", **_e},
+        503: {"description": "backend unavailable", **_e},
+    }
+    cancel: dict[int | str, dict[str, Any]] = {
+        **read,
+        409: {"description": "the job already finished", **_e},
+    }

@@ -1,0 +1,56 @@
+"""Languages, health and metrics."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from onpyrunner.api.schemas import Language
+from onpyrunner.api.services import Services, services
+from onpyrunner.errors import BackendUnavailableError
+
+router = APIRouter(tags=["system"])
+Deps = Annotated[Services, Depends(services)]
+
+
+@router.get("/languages", response_model=list[Language])
+async def languages(svc: Deps) -> list[Language]:
+    """The runtimes the live workers can run, with versions."""
+    return [
+        Language(id=lang.id, name=lang.name, version=lang.version)
+        for lang in await svc.store.languages()
+    ]
+
+
+@router.get("/health")
+async def health(svc: Deps) -> JSONResponse:
+    """200 when the backend answers and a worker is alive; 503 with the reasons otherwise."""
+    problems: list[str] = []
+    body: dict[str, object] = {"backend": svc.backend}
+    try:
+        await svc.store.ping()
+        stats = await svc.store.stats()
+        body.update(workers=stats.workers_alive, pending=stats.pending, running=stats.running)
+        if stats.workers_alive == 0:
+            problems.append("no worker is alive")
+    except BackendUnavailableError as e:
+        problems.append(f"the queue backend is unavailable: {e}")
+    if svc.worker is not None and not svc.worker.alive:
+        problems.append("the in-process worker has stopped")
+    body["status"] = "unavailable" if problems else "ok"
+    if problems:
+        body["problems"] = problems
+    return JSONResponse(body, status_code=503 if problems else 200)
+
+
+@router.get("/metrics", response_class=Response)
+async def metrics(svc: Deps) -> Response:
+    """Prometheus metrics of this process, and queue figures read from the backend."""
+    try:
+        svc.metrics.observe_queue(await svc.store.stats())
+    except BackendUnavailableError:
+        pass  # the queue figures keep their last values; the counters are still served
+    return Response(svc.metrics.render(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,124 @@
+"""HTTP shapes, separate from the internal models: what clients send and receive."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, field_serializer
+
+from onpyrunner.models import (
+    Checker,
+    Job,
+    JobStatus,
+    JudgeResult,
+    Limits,
+    Progress,
+    RunResult,
+    TestCase,
+)
+
+
+class LimitsIn(BaseModel):
+    """Requested limits; a field left out takes the server's default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cpu_time_ms: int | None = Field(None, ge=1, description="CPU time of the whole tree")
+    wall_time_ms: int | None = Field(None, ge=1, description="wall-clock time")
+    memory_mb: int | None = Field(None, ge=1, description="memory of the whole tree, MiB")
+    output_kb: int | None = Field(None, ge=1, description="stdout and stderr each, KiB")
+    max_processes: int | None = Field(None, ge=1, description="processes and threads")
+    max_file_kb: int | None = Field(None, ge=0, description="largest file written, KiB")
+
+
+class JobCreate(BaseModel):
+    """POST /execute: a program to run, or to judge when test_cases are given."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "language": "python",
+                    "source_code": "print(int(input()) * 2)",
+                    "stdin": "21\n",
+                    "limits": {"cpu_time_ms": 2000, "memory_mb": 128},
+                }
+            ]
+        },
+    )
+
+    language: str = Field("python", description="a runtime id from GET /languages")
+    source_code: str
+    stdin: str = ""
+    limits: LimitsIn | None = None
+    test_cases: list[TestCase] | None = None
+    checker: Annotated[Checker, Field(union_mode="left_to_right")] = "lines"
+    stop_on_first_failure: bool = False
+
+
+class Accepted(BaseModel):
+    """202 answer to POST /execute."""
+
+    job_id: str
+    status: JobStatus
+
+
+class TimestampsOut(BaseModel):
+    """When each stage of the job happened, ISO 8601 UTC."""
+
+    received_at: datetime
+    picked_up_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    stored_at: datetime | None
+
+    @field_serializer("*")
+    def _iso(self, value: datetime | None) -> str | None:
+        if value is None:
+            return None
+        return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class JobPublic(BaseModel):
+    """A job as clients see it."""
+
+    job_id: str
+    status: JobStatus
+    language: str
+    limits: Limits
+    timestamps: TimestampsOut
+    result: RunResult | JudgeResult | None
+    error: str | None
+    attempts: int
+    progress: Progress | None
+
+    @classmethod
+    def of(cls, job: Job) -> JobPublic:
+        return cls(
+            job_id=job.id,
+            status=job.status,
+            language=job.language,
+            limits=job.limits,
+            timestamps=TimestampsOut(**job.timestamps.model_dump()),
+            result=job.result,
+            error=job.error,
+            attempts=job.attempts,
+            progress=job.progress,
+        )
+
+
+class Language(BaseModel):
+    """A runtime this server can run."""
+
+    id: str
+    name: str
+    version: str
+
+
+class ErrorBody(BaseModel):
+    """Every error answer: a message, and for 422 the fields at fault."""
+
+    error: str
+    detail: list[dict[str, object]] | None = None

@@ -1,0 +1,1 @@
+"""Judge mode: comparing outputs, per-case verdicts and a score."""

@@ -1,0 +1,139 @@
+"""A judge job: every test case in its own fresh sandbox, verdicts, score.
+
+Cases run in parallel up to the sandbox pool's concurrency; results keep the request's
+order. The program's files are built once per job and put into each case's sandbox.
+With stop_on_first_failure, once a case fails every later case (in request order) is
+reported SKIPPED and the runs of later cases still going are stopped. The whole job is
+capped at `max_judge_wall_s`: cases not finished by then are SKIPPED and, if nothing
+failed before them, the job's verdict is TIME_LIMIT_EXCEEDED.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+
+from onpyrunner.judge.compare import compare
+from onpyrunner.models import (
+    JobRequest,
+    JudgeResult,
+    Outcome,
+    Progress,
+    RunResult,
+    TestCase,
+    TestResult,
+    Usage,
+    Verdict,
+)
+from onpyrunner.sandbox.pool import Sandbox
+
+_OUTCOME_VERDICT = {
+    Outcome.TIME_LIMIT_EXCEEDED: Verdict.TIME_LIMIT_EXCEEDED,
+    Outcome.MEMORY_LIMIT_EXCEEDED: Verdict.MEMORY_LIMIT_EXCEEDED,
+    Outcome.OUTPUT_LIMIT_EXCEEDED: Verdict.OUTPUT_LIMIT_EXCEEDED,
+    Outcome.RUNTIME_ERROR: Verdict.RUNTIME_ERROR,
+    Outcome.COMPILE_ERROR: Verdict.COMPILE_ERROR,
+}
+
+
+def case_result(case: TestCase, run: RunResult, request: JobRequest) -> TestResult:
+    """The verdict of one case from its run; a hidden case keeps only name, verdict, usage."""
+    diff = None
+    if run.outcome is Outcome.SUCCESS:
+        comparison = compare(case.expected_stdout, run.stdout, request.checker)
+        verdict = Verdict.ACCEPTED if comparison.ok else Verdict.WRONG_ANSWER
+        diff = comparison.hint
+    else:
+        verdict = _OUTCOME_VERDICT[run.outcome]
+    if case.hidden:
+        return TestResult(name=case.name, verdict=verdict, hidden=True, usage=run.usage)
+    return TestResult(
+        name=case.name, verdict=verdict, outcome=run.outcome, stdout=run.stdout,
+        stderr=run.stderr, exit_code=run.exit_code, signal=run.signal, usage=run.usage,
+        diff=diff,
+    )  # fmt: skip
+
+
+def skipped(case: TestCase) -> TestResult:
+    return TestResult(name=case.name, verdict=Verdict.SKIPPED, hidden=case.hidden)
+
+
+def summarize(cases: list[TestCase], results: list[TestResult], cut_short: bool) -> JudgeResult:
+    """Overall verdict (first failing case in request order), passed, score, usage."""
+    passed = sum(r.verdict is Verdict.ACCEPTED for r in results)
+    failing: Verdict | None = next(
+        (r.verdict for r in results if r.verdict not in (Verdict.ACCEPTED, Verdict.SKIPPED)),
+        None,
+    )
+    if failing is None:
+        failing = Verdict.TIME_LIMIT_EXCEEDED if cut_short else Verdict.ACCEPTED
+    total_points = sum(c.points for c in cases)
+    earned = sum(
+        c.points for c, r in zip(cases, results, strict=True) if r.verdict is Verdict.ACCEPTED
+    )
+    if total_points > 0:
+        score = round(100 * earned / total_points, 2)
+    else:
+        score = 100.0 if passed == len(cases) else 0.0
+    ran = [r.usage for r in results if r.usage is not None]
+    usage = Usage(
+        cpu_time_ms=max((u.cpu_time_ms for u in ran), default=0),
+        wall_time_ms=max((u.wall_time_ms for u in ran), default=0),
+        memory_kb=max((u.memory_kb for u in ran), default=0),
+    )
+    return JudgeResult(
+        verdict=failing, passed=passed, total=len(cases), score=score, usage=usage, tests=results
+    )
+
+
+async def judge(
+    request: JobRequest,
+    sandbox: Sandbox,
+    on_progress: Callable[[Progress], Awaitable[None]],
+) -> JudgeResult:
+    """Run every case of a judge job and judge it.
+
+    Raises:
+        SandboxError: the sandbox failed (the whole job then fails).
+        UnknownLanguageError: this worker does not have the request's runtime.
+    """
+    cases = request.test_cases or []
+    source = request.source_code.encode()
+    results: list[TestResult | None] = [None] * len(cases)
+    first_failure = len(cases)  # index of the earliest failing case seen so far
+    done = 0
+    tasks: list[asyncio.Task[None]] = []
+    sandbox.runtime(request.language)  # fail at once for an unknown runtime
+
+    async def run_case(i: int) -> None:
+        nonlocal first_failure, done
+        case = cases[i]
+        if i > first_failure:
+            return
+        run = await sandbox.run(request.language, source, case.stdin.encode(), request.limits)
+        result = case_result(case, run, request)
+        results[i] = result
+        if request.stop_on_first_failure and result.verdict is not Verdict.ACCEPTED:
+            if i < first_failure:
+                first_failure = i
+                for later in tasks[i + 1 :]:
+                    later.cancel()
+        done += 1
+        await on_progress(Progress(done=done, total=len(cases)))
+
+    tasks = [asyncio.create_task(run_case(i)) for i in range(len(cases))]
+    try:
+        _, unfinished = await asyncio.wait(tasks, timeout=sandbox.settings.max_judge_wall_s)
+    finally:  # on time-out, and when the job itself is cancelled
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            task.result()  # re-raises a SandboxError of any case
+    final = [
+        skipped(case) if result is None or i > first_failure else result
+        for i, (case, result) in enumerate(zip(cases, results, strict=True))
+    ]
+    return summarize(cases, final, cut_short=bool(unfinished))

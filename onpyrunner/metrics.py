@@ -1,0 +1,46 @@
+"""Prometheus metrics, in a registry of their own (one per app or worker process)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from onpyrunner.queue.store import QueueStats
+
+_DURATION_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
+
+
+class Metrics:
+    """The service's metrics. The API counts submissions; the process that runs a job
+    counts its end and observes its durations; queue figures are read at scrape time."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.submitted = Counter(
+            "onpyrunner_jobs_submitted", "Jobs accepted by the API", registry=r
+        )
+        self.finished = Counter(
+            "onpyrunner_jobs_finished", "Jobs ended, by status and outcome (or verdict)",
+            ["status", "outcome"], registry=r,
+        )  # fmt: skip
+        self.queue_depth = Gauge("onpyrunner_queue_depth", "Jobs waiting for a worker", registry=r)
+        self.running = Gauge("onpyrunner_jobs_running", "Jobs being run by workers", registry=r)
+        self.workers_alive = Gauge(
+            "onpyrunner_workers_alive", "Workers heard from recently", registry=r
+        )
+        self.run_duration = Histogram(
+            "onpyrunner_run_duration_seconds", "From run start to run end",
+            buckets=_DURATION_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.queue_wait = Histogram(
+            "onpyrunner_queue_wait_seconds", "From submission to pick-up by a worker",
+            buckets=_DURATION_BUCKETS, registry=r,
+        )  # fmt: skip
+
+    def observe_queue(self, stats: QueueStats) -> None:
+        self.queue_depth.set(stats.pending)
+        self.running.set(stats.running)
+        self.workers_alive.set(stats.workers_alive)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

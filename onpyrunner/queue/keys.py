@@ -1,0 +1,36 @@
+"""Every Redis key and channel OnPyRunner uses, built here and nowhere else."""
+
+from __future__ import annotations
+
+
+class Keys:
+    """Key names under one prefix (setting redis_prefix, default "onpyrunner:").
+
+    Layout:
+      <p>jobs              stream of job ids waiting or running; consumer group "workers"
+      <p>job:<id>          hash: the job's state, its request (until it finishes), its result
+      <p>events:<id>       pub/sub channel: the job's new status on every change
+      <p>control           pub/sub channel: "cancel <id>" for the worker running a job
+      <p>workers           sorted set: worker id -> time of its last heartbeat
+      <p>languages         hash: runtime id -> JSON {name, version}, written by workers
+    """
+
+    GROUP = "workers"
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.stream = f"{prefix}jobs"
+        self.control = f"{prefix}control"
+        self.workers = f"{prefix}workers"
+        self.languages = f"{prefix}languages"
+        self.events_pattern = f"{prefix}events:*"
+
+    def job(self, job_id: str) -> str:
+        return f"{self.prefix}job:{job_id}"
+
+    def events(self, job_id: str) -> str:
+        return f"{self.prefix}events:{job_id}"
+
+    def job_id_of_events(self, channel: str) -> str:
+        """The job id a message on an events channel is about."""
+        return channel[len(self.prefix) + len("events:") :]

@@ -1,0 +1,296 @@
+"""The in-memory backend: the embedded default, API and workers in one process.
+
+Same contract as the Redis backend (see store.py), with asyncio primitives: a deque of
+waiting jobs, a table of claims with lease deadlines, and per-job sets of queues for
+watchers. Nothing survives the process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import time
+from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+
+from onpyrunner.errors import JobFinishedError, JobNotFoundError, QueueFullError
+from onpyrunner.models import TERMINAL_STATUSES, Job, JobRequest, JobStatus, Progress
+from onpyrunner.queue.store import (
+    TOO_MANY_DELIVERIES,
+    Claim,
+    Ending,
+    JobStore,
+    LanguageInfo,
+    QueueStats,
+    Watch,
+    utcnow,
+)
+from onpyrunner.settings import Settings
+
+
+@dataclass
+class _Entry:
+    job: Job
+    request: JobRequest | None  # dropped once the job ends
+    expires_at: float
+    worker: str | None = None
+
+
+@dataclass
+class _Flight:
+    job_id: str
+    worker_id: str
+    lease_until: float
+
+
+class _QueueWatch(Watch):
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[None] = asyncio.Queue()
+
+    async def changed(self, timeout_s: float) -> bool:
+        try:
+            await asyncio.wait_for(self.queue.get(), timeout_s)
+        except TimeoutError:
+            return False
+        return True
+
+
+class MemoryStore(JobStore):
+    """Jobs in this process's memory."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._entries: dict[str, _Entry] = {}
+        self._waiting: deque[tuple[str, str]] = deque()  # (token, job id)
+        self._flights: dict[str, _Flight] = {}  # token -> claim
+        self._tokens = itertools.count(1)
+        self._arrived = asyncio.Condition()
+        self._watchers: dict[str, set[_QueueWatch]] = {}
+        self._control: set[asyncio.Queue[str]] = set()
+        self._workers: dict[str, tuple[float, list[LanguageInfo]]] = {}
+
+    # --- helpers ---------------------------------------------------------------------
+    def _now(self) -> float:
+        return time.monotonic()
+
+    def _live(self, job_id: str) -> _Entry | None:
+        entry = self._entries.get(job_id)
+        if entry is not None and entry.expires_at <= self._now():
+            del self._entries[job_id]
+            return None
+        return entry
+
+    def _touch(self, entry: _Entry) -> None:
+        entry.expires_at = self._now() + self.settings.job_ttl_s
+
+    def _announce(self, job_id: str) -> None:
+        for watch in self._watchers.get(job_id, ()):
+            watch.queue.put_nowait(None)
+
+    def _update(self, entry: _Entry, **changes: object) -> None:
+        entry.job = entry.job.model_copy(update=changes)
+        self._touch(entry)
+        self._announce(entry.job.id)
+
+    def _purge(self) -> None:
+        now = self._now()
+        for job_id in [j for j, e in self._entries.items() if e.expires_at <= now]:
+            del self._entries[job_id]
+
+    # --- the API's side -----------------------------------------------------------------
+    async def open(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    async def ping(self) -> None:
+        return None
+
+    async def submit(self, job: Job, request: JobRequest) -> None:
+        if len(self._waiting) + len(self._flights) >= self.settings.max_pending_jobs:
+            raise QueueFullError(self.settings.max_pending_jobs, self.settings.retry_after_s)
+        self._purge()
+        self._entries[job.id] = _Entry(job, request, 0.0)
+        self._touch(self._entries[job.id])
+        async with self._arrived:
+            self._waiting.append((str(next(self._tokens)), job.id))
+            self._arrived.notify()
+
+    async def get(self, job_id: str) -> Job | None:
+        entry = self._live(job_id)
+        return entry.job if entry is not None else None
+
+    async def cancel(self, job_id: str) -> Job:
+        entry = self._live(job_id)
+        if entry is None:
+            raise JobNotFoundError(job_id)
+        status = entry.job.status
+        if status in TERMINAL_STATUSES:
+            raise JobFinishedError(job_id, status)
+        stamps = entry.job.timestamps.model_copy(update={"finished_at": utcnow()})
+        self._update(entry, status=JobStatus.CANCELLED, timestamps=stamps)
+        entry.request = None
+        if status is JobStatus.RUNNING:
+            for queue in self._control:
+                queue.put_nowait(job_id)
+        return entry.job
+
+    @asynccontextmanager
+    async def watch(self, job_id: str) -> AsyncIterator[Watch]:
+        watch = _QueueWatch()
+        self._watchers.setdefault(job_id, set()).add(watch)
+        try:
+            yield watch
+        finally:
+            watchers = self._watchers.get(job_id)
+            if watchers is not None:
+                watchers.discard(watch)
+                if not watchers:
+                    del self._watchers[job_id]
+
+    def _alive_workers(self) -> dict[str, list[LanguageInfo]]:
+        horizon = self._now() - self.settings.lease_s
+        return {w: langs for w, (seen, langs) in self._workers.items() if seen >= horizon}
+
+    async def stats(self) -> QueueStats:
+        return QueueStats(len(self._waiting), len(self._flights), len(self._alive_workers()))
+
+    async def languages(self) -> list[LanguageInfo]:
+        found: dict[str, LanguageInfo] = {}
+        for langs in self._alive_workers().values():
+            for lang in langs:
+                found.setdefault(lang.id, lang)
+        return sorted(found.values(), key=lambda lang: lang.id)
+
+    # --- the workers' side ---------------------------------------------------------------
+    async def heartbeat(
+        self, worker_id: str, languages: list[LanguageInfo], claims: list[Claim]
+    ) -> None:
+        now = self._now()
+        self._workers[worker_id] = (now, languages)
+        for claim in claims:
+            flight = self._flights.get(claim.token)
+            if flight is not None and flight.worker_id == worker_id:
+                flight.lease_until = now + self.settings.lease_s
+
+    async def forget_worker(self, worker_id: str) -> None:
+        self._workers.pop(worker_id, None)
+
+    def _take_stale(self, worker_id: str) -> tuple[str, str] | None:
+        now = self._now()
+        for token, flight in self._flights.items():
+            if flight.lease_until <= now:
+                flight.worker_id = worker_id
+                flight.lease_until = now + self.settings.lease_s
+                return token, flight.job_id
+        return None
+
+    async def _next(self, worker_id: str, block_s: float) -> tuple[str, str] | None:
+        stale = self._take_stale(worker_id)
+        if stale is not None:
+            return stale
+        async with self._arrived:
+            if not self._waiting:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        self._arrived.wait_for(lambda: bool(self._waiting)), block_s
+                    )
+            if not self._waiting:
+                return None
+            token, job_id = self._waiting.popleft()
+        self._flights[token] = _Flight(job_id, worker_id, self._now() + self.settings.lease_s)
+        return token, job_id
+
+    async def claim(self, worker_id: str, block_s: float) -> Claim | None:
+        deadline = self._now() + block_s
+        while True:
+            got = await self._next(worker_id, max(0.0, deadline - self._now()))
+            if got is None:
+                return None
+            token, job_id = got
+            claim = self._start(token, job_id, worker_id)
+            if claim is not None:
+                return claim
+            if self._now() >= deadline:
+                return None
+
+    def _start(self, token: str, job_id: str, worker_id: str) -> Claim | None:
+        """The START step (Redis: the `start` script): settle or hand out one delivery."""
+        entry = self._live(job_id)
+        if entry is None or entry.job.status in TERMINAL_STATUSES or entry.request is None:
+            self._flights.pop(token, None)
+            return None
+        attempts = entry.job.attempts + 1
+        if attempts > self.settings.max_deliveries:
+            stamps = entry.job.timestamps.model_copy(update={"stored_at": utcnow()})
+            self._update(
+                entry,
+                status=JobStatus.FAILED,
+                attempts=attempts - 1,
+                error=TOO_MANY_DELIVERIES.format(n=attempts - 1),
+                timestamps=stamps,
+            )
+            entry.request = None
+            self._flights.pop(token, None)
+            return None
+        stamps = entry.job.timestamps.model_copy(update={"picked_up_at": utcnow()})
+        entry.worker = worker_id
+        self._update(entry, status=JobStatus.RUNNING, attempts=attempts, timestamps=stamps)
+        return Claim(
+            job_id, token, worker_id, entry.request, attempts, entry.job.timestamps.received_at
+        )
+
+    def _owned(self, claim: Claim) -> _Entry | None:
+        flight = self._flights.get(claim.token)
+        entry = self._live(claim.job_id)
+        if flight is None or flight.worker_id != claim.worker_id or entry is None:
+            return None
+        return entry
+
+    async def started(self, claim: Claim, at: datetime) -> None:
+        entry = self._owned(claim)
+        if entry is not None and entry.job.status is JobStatus.RUNNING:
+            stamps = entry.job.timestamps.model_copy(update={"started_at": at})
+            entry.job = entry.job.model_copy(update={"timestamps": stamps})
+            self._touch(entry)
+
+    async def progress(self, claim: Claim, progress: Progress) -> None:
+        entry = self._owned(claim)
+        if entry is not None and entry.job.status is JobStatus.RUNNING:
+            self._update(entry, progress=progress)
+
+    async def finish(self, claim: Claim, ending: Ending) -> bool:
+        entry = self._owned(claim)
+        if entry is None:
+            return False
+        self._flights.pop(claim.token, None)
+        if entry.job.status is not JobStatus.RUNNING:  # cancelled meanwhile
+            return False
+        stamps = entry.job.timestamps.model_copy(update={
+            "started_at": ending.started_at or entry.job.timestamps.started_at,
+            "finished_at": ending.finished_at,
+            "stored_at": utcnow(),
+        })  # fmt: skip
+        self._update(entry, status=ending.status, result=ending.result, error=ending.error,
+                     timestamps=stamps)  # fmt: skip
+        entry.request = None
+        return True
+
+    async def hand_back(self, claim: Claim) -> None:
+        flight = self._flights.get(claim.token)
+        if flight is not None and flight.worker_id == claim.worker_id:
+            flight.lease_until = 0.0  # the next claim anywhere takes it over
+
+    async def cancellations(self) -> AsyncIterator[str]:
+        queue: asyncio.Queue[str] = asyncio.Queue()
+        self._control.add(queue)
+        try:
+            while True:
+                yield await queue.get()
+        finally:
+            self._control.discard(queue)

@@ -1,0 +1,188 @@
+"""The job store interface: what the API and the workers need from a queue backend.
+
+Both backends (memory.py, redis.py) give the same guarantees, checked by one contract
+test suite:
+- submit is atomic and refuses work past `max_pending_jobs` (unfinished jobs);
+- delivery is at-least-once: a claimed job whose worker stops heartbeating for
+  `lease_s` is delivered again; after `max_deliveries` it ends FAILED with a reason;
+- a job is finished once: only the worker holding its current claim can store a result;
+- every state change is announced to watchers at once; watchers re-read the job, so a
+  missed announcement delays nothing but the next read;
+- records expire `job_ttl_s` after their last change.
+"""
+
+from __future__ import annotations
+
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from onpyrunner.models import Job, JobRequest, JobStatus, JudgeResult, Progress, RunResult
+
+#: Reason stored on a job delivered too many times.
+TOO_MANY_DELIVERIES = (
+    "delivered {n} times without finishing: the workers running it stopped "
+    "(killed or lost) each time"
+)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_job(request: JobRequest) -> Job:
+    """A fresh PENDING job for a validated request."""
+    from onpyrunner.models import Timestamps
+
+    return Job(
+        id=str(uuid.uuid4()),
+        status=JobStatus.PENDING,
+        language=request.language,
+        limits=request.limits,
+        judge=request.test_cases is not None,
+        timestamps=Timestamps(received_at=utcnow()),
+    )
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A job delivered to a worker: run it, then finish or hand it back."""
+
+    job_id: str
+    token: str  # the backend's handle of this delivery (a stream entry id in Redis)
+    worker_id: str
+    request: JobRequest
+    attempts: int
+    received_at: datetime
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    """Counts for health and metrics."""
+
+    pending: int
+    running: int
+    workers_alive: int
+
+
+@dataclass(frozen=True)
+class LanguageInfo:
+    """A runtime some worker offers."""
+
+    id: str
+    name: str
+    version: str
+
+
+@dataclass(frozen=True)
+class Ending:
+    """What a worker stores when a job ends."""
+
+    status: JobStatus  # COMPLETED or FAILED
+    result: RunResult | JudgeResult | None
+    error: str | None
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class Watch(ABC):
+    """Announcements of changes to one job."""
+
+    @abstractmethod
+    async def changed(self, timeout_s: float) -> bool:
+        """Wait for the next change; False when timeout_s passed without one."""
+
+
+class JobStore(ABC):
+    """A queue backend. Open it before use and close it after."""
+
+    # --- life ------------------------------------------------------------------------
+    @abstractmethod
+    async def open(self) -> None:
+        """Connect, prepare structures."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Release connections and background tasks."""
+
+    @abstractmethod
+    async def ping(self) -> None:
+        """Raises BackendUnavailableError when the backend does not answer."""
+
+    # --- the API's side -----------------------------------------------------------------
+    @abstractmethod
+    async def submit(self, job: Job, request: JobRequest) -> None:
+        """Store a new PENDING job and queue it.
+
+        Raises:
+            QueueFullError: `max_pending_jobs` unfinished jobs are already queued.
+            BackendUnavailableError: the backend is down.
+        """
+
+    @abstractmethod
+    async def get(self, job_id: str) -> Job | None:
+        """The job, or None when unknown or expired."""
+
+    @abstractmethod
+    async def cancel(self, job_id: str) -> Job:
+        """Cancel a PENDING or RUNNING job; returns it as CANCELLED.
+
+        Raises:
+            JobNotFoundError: unknown or expired.
+            JobFinishedError: it already finished.
+        """
+
+    @abstractmethod
+    def watch(self, job_id: str) -> AbstractAsyncContextManager[Watch]:
+        """Announcements of the job's changes, from the moment the context is entered."""
+
+    @abstractmethod
+    async def stats(self) -> QueueStats:
+        """Pending and running jobs, live workers."""
+
+    @abstractmethod
+    async def languages(self) -> list[LanguageInfo]:
+        """Runtimes offered by live workers."""
+
+    # --- the workers' side ---------------------------------------------------------------
+    @abstractmethod
+    async def heartbeat(
+        self, worker_id: str, languages: list[LanguageInfo], claims: list[Claim]
+    ) -> None:
+        """Say the worker is alive, what it runs, and keep its claims' leases."""
+
+    @abstractmethod
+    async def forget_worker(self, worker_id: str) -> None:
+        """The worker stops: it no longer counts as alive."""
+
+    @abstractmethod
+    async def claim(self, worker_id: str, block_s: float) -> Claim | None:
+        """The next job for this worker, RUNNING from now on, or None after block_s.
+
+        Jobs whose worker went silent for `lease_s` come first. Jobs cancelled while
+        pending, expired, or delivered too often are settled here and never returned.
+        """
+
+    @abstractmethod
+    async def started(self, claim: Claim, at: datetime) -> None:
+        """The program started running."""
+
+    @abstractmethod
+    async def progress(self, claim: Claim, progress: Progress) -> None:
+        """Judge progress; announced to watchers."""
+
+    @abstractmethod
+    async def finish(self, claim: Claim, ending: Ending) -> bool:
+        """Store the end of a claimed job. False if the claim is no longer this worker's
+        (cancelled, or taken over after a lost lease): nothing is stored then."""
+
+    @abstractmethod
+    async def hand_back(self, claim: Claim) -> None:
+        """Give an unfinished claim back at once (a worker stopping before it is done)."""
+
+    @abstractmethod
+    def cancellations(self) -> AsyncIterator[str]:
+        """Ids of running jobs being cancelled, for workers to stop them."""
