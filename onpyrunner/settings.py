@@ -25,7 +25,8 @@ class Settings(BaseSettings):
     )
     pypy_path: Path = Field(Path("/usr/bin/pypy3"), description="PyPy interpreter, if present")
     work_dir: Path = Field(
-        Path("/dev/shm/onpyrunner"), description="where per-run directories are made"
+        Path("/dev/shm/onpyrunner"),
+        description="where each slot keeps the program files and stdin of its runs",
     )
     state_dir: Path = Field(
         Path("/var/lib/onpyrunner"), description="where the sandbox init binary is built"

@@ -8,11 +8,12 @@ import pytest
 
 from onpyrunner.sandbox.pool import Sandbox
 from onpyrunner.settings import Settings
+from tests.service import uid_base
 
 
 @pytest.fixture(scope="session")
 def settings() -> Settings:
-    return Settings()
+    return Settings(sandbox_uid_base=uid_base())
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@ loopback, their readiness awaited on their own log lines, never on sleeps."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -24,6 +25,15 @@ from websockets.sync.client import connect
 ROOT = Path(__file__).parent.parent
 REDIS_URL = os.environ.get("ONPYRUNNER_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 START_TIMEOUT_S = 60.0
+
+
+_instances = itertools.count(1)
+
+
+def uid_base() -> int:
+    """A sandbox uid range of its own for each service a test starts (64 slots each), so
+    that test runs side by side never share a sandbox uid."""
+    return 2_000_000 + ((os.getpid() % 2048) * 16 + next(_instances) % 16) * 64
 
 
 def free_port() -> int:
@@ -54,7 +64,8 @@ class Process:
     """A child `python -m onpyrunner ...` whose log is read line by line."""
 
     def __init__(self, args: list[str], env: dict[str, str]) -> None:
-        full_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
+        full_env = {**os.environ, "ONPYRUNNER_SANDBOX_UID_BASE": str(uid_base()), **env,
+                    "PYTHONUNBUFFERED": "1"}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "onpyrunner", *args],
             cwd=ROOT, env=full_env, stdin=subprocess.DEVNULL,

@@ -8,7 +8,9 @@ exposes the thresholds code and tests need (tmp size, rlimit backstops).
 
 from __future__ import annotations
 
+import os
 import re
+import secrets
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -178,7 +180,7 @@ def compose(runtime_file: str, variables: dict[str, str], out_dir: Path, name: s
     message = parse_textproto(text)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{name}.cfg"
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_suffix(f".{os.getpid()}.{secrets.token_hex(4)}.tmp")  # several services
     tmp.write_text(text)
     tmp.replace(path)
     return Policy(path=path, message=message)
