@@ -64,8 +64,12 @@ class Process:
     """A child `python -m onpyrunner ...` whose log is read line by line."""
 
     def __init__(self, args: list[str], env: dict[str, str]) -> None:
-        full_env = {**os.environ, "ONPYRUNNER_SANDBOX_UID_BASE": str(uid_base()), **env,
-                    "PYTHONUNBUFFERED": "1"}
+        full_env = {
+            **os.environ,
+            "ONPYRUNNER_SANDBOX_UID_BASE": str(uid_base()),
+            **env,
+            "PYTHONUNBUFFERED": "1",
+        }
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "onpyrunner", *args],
             cwd=ROOT, env=full_env, stdin=subprocess.DEVNULL,
