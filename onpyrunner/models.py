@@ -90,6 +90,8 @@ class RunResult(BaseModel):
 class TestCase(BaseModel):
     """One judged case: the program's input and the output it must print."""
 
+    __test__ = False  # not a pytest class, despite the name
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     stdin: str = ""
@@ -135,6 +137,8 @@ class Progress(BaseModel):
 
 class TestResult(BaseModel):
     """One case of a judge job. For a hidden case only name, verdict and usage are set."""
+
+    __test__ = False
 
     name: str | None
     verdict: Verdict
