@@ -178,7 +178,7 @@ async def breakdown(rounds: int, python: str, script: str) -> list[tuple[str, st
         for _ in range(max(5, rounds // 4)):
             await slot.reset()
             started = time.perf_counter()
-            jail = await slot.load(sandbox.runtime("python"))
+            jail = await slot.load(sandbox.runtime("python").run)
             await jail.wait_ready()
             starts.append(time.perf_counter() - started)
         rows.append(

@@ -2,11 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from onpyrunner.queue.store import QueueStats
 
 _DURATION_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
+
+
+class _CompileCache(Collector):
+    """The sandbox's compile cache counters, read at scrape time."""
+
+    def __init__(self, stats: dict[str, int]) -> None:
+        self.stats = stats
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(
+            "onpyrunner_compile_cache", "Compiles served from the cache (hit) or run (miss)",
+            labels=["result"],
+        )  # fmt: skip
+        for result, count in sorted(self.stats.items()):
+            family.add_metric([result], count)
+        yield family
 
 
 class Metrics:
@@ -36,6 +56,10 @@ class Metrics:
             "onpyrunner_queue_wait_seconds", "From submission to pick-up by a worker",
             buckets=_DURATION_BUCKETS, registry=r,
         )  # fmt: skip
+
+    def watch_compile_cache(self, stats: dict[str, int]) -> None:
+        """Export a sandbox's compile cache counters (`Sandbox.compile_stats`)."""
+        self.registry.register(_CompileCache(stats))
 
     def observe_queue(self, stats: QueueStats) -> None:
         self.queue_depth.set(stats.pending)

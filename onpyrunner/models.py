@@ -85,6 +85,7 @@ class RunResult(BaseModel):
     exit_code: int | None
     signal: int | None
     usage: Usage
+    compile_output: str | None = None
 
 
 class TestCase(BaseModel):
@@ -161,6 +162,7 @@ class JudgeResult(BaseModel):
     score: float
     usage: Usage
     tests: list[TestResult]
+    compile_output: str | None = None
 
 
 class Timestamps(BaseModel):

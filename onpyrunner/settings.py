@@ -92,6 +92,18 @@ class Settings(BaseSettings):
     default_max_file_kb: int = 1024
     max_max_file_kb: int = 16384
     max_source_kb: int = 256
+    compile_cpu_time_ms: int = Field(10_000, ge=1, description="CPU time of one compile")
+    compile_wall_time_ms: int = Field(20_000, ge=1, description="wall time of one compile")
+    compile_memory_mb: int = Field(512, ge=16, description="memory of one compile, MiB")
+    compile_output_kb: int = Field(64, ge=1, description="compiler output kept, KiB")
+    compile_max_processes: int = Field(64, ge=1, description="processes and threads of one compile")
+    compile_max_file_kb: int = Field(
+        65_536, ge=1, description="largest file a compile may write, KiB"
+    )
+    compile_cache_mb: int = Field(256, ge=1, description="size cap of the compile cache")
+    compile_cache_dir: Path | None = Field(
+        None, description="where compiled programs are cached; default: <work_dir>/compile-cache"
+    )
     max_stdin_kb: int = 4096
 
     @model_validator(mode="after")

@@ -36,7 +36,16 @@ def test_run_json_is_exactly_the_result_object(tmp_path: Path) -> None:
     proc = onpyrunner("run", str(program), "--json")
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
-    assert set(result) == {"outcome", "stdout", "stderr", "exit_code", "signal", "usage"}
+    assert set(result) == {
+        "outcome",
+        "stdout",
+        "stderr",
+        "exit_code",
+        "signal",
+        "usage",
+        "compile_output",
+    }
+    assert result["compile_output"] is None  # set only when a compile failed
     assert set(result["usage"]) == {"cpu_time_ms", "wall_time_ms", "memory_kb"}
     assert (result["outcome"], result["stdout"], result["exit_code"]) == (
         "RUNTIME_ERROR",

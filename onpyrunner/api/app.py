@@ -53,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 services.sandbox = await Sandbox.start(
                     settings.model_copy(update={"concurrency": workers})
                 )
+                services.metrics.watch_compile_cache(services.sandbox.compile_stats)
                 services.worker = Worker(
                     store, services.sandbox, settings, workers, services.metrics
                 )

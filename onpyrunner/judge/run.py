@@ -1,7 +1,8 @@
 """A judge job: every test case in its own fresh sandbox, verdicts, score.
 
 Cases run in parallel up to the sandbox pool's concurrency; results keep the request's
-order. The program's files are built once per job and put into each case's sandbox.
+order. The program is prepared once per job (for a compiled language, compiled once, or taken
+from the compile cache) and its files are put into each case's sandbox.
 With stop_on_first_failure, once a case fails every later case (in request order) is
 reported SKIPPED and the runs of later cases still going are stopped. The whole job is
 capped at `max_judge_wall_s`: cases not finished by then are SKIPPED and, if nothing
@@ -99,19 +100,24 @@ async def judge(
         UnknownLanguageError: this worker does not have the request's runtime.
     """
     cases = request.test_cases or []
-    source = request.source_code.encode()
+    prepared = await sandbox.prepare(request.language, request.source_code.encode())
+    if prepared.compile_error is not None:  # nothing to run: every case is skipped
+        failed = summarize(cases, [skipped(c) for c in cases], cut_short=False)
+        return failed.model_copy(update={
+            "verdict": Verdict.COMPILE_ERROR,
+            "compile_output": prepared.compile_error.compile_output,
+        })  # fmt: skip
     results: list[TestResult | None] = [None] * len(cases)
     first_failure = len(cases)  # index of the earliest failing case seen so far
     done = 0
     tasks: list[asyncio.Task[None]] = []
-    sandbox.runtime(request.language)  # fail at once for an unknown runtime
 
     async def run_case(i: int) -> None:
         nonlocal first_failure, done
         case = cases[i]
         if i > first_failure:
             return
-        run = await sandbox.run(request.language, source, case.stdin.encode(), request.limits)
+        run = await sandbox.run_prepared(prepared, case.stdin.encode(), request.limits)
         result = case_result(case, run, request)
         results[i] = result
         if request.stop_on_first_failure and result.verdict is not Verdict.ACCEPTED:

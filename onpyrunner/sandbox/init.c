@@ -14,7 +14,8 @@
  *
  * fd 3 is a SOCK_SEQPACKET socket to the host; one message per packet:
  *   init -> host  "ready"
- *   host -> init  "go <cpu_s> <fsize_bytes> <wall_ms>" with 3 fds: stdin, stdout, stderr
+ *   host -> init  "go <cpu_s> <fsize_bytes> <wall_ms>" NUL program NUL arg NUL ..., with
+ *                 3 fds: stdin, stdout, stderr. The program is an absolute path.
  *   host -> init  "kill"            stop the program (a limit was hit)
  *   init -> host  "exit <code> <wall_us> <cpu_us> <maxrss_kb>"
  *                 "signal <sig> <wall_us> <cpu_us> <maxrss_kb>"
@@ -67,7 +68,11 @@ static void on_alarm(int sig) {
     kill(-1, SIGKILL); /* every process of this PID namespace but init itself */
 }
 
-/* Receive one message (and up to 3 fds) from the host; returns its length, 0 on EOF. */
+#define MESSAGE_MAX 65536
+#define ARGS_MAX 1024
+
+/* Receive one message (and up to 3 fds) from the host; returns its length, 0 on EOF.
+ * The message is NUL-terminated one byte past its length. */
 static ssize_t hear(char *buf, size_t size, int fds[3], int *nfds) {
     char control[CMSG_SPACE(3 * sizeof(int))];
     struct iovec iov = {buf, size - 1};
@@ -114,6 +119,18 @@ static void run_program(char **argv, unsigned long long cpu_s, unsigned long lon
     _exit(127);
 }
 
+/* Split the go message's NUL-separated program and arguments into argv. */
+static int parse_argv(char *buf, ssize_t len, char **argv) {
+    int argc = 0;
+    char *p = buf + strlen(buf) + 1; /* after "go ..." */
+    while (p < buf + len && argc < ARGS_MAX - 1) {
+        argv[argc++] = p;
+        p += strlen(p) + 1;
+    }
+    argv[argc] = NULL;
+    return argc;
+}
+
 /* Wait for the program to end, reaping orphans as they die, and obeying "kill". */
 static int wait_program(pid_t child, int sigchld_fd, int *status) {
     for (;;) {
@@ -139,17 +156,21 @@ static int wait_program(pid_t child, int sigchld_fd, int *status) {
     }
 }
 
-int main(int argc, char **argv) {
+static char message[MESSAGE_MAX + 1];
+static char *program[ARGS_MAX];
+
+int main(void) {
     char buf[256];
     int fds[3], nfds = 0;
     unsigned long long cpu_s, fsize, wall_ms;
-    if (argc < 2) return 125;
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     fcntl(HOST_FD, F_SETFD, FD_CLOEXEC);
     say("ready");
 
-    if (hear(buf, sizeof(buf), fds, &nfds) == 0) return 0; /* the host let it go */
-    if (sscanf(buf, "go %llu %llu %llu", &cpu_s, &fsize, &wall_ms) != 3 || nfds != 3) {
+    ssize_t len = hear(message, sizeof(message), fds, &nfds);
+    if (len == 0) return 0; /* the host let it go */
+    if (sscanf(message, "go %llu %llu %llu", &cpu_s, &fsize, &wall_ms) != 3 || nfds != 3
+        || parse_argv(message, len, program) < 1 || program[0][0] != '/') {
         say("execfail 22");
         return 125;
     }
@@ -180,7 +201,7 @@ int main(int argc, char **argv) {
         say(buf);
         return 126;
     }
-    if (child == 0) run_program(argv + 1, cpu_s, fsize);
+    if (child == 0) run_program(program, cpu_s, fsize);
     for (int i = 0; i < 3; i++) close(i); /* only the program holds the run's pipes */
     alarm((unsigned)(wall_ms / 1000 + 2));
 

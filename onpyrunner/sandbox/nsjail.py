@@ -49,25 +49,25 @@ def command(
     policy: Policy,
     host_id: int,
     box: Path,
+    box_writable: bool,
     init: Path,
-    run: Sequence[str],
     extra: Sequence[str] = (),
 ) -> list[str]:
-    """nsjail's argv for a slot: the policy file plus what changes per slot."""
+    """nsjail's argv for a slot: the policy file plus what changes per slot. The program
+    to run is not here: the init receives it with each run's "go"."""
     mapping = f"{SANDBOX_INSIDE_ID}:{host_id}:1"
     return [
         str(nsjail),
         "--config", str(policy.path),
         "--user", mapping,
         "--group", mapping,
-        "--bindmount_ro", f"{box}:/sandbox",
+        "--bindmount" if box_writable else "--bindmount_ro", f"{box}:/sandbox",
         "--bindmount_ro", f"{init}:{INIT_PATH}",
         "--pass_fd", str(HOST_FD),
         "--log_fd", str(LOG_FD),
         *extra,
         "--",
         INIT_PATH,
-        *run,
     ]  # fmt: skip
 
 

@@ -176,7 +176,7 @@ def compose(runtime_file: str, variables: dict[str, str], out_dir: Path, name: s
     Raises:
         ConfigError: a file is missing, invalid, or uses an undefined variable.
     """
-    text = policy_text("base.cfg") + "\n" + substitute(policy_text(runtime_file), variables)
+    text = substitute(policy_text("base.cfg") + "\n" + policy_text(runtime_file), variables)
     message = parse_textproto(text)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{name}.cfg"

@@ -13,15 +13,68 @@ import logging
 import os
 import secrets
 import shutil
+import time
+from dataclasses import dataclass
 
 from onpyrunner.errors import SandboxError, UnknownLanguageError
-from onpyrunner.models import Limits, RunResult
+from onpyrunner.models import Limits, Outcome, RunResult
 from onpyrunner.sandbox import cgroup, initbin, nsjail
+from onpyrunner.sandbox.cache import CompileCache, cache_key
 from onpyrunner.sandbox.runtimes import Runtime, discover
-from onpyrunner.sandbox.slot import Slot, SlotConfig
+from onpyrunner.sandbox.slot import Finished, RunSpec, Slot, SlotConfig
 from onpyrunner.settings import Settings
 
 log = logging.getLogger(__name__)
+
+#: Compiler output kept in compile_output.
+COMPILE_OUTPUT_CHARS = 16_000
+_COMPILE_STOPPED = {
+    Outcome.TIME_LIMIT_EXCEEDED: "compilation stopped: over its time limit ({cpu} ms CPU, "
+    "{wall} ms wall)",
+    Outcome.MEMORY_LIMIT_EXCEEDED: "compilation stopped: over its memory limit ({mem} MiB)",
+    Outcome.OUTPUT_LIMIT_EXCEEDED: "compilation stopped: the compiler wrote more than {out} KiB",
+}
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A program ready to run any number of times: the files of its sandbox, or why it
+    could not be compiled."""
+
+    runtime: Runtime
+    files: dict[str, bytes]
+    source_file: str
+    main: str
+    compile_error: RunResult | None = None
+    cached: bool = False
+    compile_ms: int | None = None
+
+
+def compile_error(result: RunResult, limits: Limits, produced: bool) -> RunResult:
+    """The COMPILE_ERROR result of a failed compile, with the compiler's output."""
+    output = (result.stdout + result.stderr).strip()
+    template = _COMPILE_STOPPED.get(result.outcome)
+    if template is not None:
+        reason = template.format(
+            cpu=limits.cpu_time_ms,
+            wall=limits.wall_time_ms,
+            mem=limits.memory_mb,
+            out=limits.output_kb,
+        )
+        output = f"{reason}\n{output}".strip()
+    elif result.outcome is Outcome.SUCCESS and not produced:
+        output = f"the compiler produced no program\n{output}".strip()
+    if len(output) > COMPILE_OUTPUT_CHARS:
+        output = output[:COMPILE_OUTPUT_CHARS] + "\n[compiler output cut]"
+    return RunResult(
+        outcome=Outcome.COMPILE_ERROR,
+        stdout="",
+        stderr="",
+        exit_code=result.exit_code,
+        signal=result.signal,
+        usage=result.usage,
+        compile_output=output,
+    )
 
 
 class Sandbox:
@@ -42,6 +95,12 @@ class Sandbox:
         self._cond = asyncio.Condition()
         self._running = asyncio.Semaphore(settings.effective_concurrency())
         self._closed = False
+        self._compiling: dict[str, asyncio.Lock] = {}
+        self.cache = CompileCache(
+            settings.compile_cache_dir or settings.work_dir / "compile-cache",
+            settings.compile_cache_mb << 20,
+        )
+        self.compile_stats = {"hit": 0, "miss": 0}
 
     @classmethod
     async def start(cls, settings: Settings, slots: int | None = None) -> Sandbox:
@@ -86,7 +145,7 @@ class Sandbox:
         if "python" in runtimes:
             try:
                 for slot in pool:
-                    await slot.load(runtimes["python"])
+                    await slot.load(runtimes["python"].run)
             except SandboxError:
                 await sandbox.close()
                 raise
@@ -103,12 +162,15 @@ class Sandbox:
         except KeyError:
             raise UnknownLanguageError(language, sorted(self.runtimes)) from None
 
-    async def _acquire(self, runtime_id: str) -> Slot:
+    async def _acquire(self, phase_key: str) -> Slot:
+        """An idle slot, preferably one already serving the phase (its sandbox is ready)."""
         async with self._cond:
             await self._cond.wait_for(lambda: bool(self._idle) or self._closed)
             if self._closed:
                 raise SandboxError("the sandbox is shutting down")
-            best = next((s for s in self._idle if s.runtime_id == runtime_id), self._idle[0])
+            best = next((s for s in self._idle if s.phase_key == phase_key), None)
+            if best is None:  # a slot whose phase is least in demand: the last one used
+                best = self._idle[0]
             self._idle.remove(best)
             return best
 
@@ -117,6 +179,88 @@ class Sandbox:
             self._idle.append(slot)
             self._cond.notify()
 
+    async def _in_slot(self, job: RunSpec) -> Finished:
+        async with self._running:
+            slot = await self._acquire(job.phase.key)
+            try:
+                return await slot.run(job)
+            finally:
+                await self._release(slot)
+
+    def compile_limits(self) -> Limits:
+        s = self.settings
+        return Limits(
+            cpu_time_ms=s.compile_cpu_time_ms, wall_time_ms=s.compile_wall_time_ms,
+            memory_mb=s.compile_memory_mb, output_kb=s.compile_output_kb,
+            max_processes=s.compile_max_processes, max_file_kb=s.compile_max_file_kb,
+        )  # fmt: skip
+
+    async def prepare(self, language: str, source: bytes) -> Prepared:
+        """The files each run of this program needs: the source, or the compiled program
+        (compiled once in the sandbox, or taken from the compile cache).
+
+        Raises:
+            UnknownLanguageError: the language is not available here.
+            SandboxError: the sandbox failed.
+        """
+        runtime = self.runtime(language)
+        source_file, main = runtime.source_name(source.decode(errors="replace"))
+        if runtime.compile is None:
+            return Prepared(runtime, {source_file: source}, source_file, main)
+        key = cache_key(runtime, source_file, source)
+        lock = self._compiling.setdefault(key, asyncio.Lock())
+        try:
+            async with lock:  # the same source compiled by two jobs at once: only once
+                cached = self.cache.get(key)
+                if cached is not None:
+                    self.compile_stats["hit"] += 1
+                    return Prepared(runtime, cached, source_file, main, cached=True)
+                self.compile_stats["miss"] += 1
+                return await self._compile(runtime, key, source_file, main, source)
+        finally:
+            if not lock.locked() and self._compiling.get(key) is lock:
+                del self._compiling[key]
+
+    async def _compile(
+        self, runtime: Runtime, key: str, source_file: str, main: str, source: bytes
+    ) -> Prepared:
+        assert runtime.compile is not None
+        limits = self.compile_limits()
+        started = time.monotonic()
+        finished = await self._in_slot(RunSpec(
+            phase=runtime.compile, files={source_file: source},
+            argv=runtime.compile.argv(source_file, main, limits), stdin=b"", limits=limits,
+            memory_error=runtime.memory_error_in, collect=True,
+        ))  # fmt: skip
+        compile_ms = int((time.monotonic() - started) * 1000)
+        result = finished.result
+        if result.outcome is not Outcome.SUCCESS or not finished.artifacts:
+            failed = compile_error(result, limits, bool(finished.artifacts))
+            return Prepared(
+                runtime, {}, source_file, main, compile_error=failed, compile_ms=compile_ms
+            )
+        await asyncio.to_thread(self.cache.put, key, finished.artifacts)
+        return Prepared(runtime, finished.artifacts, source_file, main, compile_ms=compile_ms)
+
+    async def run_prepared(
+        self, prepared: Prepared, stdin: bytes = b"", limits: Limits | None = None
+    ) -> RunResult:
+        """Run a prepared program in a fresh sandbox and classify the outcome.
+
+        Raises:
+            SandboxError: the sandbox failed; nothing is said about the program.
+        """
+        if prepared.compile_error is not None:
+            return prepared.compile_error
+        limits = limits or self.settings.default_limits()
+        runtime = prepared.runtime
+        finished = await self._in_slot(RunSpec(
+            phase=runtime.run, files=prepared.files,
+            argv=runtime.run.argv(prepared.source_file, prepared.main, limits), stdin=stdin,
+            limits=limits, memory_error=runtime.memory_error_in,
+        ))  # fmt: skip
+        return finished.result
+
     async def run(
         self,
         language: str,
@@ -124,20 +268,13 @@ class Sandbox:
         stdin: bytes = b"",
         limits: Limits | None = None,
     ) -> RunResult:
-        """Run one program in a fresh sandbox and classify the outcome.
+        """Compile if the language needs it, run in a fresh sandbox, classify the outcome.
 
         Raises:
             UnknownLanguageError: the language is not available here.
             SandboxError: the sandbox failed; nothing is said about the program.
         """
-        runtime = self.runtime(language)
-        limits = limits or self.settings.default_limits()
-        async with self._running:
-            slot = await self._acquire(runtime.id)
-            try:
-                return await slot.run(runtime, {runtime.spec.source_file: source}, stdin, limits)
-            finally:
-                await self._release(slot)
+        return await self.run_prepared(await self.prepare(language, source), stdin, limits)
 
     async def settle(self) -> None:
         """Wait until every idle slot's next sandbox is ready (or has failed to get ready)."""

@@ -1,7 +1,14 @@
-"""The runtime registry: languages as data (runtimes.toml), probed on this machine."""
+"""The runtime registry: languages as data (runtimes.toml), probed on this machine.
+
+A language has a run phase and, if compiled, a compile phase. Each phase is a sandbox
+policy (base.cfg + the phase's file) and a command; a slot's nsjail serves one phase of
+one language at a time. Commands are templates filled per run: ${SOURCE}, ${MAIN},
+${HEAP_MB}.
+"""
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import platform
 import re
@@ -10,12 +17,17 @@ import tomllib
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from onpyrunner.errors import ConfigError
+from onpyrunner.models import Limits
 from onpyrunner.sandbox.policy import Policy, compose, substitute
 from onpyrunner.settings import Settings
 
-PROBE_TIMEOUT_S = 15
+PROBE_TIMEOUT_S = 20
+DEFAULT_TMP_MB = 16
+#: Names a command may use that are filled per run.
+PER_RUN = ("SOURCE", "MAIN", "HEAP_MB")
 
 
 @dataclass(frozen=True)
@@ -28,53 +40,122 @@ class SelfTest:
 
 
 @dataclass(frozen=True)
+class PhaseSpec:
+    """One table [<id>.compile] or [<id>.run] of runtimes.toml."""
+
+    policy_file: str
+    command: tuple[str, ...]
+    artifacts: tuple[str, ...] = ()
+    tmp_mb: int = DEFAULT_TMP_MB
+
+
+@dataclass(frozen=True)
 class RuntimeSpec:
-    """One table of runtimes.toml, before probing."""
+    """One language of runtimes.toml, before probing."""
 
     id: str
     name: str
     binary: str
-    policy_file: str
     source_file: str
-    run: tuple[str, ...]
     probe: tuple[str, ...]
     version: str
-    memory_error: str | None
+    run: PhaseSpec
     self_test: SelfTest
+    compile: PhaseSpec | None = None
+    main_class: str | None = None
+    version_regex: str | None = None
+    memory_error: str | None = None
+
+
+@dataclass(frozen=True)
+class Phase:
+    """A phase ready to run: its composed policy and its command template."""
+
+    runtime_id: str
+    name: str  # "compile" or "run"
+    policy: Policy
+    command: tuple[str, ...]
+    artifacts: tuple[str, ...]
+
+    @property
+    def key(self) -> str:
+        """What a slot's nsjail serves: one phase of one runtime."""
+        return f"{self.runtime_id}:{self.name}"
+
+    @property
+    def box_writable(self) -> bool:
+        """The compile phase writes its output next to the source."""
+        return self.name == "compile"
+
+    def argv(self, source_file: str, main: str, limits: Limits) -> list[str]:
+        """The command of one run, its per-run names filled in."""
+        heap_mb = max(16, limits.memory_mb * 3 // 4)
+        values = {"SOURCE": source_file, "MAIN": main, "HEAP_MB": str(heap_mb)}
+        return [substitute(arg, values) for arg in self.command]
+
+    def is_artifact(self, name: str) -> bool:
+        return any(fnmatch.fnmatchcase(name, pattern) for pattern in self.artifacts)
 
 
 @dataclass(frozen=True)
 class Runtime:
-    """A runtime present on this machine: its spec, probed version and composed policy."""
+    """A runtime present on this machine."""
 
     spec: RuntimeSpec
     version: str
-    policy: Policy
+    run: Phase
+    compile: Phase | None
 
     @property
     def id(self) -> str:
         return self.spec.id
 
+    def source_name(self, source: str) -> tuple[str, str]:
+        """(file name, main class) the source is written under."""
+        if self.spec.main_class:
+            found = re.search(self.spec.main_class, source)
+            main = found.group(1) if found else "Main"
+            return f"{main}{Path(self.spec.source_file).suffix}", main
+        return self.spec.source_file, Path(self.spec.source_file).stem
+
     def memory_error_in(self, stderr: str) -> bool:
         """Whether stderr ends the way this runtime reports running out of memory."""
         if not self.spec.memory_error:
             return False
-        lines = stderr.rstrip().splitlines()
-        return bool(lines) and re.search(self.spec.memory_error, lines[-1]) is not None
+        tail = "\n".join(stderr.rstrip().splitlines()[-30:])
+        return re.search(self.spec.memory_error, tail, re.MULTILINE) is not None
 
 
-def _str_tuple(table: dict[str, object], key: str, rid: str) -> tuple[str, ...]:
-    value = table.get(key)
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value) or not value:
-        raise ConfigError(f"runtime {rid!r}: {key} must be a non-empty list of strings")
-    return tuple(str(v) for v in value)
-
-
-def _str(table: dict[str, object], key: str, rid: str) -> str:
-    value = table.get(key)
+def _str(table: dict[str, Any], key: str, rid: str, default: str | None = None) -> str:
+    value = table.get(key, default)
     if not isinstance(value, str):
         raise ConfigError(f"runtime {rid!r}: {key} must be a string")
     return value
+
+
+def _strs(table: dict[str, Any], key: str, rid: str, required: bool = True) -> tuple[str, ...]:
+    value = table.get(key, [] if not required else None)
+    if (
+        not isinstance(value, list)
+        or not all(isinstance(v, str) for v in value)
+        or (required and not value)
+    ):
+        raise ConfigError(f"runtime {rid!r}: {key} must be a non-empty list of strings")
+    return tuple(value)
+
+
+def _phase(table: object, rid: str, name: str) -> PhaseSpec:
+    if not isinstance(table, dict):
+        raise ConfigError(f"runtime {rid!r}: [{rid}.{name}] must be a table")
+    tmp_mb = table.get("tmp_mb", DEFAULT_TMP_MB)
+    if not isinstance(tmp_mb, int) or tmp_mb < 1:
+        raise ConfigError(f"runtime {rid!r}: {name}.tmp_mb must be a positive integer")
+    return PhaseSpec(
+        policy_file=_str(table, "policy", f"{rid}.{name}"),
+        command=_strs(table, "command", f"{rid}.{name}"),
+        artifacts=_strs(table, "artifacts", f"{rid}.{name}", required=name == "compile"),
+        tmp_mb=tmp_mb,
+    )
 
 
 def parse_specs(text: str) -> list[RuntimeSpec]:
@@ -88,23 +169,22 @@ def parse_specs(text: str) -> list[RuntimeSpec]:
         test = table.get("self_test")
         if not isinstance(test, dict):
             raise ConfigError(f"runtime {rid!r}: self_test table is missing")
-        memory_error = table.get("memory_error")
+        optional = {k: table[k] for k in ("main_class", "version_regex", "memory_error")
+                    if isinstance(table.get(k), str)}  # fmt: skip
         specs.append(
             RuntimeSpec(
                 id=rid,
                 name=_str(table, "name", rid),
                 binary=_str(table, "binary", rid),
-                policy_file=_str(table, "policy", rid),
                 source_file=_str(table, "source_file", rid),
-                run=_str_tuple(table, "run", rid),
-                probe=_str_tuple(table, "probe", rid),
+                probe=_strs(table, "probe", rid),
                 version=_str(table, "version", rid),
-                memory_error=memory_error if isinstance(memory_error, str) else None,
+                run=_phase(table.get("run"), rid, "run"),
+                compile=_phase(table["compile"], rid, "compile") if "compile" in table else None,
                 self_test=SelfTest(
-                    source=_str(test, "source", rid),
-                    stdin=_str(test, "stdin", rid),
-                    stdout=_str(test, "stdout", rid),
+                    _str(test, "source", rid), _str(test, "stdin", rid), _str(test, "stdout", rid)
                 ),
+                **optional,
             )
         )
     return specs
@@ -126,28 +206,49 @@ def base_variables(settings: Settings) -> dict[str, str]:
 
 
 def probe(spec: RuntimeSpec, variables: dict[str, str]) -> dict[str, str] | None:
-    """Run the spec's probe on the host; its KEY=VALUE lines, or None if it is absent.
+    """Run the spec's probe on the host; the variables it yields, or None if absent.
 
     The probe runs a trusted system binary with fixed arguments, never user input.
     """
     binary = Path(substitute(spec.binary, variables))
     if not (binary.is_file() and os.access(binary, os.X_OK)):
         return None
-    found = dict(variables, BINARY=str(binary.resolve()))
+    real = binary.resolve()
+    found = dict(variables, BINARY=str(real), BINARY_HOME=str(real.parent.parent))
     argv = [substitute(a, found) for a in spec.probe]
     try:
         proc = subprocess.run(
-            argv, capture_output=True, text=True, timeout=PROBE_TIMEOUT_S, check=False, env={}
-        )
+            argv, capture_output=True, text=True, timeout=PROBE_TIMEOUT_S, check=False,
+            env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
+        )  # fmt: skip
     except (OSError, subprocess.TimeoutExpired):
         return None
     if proc.returncode != 0:
         return None
-    for line in proc.stdout.splitlines():
-        key, sep, value = line.partition("=")
-        if sep and re.fullmatch(r"[A-Z][A-Z0-9_]*", key):
-            found[key] = value.strip()
+    output = (proc.stdout + proc.stderr).strip()
+    pairs = [line.partition("=") for line in output.splitlines()]
+    keyed = {k: v.strip() for k, sep, v in pairs if sep and re.fullmatch(r"[A-Z][A-Z0-9_]*", k)}
+    found.update(keyed)
+    if spec.version_regex:
+        match = re.search(spec.version_regex, output)
+        if match is None:
+            return None
+        found["VERSION"] = match.group(1)
+    elif not keyed:
+        found["VERSION"] = output.splitlines()[0].strip() if output else "unknown"
+    major = re.match(r"\d+", found.get("VERSION", ""))
+    found["VERSION_MAJOR"] = major.group() if major else ""
     return found
+
+
+def _compose_phase(
+    spec: RuntimeSpec, phase: PhaseSpec, name: str, variables: dict[str, str], out: Path
+) -> Phase:
+    per_run = {k: f"${{{k}}}" for k in PER_RUN}  # left for argv() to fill in
+    policy_vars = dict(variables, TMP_SIZE=str(phase.tmp_mb << 20))
+    policy = compose(phase.policy_file, policy_vars, out, f"{spec.id}.{name}")
+    command = tuple(substitute(arg, {**variables, **per_run}) for arg in phase.command)
+    return Phase(spec.id, name, policy, command, phase.artifacts)
 
 
 def discover(settings: Settings, policy_dir: Path) -> dict[str, Runtime]:
@@ -162,8 +263,12 @@ def discover(settings: Settings, policy_dir: Path) -> dict[str, Runtime]:
         variables = probe(spec, base)
         if variables is None:
             continue
-        policy = compose(spec.policy_file, variables, policy_dir, spec.id)
         found[spec.id] = Runtime(
-            spec=spec, version=substitute(spec.version, variables), policy=policy
+            spec=spec,
+            version=substitute(spec.version, variables),
+            run=_compose_phase(spec, spec.run, "run", variables, policy_dir),
+            compile=_compose_phase(spec, spec.compile, "compile", variables, policy_dir)
+            if spec.compile
+            else None,
         )
     return found

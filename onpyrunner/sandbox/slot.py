@@ -1,6 +1,7 @@
 """One sandbox slot: its cgroup, its launcher, its long-lived nsjail, and the run cycle.
 
-A slot runs one nsjail in RERUN mode for one runtime. nsjail builds a fresh sandbox (new
+A slot runs one nsjail in RERUN mode for one phase (compile or run) of one runtime. nsjail
+builds a fresh sandbox (new
 namespaces, mounts, seccomp, user) and starts the sandbox init in it; the init says
 "ready" and waits. A run sends it "go" with the run's stdin, stdout and stderr; the
 service then supervises CPU time, wall time and output, the init reports how the program
@@ -32,7 +33,7 @@ from onpyrunner.models import Limits, RunResult, Usage
 from onpyrunner.sandbox import nsjail
 from onpyrunner.sandbox.cgroup import RunStart, SlotCgroup
 from onpyrunner.sandbox.nsjail import CappedReader, read_pipe
-from onpyrunner.sandbox.runtimes import Runtime
+from onpyrunner.sandbox.runtimes import Phase
 from onpyrunner.sandbox.verdict import ExitFacts, KillReason, classify
 from onpyrunner.sandbox.workspace import Workspace
 
@@ -163,6 +164,27 @@ class LauncherClient:
 
 
 @dataclass(frozen=True)
+class RunSpec:
+    """One run for a slot: which phase, the files, the command and its limits."""
+
+    phase: Phase
+    files: dict[str, bytes]
+    argv: list[str]
+    stdin: bytes
+    limits: Limits
+    memory_error: Callable[[str], bool]
+    collect: bool = False  # read back the phase's artifacts (a compile)
+
+
+@dataclass(frozen=True)
+class Finished:
+    """A classified run, and the artifacts it left when asked for."""
+
+    result: RunResult
+    artifacts: dict[str, bytes]
+
+
+@dataclass(frozen=True)
 class SlotConfig:
     """What every slot needs to build its sandboxes."""
 
@@ -192,17 +214,17 @@ def _parse_status(text: str) -> Status:
 
 
 class Jail:
-    """One long-lived nsjail (RERUN mode) for one runtime, and the socket to its inits."""
+    """One long-lived nsjail (RERUN mode) for one phase, and the socket to its inits."""
 
     def __init__(
         self,
-        runtime: Runtime,
+        phase: Phase,
         child: Child,
         sock: socket.socket,
         log: CappedReader,
         cpu_ns: Callable[[], int],
     ) -> None:
-        self.runtime = runtime
+        self.phase = phase
         self.child = child
         self.sock = sock
         self.log = log
@@ -316,8 +338,9 @@ class Slot:
         self.workspace = Workspace(config.work_dir / f"slot-{index}")
 
     @property
-    def runtime_id(self) -> str | None:
-        return self.jail.runtime.id if self.jail is not None and self.jail.alive else None
+    def phase_key(self) -> str | None:
+        """The phase this slot's nsjail serves, if it is up."""
+        return self.jail.phase.key if self.jail is not None and self.jail.alive else None
 
     def start(self) -> None:
         """Make the cgroup and the slot's directory, and start the launcher."""
@@ -329,10 +352,10 @@ class Slot:
         """SIGKILL every process of the slot but its launcher (which reaps them all)."""
         self.cgroup.kill_all(spare=self.launcher.pid)
 
-    async def load(self, runtime: Runtime) -> Jail:
-        """Make sure this slot's nsjail serves runtime (restarting it for another one)."""
+    async def load(self, phase: Phase) -> Jail:
+        """Make sure this slot's nsjail serves phase (restarting it for another one)."""
         if self.jail is not None:
-            if self.jail.alive and self.jail.runtime.id == runtime.id:
+            if self.jail.alive and self.jail.phase.key == phase.key:
                 return self.jail
             await self._stop_jail()
         if not self.launcher.alive:
@@ -345,11 +368,11 @@ class Slot:
         devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
         argv = nsjail.command(
             self.config.nsjail,
-            runtime.policy,
+            phase.policy,
             self.host_id,
             self.workspace.box,
+            phase.box_writable,
             self.config.init,
-            runtime.spec.run,
             self.config.extra_nsjail_args,
         )
         try:
@@ -366,7 +389,7 @@ class Slot:
             os.close(devnull)
         reader = CappedReader(nsjail.MAX_LOG_BYTES)
         await read_pipe(log_r, reader)
-        self.jail = Jail(runtime, child, ours, reader, self.cgroup.cpu_ns)
+        self.jail = Jail(phase, child, ours, reader, self.cgroup.cpu_ns)
         return self.jail
 
     async def reset(self) -> None:
@@ -382,29 +405,30 @@ class Slot:
         with contextlib.suppress(SandboxError, TimeoutError):
             await asyncio.wait_for(asyncio.shield(jail.child.exited), END_TIMEOUT_S)
 
-    async def run(
-        self, runtime: Runtime, files: dict[str, bytes], stdin: bytes, limits: Limits
-    ) -> RunResult:
+    async def run(self, job: RunSpec) -> Finished:
         """Run a program in this slot's next sandbox and classify what happened.
 
         Raises:
             SandboxError: the sandbox failed (not the program).
         """
-        jail = await self.load(runtime)
+        jail = await self.load(job.phase)
         await jail.wait_ready()
         try:
-            return await self._run(jail, files, stdin, limits)
+            result = await self._run(jail, job)
+            artifacts = self.workspace.collect(job.phase.is_artifact) if job.collect else {}
+            return Finished(result, artifacts)
         except BaseException:
             await self._stop_jail()  # whatever state it is in, start the next one afresh
             raise
         finally:
             self.workspace.clean()
 
-    async def _run(
-        self, jail: Jail, files: dict[str, bytes], stdin: bytes, limits: Limits
-    ) -> RunResult:
-        self.workspace.write_files(files)
-        stdin_fd = self.workspace.stdin_fd(stdin)
+    async def _run(self, jail: Jail, job: RunSpec) -> RunResult:
+        limits = job.limits
+        self.workspace.write_files(
+            job.files, writer_uid=self.host_id if job.phase.box_writable else None
+        )
+        stdin_fd = self.workspace.stdin_fd(job.stdin)
         (out_r, out_w), (err_r, err_w) = os.pipe2(os.O_CLOEXEC), os.pipe2(os.O_CLOEXEC)
         stop = asyncio.Event()
         reasons: list[KillReason] = []
@@ -422,11 +446,9 @@ class Slot:
         )
         jail.status = asyncio.get_running_loop().create_future()
         cpu_s = -(-limits.cpu_time_ms // 1000)
+        go = "\0".join([f"go {cpu_s} {limits.max_file_kb * 1024} {limits.wall_time_ms}", *job.argv])
         try:
-            jail.send(
-                f"go {cpu_s} {limits.max_file_kb * 1024} {limits.wall_time_ms}",
-                [stdin_fd, out_w, err_w],
-            )
+            jail.send(go, [stdin_fd, out_w, err_w])
         finally:
             for fd in (stdin_fd, out_w, err_w):
                 os.close(fd)
@@ -450,8 +472,7 @@ class Slot:
         jail.next_sandbox()
         if jail.execfail is not None:
             raise SandboxError(
-                f"the sandbox could not start {jail.runtime.spec.run[0]}: "
-                f"{os.strerror(jail.execfail)}"
+                f"the sandbox could not start {job.argv[0]}: {os.strerror(jail.execfail)}"
             )
         err = stderr.data().decode(errors="replace")
         usage = Usage(
@@ -464,7 +485,7 @@ class Slot:
             killed_for=reasons[0] if reasons else None,
             cpu_time_ms=usage.cpu_time_ms, wall_time_ms=usage.wall_time_ms,
             oom_kills=counters.oom_kills,
-            runtime_memory_error=jail.runtime.memory_error_in(err), limits=limits,
+            runtime_memory_error=job.memory_error(err), limits=limits,
         )  # fmt: skip
         return RunResult(
             outcome=classify(facts), stdout=stdout.data().decode(errors="replace"),

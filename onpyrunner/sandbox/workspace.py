@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -34,19 +35,35 @@ class Workspace:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(entry.path)
 
-    def write_files(self, files: dict[str, bytes]) -> None:
+    def write_files(self, files: dict[str, bytes], writer_uid: int | None = None) -> None:
         """Replace box/'s contents with the program's files (flat names only).
+
+        With writer_uid, box/ belongs to that host uid (the slot's sandbox user) so that a
+        compile can write its output there; otherwise it is root's and read-only inside.
 
         Raises:
             ValueError: a name is not a plain file name.
         """
         self.clean()
+        uid = 0 if writer_uid is None else writer_uid
+        os.chown(self.box, uid, uid)
         for name, data in files.items():
             if "/" in name or name in ("", ".", ".."):
                 raise ValueError(f"invalid file name {name!r}")
             path = self.box / name
             path.write_bytes(data)
-            path.chmod(0o644)
+            path.chmod(0o755 if data[:4] == b"\x7fELF" else 0o644)
+
+    def collect(self, wanted: Callable[[str], bool]) -> dict[str, bytes]:
+        """The regular files of box/ whose names are wanted (never a link: a compile's
+        output is the user's, and must not point the service at anything else)."""
+        found = {}
+        for entry in os.scandir(self.box):
+            if entry.is_file(follow_symlinks=False) and wanted(entry.name):
+                fd = os.open(entry.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+                with os.fdopen(fd, "rb") as f:
+                    found[entry.name] = f.read()
+        return found
 
     def stdin_fd(self, data: bytes) -> int:
         """A read-only-positioned fd of a file holding data; the file's name is gone at once."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 
 import httpx
@@ -54,6 +55,7 @@ def test_job_record_has_every_stage_and_its_limits(api: Server) -> None:
         "exit_code": 0,
         "signal": None,
         "usage": job["result"]["usage"],
+        "compile_output": None,
     }
     assert job["error"] is None
 
@@ -164,7 +166,11 @@ def test_records_expire_after_their_ttl(backend: str) -> None:
     ("body", "field", "words"),
     [
         ({"language": "python"}, "source_code", "Field required"),
-        ({"source_code": "x", "language": "cobol"}, "language", "available: pypy, python"),
+        (
+            {"source_code": "x", "language": "cobol"},
+            "language",
+            "unknown language 'cobol'; available: ",
+        ),
         ({"source_code": "x", "limits": {"memory_mb": 4096}}, "limits.memory_mb", "at most 1024"),
         (
             {"source_code": "x", "limits": {"cpu_time_ms": 0}},
@@ -326,3 +332,24 @@ def test_concurrent_waiters_each_get_their_own_job(api: Server) -> None:
     for i, response in results.items():
         assert response.status_code == 200
         assert response.json()["result"]["stdout"] == f"{i}\n"
+
+
+def test_compiled_language_and_its_cache_through_the_api(api: Server) -> None:
+    def hits(text: str) -> float:
+        return sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith('onpyrunner_compile_cache_total{result="hit"}')
+        )
+
+    token = uuid.uuid4().hex
+    source = f'#include <stdio.h>\nint main(void) {{ puts("{token}"); return 0; }}\n'
+    first = api.run({"language": "c", "source_code": source})
+    before = hits(api.http.get("/metrics").text)
+    second = api.run({"language": "c", "source_code": source})
+    assert first["result"]["stdout"] == second["result"]["stdout"] == f"{token}\n"
+    assert hits(api.http.get("/metrics").text) == before + 1
+    broken = api.run({"language": "c", "source_code": "int main(void) { return x; }"})
+    assert broken["status"] == "COMPLETED"
+    assert broken["result"]["outcome"] == "COMPILE_ERROR"
+    assert "main.c:" in broken["result"]["compile_output"]

@@ -360,7 +360,7 @@ async def test_only_tmp_is_writable(sandbox: Sandbox) -> None:
 
 
 async def test_filling_tmp_hits_its_cap(sandbox: Sandbox) -> None:
-    tmp_bytes = sandbox.runtime("python").policy.tmpfs_size_bytes("/tmp")
+    tmp_bytes = sandbox.runtime("python").run.policy.tmpfs_size_bytes("/tmp")
     code = f"""
         import errno
         written = 0
@@ -397,7 +397,7 @@ async def test_environment_has_no_host_secrets(sandbox: Sandbox) -> None:
     assert result.outcome is Outcome.SUCCESS
     names = {name for name, _ in eval(result.stdout)}  # the program printed a list literal
     assert "s3cret-value" not in result.stdout
-    envars = sandbox.runtime("python").policy.message["envar"]
+    envars = sandbox.runtime("python").run.policy.message["envar"]
     assert names == {str(e).split("=")[0] for e in envars}
 
 
