@@ -6,10 +6,12 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -227,3 +229,41 @@ def server(**kwargs: Any) -> Iterator[Server]:
         yield s
     finally:
         s.stop()
+
+
+@contextmanager
+def own_redis() -> Iterator[tuple[str, int, str]]:
+    """A redis-server of this test's own on a free loopback port."""
+    port = free_port()
+    workdir = tempfile.mkdtemp(prefix="onpyrunner-redis-")
+    command = [
+        "redis-server",
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        workdir,
+    ]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        wait_redis_ready(proc)
+        yield f"redis://127.0.0.1:{port}/0", port, workdir
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        if proc.stdout:
+            proc.stdout.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def wait_redis_ready(proc: subprocess.Popen[bytes]) -> None:
+    assert proc.stdout is not None
+    for line in proc.stdout:  # redis-server says when it accepts connections
+        if b"Ready to accept connections" in line:
+            return
+    raise AssertionError("redis-server did not start")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from starlette.requests import HTTPConnection
+from starlette.requests import HTTPConnection, Request
 
 from onpyrunner.metrics import Metrics
 from onpyrunner.queue.store import JobStore, LanguageInfo
@@ -42,3 +42,8 @@ def services(conn: HTTPConnection) -> Services:
     found = conn.app.state.services
     assert isinstance(found, Services)
     return found
+
+
+async def services_dependency(request: Request) -> Services:
+    """`services` as a FastAPI dependency (async: a sync one would cost a thread hop)."""
+    return services(request)

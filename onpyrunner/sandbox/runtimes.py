@@ -9,6 +9,7 @@ ${HEAP_MB}.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import os
 import platform
 import re
@@ -190,9 +191,11 @@ def parse_specs(text: str) -> list[RuntimeSpec]:
     return specs
 
 
-def shipped_specs() -> list[RuntimeSpec]:
-    """The runtimes shipped with the package."""
-    return parse_specs((resources.files("onpyrunner.sandbox") / "runtimes.toml").read_text())
+@functools.cache
+def shipped_specs() -> tuple[RuntimeSpec, ...]:
+    """The runtimes shipped with the package (read once)."""
+    text = (resources.files("onpyrunner.sandbox") / "runtimes.toml").read_text()
+    return tuple(parse_specs(text))
 
 
 def base_variables(settings: Settings) -> dict[str, str]:

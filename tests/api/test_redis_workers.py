@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import shutil
 import signal
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -18,9 +16,10 @@ from tests.service import (
     Server,
     WorkerProcess,
     delete_prefix,
-    free_port,
+    own_redis,
     server,
     unique_prefix,
+    wait_redis_ready,
 )
 
 pytestmark = pytest.mark.sandbox
@@ -114,44 +113,6 @@ def test_sigterm_lets_the_running_job_finish_then_exits_0() -> None:
         assert job["result"]["stdout"] == "finished\n"
 
 
-@contextmanager
-def own_redis() -> Iterator[tuple[str, int, str]]:
-    """A redis-server of this test's own on a free loopback port."""
-    port = free_port()
-    workdir = tempfile.mkdtemp(prefix="onpyrunner-redis-")
-    command = [
-        "redis-server",
-        "--bind",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        "--dir",
-        workdir,
-    ]
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        _wait_ready(port, proc)
-        yield f"redis://127.0.0.1:{port}/0", port, workdir
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        if proc.stdout:
-            proc.stdout.close()
-        shutil.rmtree(workdir, ignore_errors=True)
-
-
-def _wait_ready(port: int, proc: subprocess.Popen[bytes]) -> None:
-    assert proc.stdout is not None
-    for line in proc.stdout:  # redis-server says when it accepts connections
-        if b"Ready to accept connections" in line:
-            return
-    raise AssertionError("redis-server did not start")
-
-
 def test_redis_down_is_503_and_the_service_recovers() -> None:
     with (
         own_redis() as (url, port, workdir),
@@ -184,7 +145,7 @@ def test_redis_down_is_503_and_the_service_recovers() -> None:
             stderr=subprocess.STDOUT,
         )
         try:
-            _wait_ready(port, restarted)
+            wait_redis_ready(restarted)
             # The API answers at once; the worker comes back within its backoff (<= 5 s).
             after = api.submit({"source_code": "print('after')"}, wait="20")
             assert after.status_code == 200, after.text

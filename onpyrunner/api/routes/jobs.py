@@ -13,14 +13,14 @@ from fastapi.responses import JSONResponse
 
 from onpyrunner.api.errors import ErrorResponses, field_error
 from onpyrunner.api.schemas import Accepted, JobCreate, JobPublic
-from onpyrunner.api.services import Services, services
+from onpyrunner.api.services import Services, services, services_dependency
 from onpyrunner.api.validate import resolve
 from onpyrunner.errors import BackendUnavailableError, JobNotFoundError
 from onpyrunner.models import TERMINAL_STATUSES, Job
 from onpyrunner.queue.store import new_job
 
 router = APIRouter(tags=["jobs"])
-Deps = Annotated[Services, Depends(services)]
+Deps = Annotated[Services, Depends(services_dependency)]
 
 #: A WebSocket re-reads its job at least this often, in case an announcement was missed.
 WS_REREAD_S = 5.0

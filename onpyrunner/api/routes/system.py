@@ -9,11 +9,11 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from onpyrunner.api.schemas import Language
-from onpyrunner.api.services import Services, services
+from onpyrunner.api.services import Services, services_dependency
 from onpyrunner.errors import BackendUnavailableError
 
 router = APIRouter(tags=["system"])
-Deps = Annotated[Services, Depends(services)]
+Deps = Annotated[Services, Depends(services_dependency)]
 
 
 @router.get("/languages", response_model=list[Language])

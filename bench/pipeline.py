@@ -1,0 +1,315 @@
+"""Benchmark: the job pipeline end to end, embedded and with Redis.
+
+Usage (as root, with wrk installed: apt-get install wrk):
+  .venv/bin/python -m bench.pipeline [--quick]
+
+Every server and worker is a real process on loopback, started like the tests start them;
+Redis is a redis-server of the benchmark's own on a free port, so nothing else's keys or
+load are in the numbers. Measured:
+  1. latency of POST /execute?wait=true at low load (p50, p99), interleaved with a bare
+     run of the same hello world, embedded and Redis (API + one worker process);
+  2. sustained throughput of hello-world jobs through API + Redis + worker, against the
+     bare start rate on all cores;
+  3. submit rate (enqueue only, no workers) from wrk, with p99;
+  4. Redis memory per pending job, for 100,000 queued jobs;
+  5. a soak: 10,000 jobs in one burst, two worker processes, one SIGKILLed and restarted
+     halfway: every job COMPLETED, none lost, none stored twice; time and queue waits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import re
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import redis
+
+from bench.stats import median, percentile
+from onpyrunner.models import JobRequest, Limits
+from onpyrunner.queue.redis import RedisStore
+from onpyrunner.queue.store import new_job
+from onpyrunner.settings import Settings
+from tests.service import Server, WorkerProcess, own_redis, server
+
+HELLO = "print('hello, world')\n"
+BODY = {"source_code": HELLO}
+PYTHON = "/usr/bin/python3"
+
+
+async def _bare(script: str) -> float:
+    started = time.perf_counter()
+    proc = await asyncio.create_subprocess_exec(
+        PYTHON, "-I", "-u", script, stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, _ = await proc.communicate()
+    assert out == b"hello, world\n"
+    return time.perf_counter() - started
+
+
+async def _request(client: httpx.AsyncClient) -> float:
+    started = time.perf_counter()
+    response = await client.post("/execute", params={"wait": "true"}, json=BODY)
+    elapsed = time.perf_counter() - started
+    job = response.json()
+    assert response.status_code == 200 and job["result"]["stdout"] == "hello, world\n", job
+    return elapsed
+
+
+async def latency(api: Server, script: str, rounds: int) -> tuple[list[float], list[float]]:
+    """(bare, request) samples, interleaved."""
+    bare_s, request_s = [], []
+    async with httpx.AsyncClient(base_url=api.url, timeout=60) as client:
+        for _ in range(10):  # warm-up
+            await _request(client)
+            await _bare(script)
+        for _ in range(rounds):
+            bare_s.append(await _bare(script))
+            request_s.append(await _request(client))
+    return bare_s, request_s
+
+
+async def throughput(api: Server, script: str, jobs: int, clients: int) -> tuple[float, float]:
+    """(jobs/s through the API, bare starts/s on all cores)."""
+
+    async def drive(fn: Any, parallel: int) -> float:
+        remaining = jobs
+
+        async def one() -> None:
+            nonlocal remaining
+            while remaining > 0:
+                remaining -= 1
+                await fn()
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one() for _ in range(parallel)))
+        return jobs / (time.perf_counter() - started)
+
+    async with httpx.AsyncClient(
+        base_url=api.url, timeout=120, limits=httpx.Limits(max_connections=clients)
+    ) as client:
+        api_rate = await drive(lambda: _request(client), clients)
+    bare_rate = await drive(lambda: _bare(script), os.cpu_count() or 2)
+    return api_rate, bare_rate
+
+
+_WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.body = '{"source_code": "print(1)"}'
+wrk.headers["Content-Type"] = "application/json"
+"""
+
+
+def submit_rate(api: Server, seconds: int, connections: int) -> dict[str, str]:
+    """wrk against POST /execute with no workers: the enqueue path alone."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(_WRK_SCRIPT)
+        lua = f.name
+    try:
+        out = subprocess.run(
+            ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", lua,
+             f"{api.url}/execute"],
+            capture_output=True, text=True, timeout=seconds + 60, check=True,
+        ).stdout  # fmt: skip
+    finally:
+        os.unlink(lua)
+    found = {
+        "rate": re.search(r"Requests/sec:\s+([\d.]+)", out),
+        "p50": re.search(r"50%\s+(\S+)", out),
+        "p99": re.search(r"99%\s+(\S+)", out),
+        "non2xx": re.search(r"Non-2xx or 3xx responses: (\d+)", out),
+    }
+    return {k: (m.group(1) if m else "0") for k, m in found.items()}
+
+
+async def memory_per_job(url: str, count: int) -> float:
+    """Redis bytes per queued hello-world job, submitted through the store itself."""
+    settings = Settings(redis_prefix="bench-mem:", max_pending_jobs=count + 1)
+    store = RedisStore(settings, url)
+    await store.open()
+    client = redis.Redis.from_url(url)
+    try:
+        before = int(client.info("memory")["used_memory"])
+        request = JobRequest(language="python", source_code=HELLO, limits=Limits())
+        sem = asyncio.Semaphore(64)
+
+        async def one() -> None:
+            async with sem:
+                await store.submit(new_job(request), request)
+
+        for start in range(0, count, 5000):
+            await asyncio.gather(*(one() for _ in range(min(5000, count - start))))
+        after = int(client.info("memory")["used_memory"])
+        return (after - before) / count
+    finally:
+        client.close()
+        await store.close()
+
+
+@contextmanager
+def redis_cluster(
+    url: str, workers: int, **env: str
+) -> Iterator[tuple[Server, list[WorkerProcess]]]:
+    settings_env = {f"ONPYRUNNER_{k.upper()}": v for k, v in env.items()}
+    settings_env["ONPYRUNNER_REDIS_PREFIX"] = "bench:"
+    with server(redis_url=url, workers=0, env=settings_env) as api:
+        started = [WorkerProcess(url, settings_env, concurrency=2) for _ in range(workers)]
+        try:
+            yield api, started
+        finally:
+            for w in started:
+                w.stop()
+
+
+async def soak(url: str, jobs: int) -> dict[str, Any]:
+    env = {"lease_s": "5", "max_pending_jobs": str(jobs * 2)}
+    with redis_cluster(url, 2, **env) as (api, workers):
+        started = time.perf_counter()
+        ids: list[str] = []
+        sem = asyncio.Semaphore(32)
+        async with httpx.AsyncClient(base_url=api.url, timeout=60) as client:
+
+            async def submit() -> None:
+                async with sem:
+                    response = await client.post("/execute", json=BODY)
+                    assert response.status_code == 202, response.text
+                    ids.append(response.json()["job_id"])
+
+            await asyncio.gather(*(submit() for _ in range(jobs)))
+            submitted = time.perf_counter() - started
+            killed_at = None
+            deadline = time.monotonic() + 3600
+            while time.monotonic() < deadline:
+                health = (await client.get("/health")).json()
+                left = health.get("pending", 0) + health.get("running", 0)
+                if killed_at is None and left <= jobs // 2:
+                    killed_at = time.perf_counter() - started
+                    victim = workers[0]
+                    victim.signal(signal.SIGKILL)
+                    victim.wait()
+                    workers[0] = WorkerProcess(url, {
+                        "ONPYRUNNER_REDIS_PREFIX": "bench:",
+                        **{f"ONPYRUNNER_{k.upper()}": v for k, v in env.items()},
+                    }, concurrency=2)  # fmt: skip
+                if left == 0 and killed_at is not None:
+                    break
+                await asyncio.sleep(1.0)  # a progress poll of the benchmark, not a test sync
+        elapsed = time.perf_counter() - started
+    client_r = redis.Redis.from_url(url, decode_responses=True)
+    pipe = client_r.pipeline(transaction=False)
+    for job_id in ids:
+        pipe.hmget(
+            f"bench:job:{job_id}", "status", "attempts", "received_at", "picked_up_at", "stored_at"
+        )
+    rows = pipe.execute()
+    client_r.close()
+    statuses: dict[str, int] = {}
+    for row in rows:
+        statuses[str(row[0])] = statuses.get(str(row[0]), 0) + 1
+    waits = [float(r[3]) - float(r[2]) for r in rows if r[3] and r[2]]
+    last_stored = max(float(r[4]) for r in rows if r[4])
+    first_received = min(float(r[2]) for r in rows if r[2])
+    return {
+        "jobs": jobs,
+        "submitted_s": submitted,
+        "killed_at_s": killed_at,
+        "elapsed_s": elapsed,
+        "span_s": last_stored - first_received,
+        "statuses": statuses,
+        "redelivered": sum(1 for r in rows if r[1] and int(r[1]) > 1),
+        "wait_p50": percentile(waits, 50),
+        "wait_p90": percentile(waits, 90),
+        "wait_p99": percentile(waits, 99),
+        "wait_max": max(waits),
+    }
+
+
+def _ms(samples: list[float], p: float) -> str:
+    return f"{percentile([s * 1000 for s in samples], p):.1f} ms"
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smaller counts, for a try")
+    args = parser.parse_args()
+    rounds, tp_jobs, soak_jobs, mem_jobs = (
+        (40, 200, 1000, 10_000) if args.quick else (200, 600, 10_000, 100_000)
+    )
+    print(
+        f"# Pipeline benchmark ({platform.node()}, {os.cpu_count()} CPUs, "
+        f"{time.strftime('%Y-%m-%d %H:%M')})\n"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        script = str(Path(tmp) / "main.py")
+        Path(script).write_text(HELLO)
+        Path(tmp).chmod(0o755)
+        print(f"## 1. Latency of POST /execute?wait=true, {rounds} requests one at a time\n")
+        print("| setup | bare p50 | request p50 | request p99 | p50 ratio |")
+        print("| --- | --- | --- | --- | --- |")
+        with server(workers=2) as api:
+            bare_s, req_s = await latency(api, script, rounds)
+        print(
+            f"| embedded (memory) | {_ms(bare_s, 50)} | {_ms(req_s, 50)} | {_ms(req_s, 99)} "
+            f"| {median(req_s) / median(bare_s):.2f}x |"
+        )
+        with own_redis() as (url, _, _), redis_cluster(url, 1) as (api, _):
+            bare_s, req_s = await latency(api, script, rounds)
+            print(
+                f"| Redis, API + 1 worker process | {_ms(bare_s, 50)} | {_ms(req_s, 50)} "
+                f"| {_ms(req_s, 99)} | {median(req_s) / median(bare_s):.2f}x |"
+            )
+            print(f"\n## 2. Sustained throughput, {tp_jobs} hello-world jobs, 8 clients\n")
+            api_rate, bare_rate = await throughput(api, script, tp_jobs, 8)
+            print("| path | jobs/s | share of bare |")
+            print("| --- | --- | --- |")
+            print(
+                f"| bare `python3 -I -u main.py`, {os.cpu_count()} at a time | "
+                f"{bare_rate:.1f} | 100% |"
+            )
+            print(
+                f"| API + Redis + worker (2 runs at a time) | {api_rate:.1f} | "
+                f"{api_rate / bare_rate:.0%} |"
+            )
+        print("\n## 3. Submit rate, enqueue only (no workers), wrk -t1 -c32 -d10s\n")
+        print("| backend | submits/s | p50 | p99 | non-2xx |")
+        print("| --- | --- | --- | --- | --- |")
+        big = {"ONPYRUNNER_MAX_PENDING_JOBS": "10000000"}
+        with server(workers=0, env=big) as api:
+            r = submit_rate(api, 10, 32)
+            print(f"| memory | {float(r['rate']):.0f} | {r['p50']} | {r['p99']} | {r['non2xx']} |")
+        with (
+            own_redis() as (url, _, _),
+            server(redis_url=url, workers=0, env={**big, "ONPYRUNNER_REDIS_PREFIX": "b:"}) as api,
+        ):
+            r = submit_rate(api, 10, 32)
+            print(f"| Redis | {float(r['rate']):.0f} | {r['p50']} | {r['p99']} | {r['non2xx']} |")
+        with own_redis() as (url, _, _):
+            per_job = await memory_per_job(url, mem_jobs)
+        print(
+            f"\n## 4. Redis memory per pending job: {per_job:.0f} bytes "
+            f"({mem_jobs} hello-world jobs queued)\n"
+        )
+        with own_redis() as (url, _, _):
+            result = await soak(url, soak_jobs)
+        print(
+            f"## 5. Soak: {result['jobs']} jobs in one burst, 2 worker processes, one "
+            "SIGKILLed and restarted halfway\n"
+        )
+        for key, value in result.items():
+            shown = f"{value:.2f}" if isinstance(value, float) else value
+            print(f"- {key}: {shown}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
