@@ -78,7 +78,7 @@ def test_wait_that_runs_out_answers_202_with_the_unfinished_job(api: Server) -> 
 
 
 def test_websocket_sends_each_change_and_ends_with_the_whole_job(api: Server) -> None:
-    job_id = api.submit({"source_code": "import time; time.sleep(0.3); print('done')"}).json()[
+    job_id = api.submit({"source_code": "import time; time.sleep(1.5); print('done')"}).json()[
         "job_id"
     ]
     messages = api.events(job_id)
