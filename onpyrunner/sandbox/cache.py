@@ -20,11 +20,16 @@ from pathlib import Path
 
 from onpyrunner.sandbox.runtimes import Runtime
 
+#: Changes when the layout of an entry changes, so that old entries are never read.
+FORMAT = 2
+
 
 def cache_key(runtime: Runtime, source_file: str, source: bytes) -> str:
     """The key of a compile: SHA-256 over what decides the compiler's output."""
     assert runtime.compile is not None
-    head = json.dumps([runtime.id, runtime.version, list(runtime.compile.command), source_file])
+    head = json.dumps(
+        [FORMAT, runtime.id, runtime.version, list(runtime.compile.command), source_file]
+    )
     digest = hashlib.sha256(head.encode())
     digest.update(b"\0")
     digest.update(source)
@@ -38,34 +43,43 @@ class CompileCache:
         self.root = root
         self.max_bytes = max_bytes
 
-    def get(self, key: str) -> dict[str, bytes] | None:
-        """The artifacts of key, or None (and a hit refreshes the entry's age)."""
+    def get(self, key: str) -> dict[str, Path] | None:
+        """The artifacts' paths of key, or None (and a hit refreshes the entry's age).
+
+        Runs hard-link these paths into their sandbox (same filesystem: no copy), where
+        they are read-only: a program cannot change the cached copy.
+        """
         entry = self.root / key
         try:
-            files = {p.name: p.read_bytes() for p in entry.iterdir() if p.is_file()}
+            files = {p.name: p for p in entry.iterdir() if p.is_file()}
             os.utime(entry)
         except FileNotFoundError:
             return None
         return files or None
 
-    def put(self, key: str, files: dict[str, bytes]) -> None:
-        """Store artifacts under key (a racing writer's identical entry may win)."""
+    def put(self, key: str, files: dict[str, bytes]) -> dict[str, Path]:
+        """Store artifacts under key (a racing writer's identical entry may win); their
+        paths in the cache."""
         self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         tmp = self.root / f".tmp-{uuid.uuid4().hex}"
-        tmp.mkdir(mode=0o700)
+        tmp.mkdir(mode=0o755)
         try:
             for name, data in files.items():
-                (tmp / name).write_bytes(data)
+                path = tmp / name
+                path.write_bytes(data)
+                path.chmod(0o755 if data[:4] == b"\x7fELF" else 0o644)
             try:
                 tmp.rename(self.root / key)
             except OSError:  # already there: the same content, compiled by someone else
                 pass
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-        self.evict()
+        self.evict(keep=key)
+        return {name: self.root / key / name for name in files}
 
-    def evict(self) -> None:
-        """Remove the least recently used entries until the cache fits its cap."""
+    def evict(self, keep: str | None = None) -> None:
+        """Remove the least recently used entries until the cache fits its cap (never
+        `keep`, the entry just written)."""
         entries = []
         total = 0
         for entry in self.root.iterdir():
@@ -78,5 +92,7 @@ class CompileCache:
         for _, size, entry in sorted(entries):
             if total <= self.max_bytes:
                 break
+            if entry.name == keep:
+                continue
             shutil.rmtree(entry, ignore_errors=True)
             total -= size

@@ -14,7 +14,8 @@ import os
 import secrets
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from onpyrunner.errors import SandboxError, UnknownLanguageError
 from onpyrunner.models import Limits, Outcome, RunResult
@@ -45,6 +46,7 @@ class Prepared:
     files: dict[str, bytes]
     source_file: str
     main: str
+    links: dict[str, Path] = field(default_factory=dict)  # a compiled program, cached
     compile_error: RunResult | None = None
     cached: bool = False
     compile_ms: int | None = None
@@ -214,7 +216,7 @@ class Sandbox:
                 cached = self.cache.get(key)
                 if cached is not None:
                     self.compile_stats["hit"] += 1
-                    return Prepared(runtime, cached, source_file, main, cached=True)
+                    return Prepared(runtime, {}, source_file, main, links=cached, cached=True)
                 self.compile_stats["miss"] += 1
                 return await self._compile(runtime, key, source_file, main, source)
         finally:
@@ -239,8 +241,8 @@ class Sandbox:
             return Prepared(
                 runtime, {}, source_file, main, compile_error=failed, compile_ms=compile_ms
             )
-        await asyncio.to_thread(self.cache.put, key, finished.artifacts)
-        return Prepared(runtime, finished.artifacts, source_file, main, compile_ms=compile_ms)
+        links = await asyncio.to_thread(self.cache.put, key, finished.artifacts)
+        return Prepared(runtime, {}, source_file, main, links=links, compile_ms=compile_ms)
 
     async def run_prepared(
         self, prepared: Prepared, stdin: bytes = b"", limits: Limits | None = None
@@ -255,7 +257,7 @@ class Sandbox:
         limits = limits or self.settings.default_limits()
         runtime = prepared.runtime
         finished = await self._in_slot(RunSpec(
-            phase=runtime.run, files=prepared.files,
+            phase=runtime.run, files=prepared.files, links=prepared.links,
             argv=runtime.run.argv(prepared.source_file, prepared.main, limits), stdin=stdin,
             limits=limits, memory_error=runtime.memory_error_in,
         ))  # fmt: skip

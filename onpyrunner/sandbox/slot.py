@@ -173,6 +173,7 @@ class RunSpec:
     stdin: bytes
     limits: Limits
     memory_error: Callable[[str], bool]
+    links: dict[str, Path] | None = None  # files hard-linked in (a compiled program)
     collect: bool = False  # read back the phase's artifacts (a compile)
 
 
@@ -426,7 +427,7 @@ class Slot:
     async def _run(self, jail: Jail, job: RunSpec) -> RunResult:
         limits = job.limits
         self.workspace.write_files(
-            job.files, writer_uid=self.host_id if job.phase.box_writable else None
+            job.files, job.links, writer_uid=self.host_id if job.phase.box_writable else None
         )
         stdin_fd = self.workspace.stdin_fd(job.stdin)
         (out_r, out_w), (err_r, err_w) = os.pipe2(os.O_CLOEXEC), os.pipe2(os.O_CLOEXEC)
@@ -469,10 +470,11 @@ class Slot:
         host_wall_s = time.monotonic() - started
         await self._drain(stdout, stderr)
         counters = self.cgroup.finish(start)
+        execfail = jail.execfail
         jail.next_sandbox()
-        if jail.execfail is not None:
+        if execfail is not None:
             raise SandboxError(
-                f"the sandbox could not start {job.argv[0]}: {os.strerror(jail.execfail)}"
+                f"the sandbox could not start {job.argv[0]}: {os.strerror(execfail)}"
             )
         err = stderr.data().decode(errors="replace")
         usage = Usage(

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+
+from onpyrunner.errors import SandboxError
 
 
 class Workspace:
@@ -35,24 +38,42 @@ class Workspace:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(entry.path)
 
-    def write_files(self, files: dict[str, bytes], writer_uid: int | None = None) -> None:
-        """Replace box/'s contents with the program's files (flat names only).
+    def write_files(
+        self,
+        files: dict[str, bytes],
+        links: dict[str, Path] | None = None,
+        writer_uid: int | None = None,
+    ) -> None:
+        """Replace box/'s contents with the program's files (flat names only): files
+        written from bytes, links hard-linked from where they are (the compile cache),
+        or copied when that is another filesystem.
 
         With writer_uid, box/ belongs to that host uid (the slot's sandbox user) so that a
         compile can write its output there; otherwise it is root's and read-only inside.
 
         Raises:
             ValueError: a name is not a plain file name.
+            SandboxError: a linked file is gone (evicted from the cache meanwhile).
         """
         self.clean()
         uid = 0 if writer_uid is None else writer_uid
         os.chown(self.box, uid, uid)
-        for name, data in files.items():
+        for name in [*files, *(links or {})]:
             if "/" in name or name in ("", ".", ".."):
                 raise ValueError(f"invalid file name {name!r}")
+        for name, data in files.items():
             path = self.box / name
             path.write_bytes(data)
             path.chmod(0o755 if data[:4] == b"\x7fELF" else 0o644)
+        for name, source in (links or {}).items():
+            try:
+                os.link(source, self.box / name)
+            except FileNotFoundError as e:
+                raise SandboxError(f"the compiled program left the cache: {source}") from e
+            except OSError as e:
+                if e.errno != errno.EXDEV:
+                    raise
+                shutil.copy2(source, self.box / name)
 
     def collect(self, wanted: Callable[[str], bool]) -> dict[str, bytes]:
         """The regular files of box/ whose names are wanted (never a link: a compile's
