@@ -138,6 +138,15 @@ if status == 'RUNNING' then redis.call('PUBLISH', KEYS[3], 'cancel ' .. ARGV[3])
 return {'ok'}
 """
 
+# KEYS: job, events.  Removes a finished job; 1 when removed.
+_DELETE = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if status ~= 'COMPLETED' and status ~= 'FAILED' and status ~= 'CANCELLED' then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('PUBLISH', KEYS[2], 'DELETED')
+return 1
+"""
+
 # KEYS: stream, workers, job...  ARGV: group, worker, now, entry id...
 # Keeps the worker alive and resets the idle time of its entries it still owns.
 _HEARTBEAT = """
@@ -236,6 +245,7 @@ class RedisStore(JobStore):
         self._finish = self.redis.register_script(_FINISH)
         self._update = self.redis.register_script(_UPDATE_RUNNING)
         self._cancel = self.redis.register_script(_CANCEL)
+        self._delete = self.redis.register_script(_DELETE)
         self._heartbeat = self.redis.register_script(_HEARTBEAT)
         self._ttl_ms = int(settings.job_ttl_s * 1000)
         self._watchers: dict[str, set[_RedisWatch]] = {}
@@ -343,6 +353,11 @@ class RedisStore(JobStore):
         if job is None:
             raise JobNotFoundError(job_id)
         return job
+
+    async def delete(self, job_id: str) -> bool:
+        keys = [self.keys.job(job_id), self.keys.events(job_id)]
+        with _translate():
+            return bool(await self._delete(keys=keys, args=[]))
 
     @asynccontextmanager
     async def watch(self, job_id: str) -> AsyncIterator[Watch]:
