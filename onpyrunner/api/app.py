@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from onpyrunner import __version__
 from onpyrunner.api import errors
+from onpyrunner.api.auth import TokenAuth
 from onpyrunner.api.body import BodyLimit
 from onpyrunner.api.routes import jobs, system
 from onpyrunner.api.services import Services
@@ -77,6 +78,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     errors.install(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    if settings.auth_tokens:  # outermost: refuse before reading a body
+        app.add_middleware(TokenAuth, tokens=[t.get_secret_value() for t in settings.auth_tokens])
     app.include_router(jobs.router)
     app.include_router(system.router)
     return app
