@@ -39,7 +39,7 @@ def install(app: FastAPI, settings: Settings) -> None:
         try:
             yield
         finally:
-            await state.callbacks.close()
+            await state.callbacks.close(settings.shutdown_grace_s)
 
     app.add_exception_handler(routes.Judge0Error, routes.judge0_error)
     if settings.judge0_at_root:

@@ -3,8 +3,9 @@
 Where: the API process that accepted the submission follows the job (the store's watch,
 which works the same on both backends) and sends the callback when the job ends. No worker
 is involved, so workers need no outbound network and no Judge0 code. The cost: a callback
-is sent at most once, by that process; if it stops before the job ends (a restart, a
-crash), that callback is lost and logged. Clients can always fall back to polling.
+is sent at most once, by that process: on SIGTERM it waits up to shutdown_grace_s for
+the jobs it follows to end; if it stops before a job ends (a crash, or past the grace),
+that callback is lost and logged. Clients can always fall back to polling.
 
 What: Judge0's callback body, the submission's default fields base64-encoded, as JSON with
 a PUT. Up to `judge0_callback_max_tries` attempts, each with `judge0_callback_timeout_s`;
@@ -125,8 +126,11 @@ class Callbacks:
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    async def close(self) -> None:
-        """Stop following: callbacks of unfinished jobs are lost (and logged)."""
+    async def close(self, grace_s: float = 0.0) -> None:
+        """Stop following: jobs that end within grace_s still get their callbacks; the
+        callbacks of the others are lost (and logged)."""
+        if self.tasks and grace_s > 0:
+            await asyncio.wait(list(self.tasks), timeout=grace_s)
         for task in self.tasks:
             task.cancel()
         for task in list(self.tasks):
