@@ -211,6 +211,7 @@ def _job_from_hash(fields: dict[str, str]) -> Job:
         progress=Progress.model_validate_json(fields["progress"])
         if fields.get("progress")
         else None,
+        echo=json.loads(fields["echo"]) if fields.get("echo") else None,
     )
 
 
@@ -326,6 +327,8 @@ class RedisStore(JobStore):
             "attempts": "0",
             "request": request.model_dump_json(),
         }
+        if job.echo is not None:
+            fields["echo"] = json.dumps(job.echo)
         args: list[str | int] = [self.settings.max_pending_jobs, self._ttl_ms, job.id]
         for key, value in fields.items():
             args += [key, value]

@@ -85,8 +85,10 @@ def test_wait_answers_201_with_the_default_fields(api: Server) -> None:
 
 
 def test_fields_star_is_exactly_judge0s_set(api: Server) -> None:
-    body = run(api, {"source_code": "print(7)"}, fields="*")
+    body = run(api, {"source_code": "print(7)", "expected_output": "7"}, fields="*")
     assert list(body) == ALL_FIELDS
+    assert body["source_code"] == "print(7)" and body["expected_output"] == "7"
+    assert body["stdin"] is None and body["callback_url"] is None
     assert body["language_id"] == 71
     assert body["language"]["id"] == 71
     assert body["language"]["name"].startswith("Python (3.")
@@ -164,6 +166,13 @@ def test_base64_in_and_out_with_ruby_line_breaks(api: Server) -> None:
     assert 0 < len(lines[-2]) <= 60
     assert unb64(stdout) == "abcdefghij" * 15 + "\n"
     assert unb64(body["stderr"]) == "é" * 40 + "\n"
+    again = api.http.get(
+        f"/judge0/submissions/{body['token']}",
+        params={"base64_encoded": "true", "fields": "source_code,stdin"},
+    ).json()
+    assert unb64(again["source_code"]) == source and unb64(again["stdin"]) == "abcdefghij" * 5
+    plain = api.http.get(f"/judge0/submissions/{body['token']}", params={"fields": "stdin"})
+    assert plain.json() == {"stdin": "abcdefghij" * 5}
 
 
 def test_base64_input_may_carry_line_breaks(api: Server) -> None:

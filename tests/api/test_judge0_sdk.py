@@ -77,6 +77,8 @@ def test_sdk_test_cases_go_through_the_batch_endpoints(api: Server) -> None:
         judge0.Status.WRONG_ANSWER,
     ]
     assert [r.stdout for r in results] == ["2\n", "10\n", "6\n"]
+    assert [r.stdin for r in results] == ["1\n", "5\n", "3\n"]  # answered back as sent
+    assert [r.expected_output for r in results] == ["2", "10\n", "7"]
     assert "POST /judge0/submissions/batch" in paths
     assert "GET /judge0/submissions/batch" in paths
     assert "POST /judge0/submissions" not in paths  # three at once, not one by one

@@ -109,7 +109,7 @@ async def _request(sub: SubmissionIn, state: Judge0) -> tuple[JobRequest | None,
 
 
 async def _prepare(data: object, base64: bool, state: Judge0) -> tuple[Any, Problems]:
-    """(request, callback URL) of one submission, or its problems."""
+    """(job request, submission) of one submission, or its problems."""
     settings = state.services.settings
     sub, problems = parse_submission(
         data, base64=base64, runtimes=await state.runtimes(), settings=settings,
@@ -126,7 +126,19 @@ async def _prepare(data: object, base64: bool, state: Judge0) -> tuple[Any, Prob
     request, problems = await _request(sub, state)
     if request is None:
         return None, problems
-    return (request, sub.callback_url), {}
+    return (request, sub), {}
+
+
+def _job(request: JobRequest, sub: SubmissionIn) -> Job:
+    """A new job that keeps what Judge0 answers back (see Job.echo)."""
+    echo = {"source_code": sub.source_code, "language_id": str(sub.language.id)}
+    if sub.stdin:
+        echo["stdin"] = sub.stdin
+    if sub.expected_output is not None:
+        echo["expected_output"] = sub.expected_output
+    if sub.callback_url:
+        echo["callback_url"] = sub.callback_url
+    return new_job(request).model_copy(update={"echo": echo})
 
 
 async def _submit(job: Job, request: JobRequest, callback: str | None, state: Judge0) -> None:
@@ -183,9 +195,9 @@ async def create_batch(request: Request, svc: Deps, state: State,
         if prepared is None:
             answers.append(problems)
             continue
-        job_request, callback = prepared
-        job = new_job(job_request)
-        await _submit(job, job_request, callback, state)
+        job_request, sub = prepared
+        job = _job(job_request, sub)
+        await _submit(job, job_request, sub.callback_url, state)
         answers.append({"token": job.id})
     created = any("token" in a for a in answers)
     return JSONResponse(answers, status_code=201 if created else 422)
@@ -220,12 +232,12 @@ async def create(request: Request, state: State, base64_encoded: Base64 = None,
     prepared, problems = await _prepare(await _body(request), flag(base64_encoded), state)
     if prepared is None:
         return JSONResponse(problems, status_code=422)
-    job_request, callback = prepared
-    job = new_job(job_request)
+    job_request, sub = prepared
+    job = _job(job_request, sub)
     if not flag(wait):
-        await _submit(job, job_request, callback, state)
+        await _submit(job, job_request, sub.callback_url, state)
         return JSONResponse({"token": job.id}, status_code=201)
-    done = await _submit_and_wait(job, job_request, callback, state)
+    done = await _submit_and_wait(job, job_request, sub.callback_url, state)
     return JSONResponse(await state.render(done, wanted, flag(base64_encoded)), status_code=201)
 
 

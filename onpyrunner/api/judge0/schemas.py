@@ -39,8 +39,10 @@ DEFAULT_FIELDS: tuple[str, ...] = tuple(
     if f in {"token", "time", "memory", "stdout", "stderr", "compile_output", "message", "status"}
 )  # fmt: skip
 
-#: Attributes sent and answered base64-encoded when base64_encoded=true.
-ENCODED_OUT = frozenset({"stdout", "stderr", "compile_output", "message"})
+#: Attributes answered base64-encoded when base64_encoded=true.
+ENCODED_OUT = frozenset(
+    {"source_code", "stdin", "expected_output", "stdout", "stderr", "compile_output", "message"}
+)
 
 #: Judge0's allowance for cpu_extra_time; OnPyRunner stops a run at its limit (no grace).
 MAX_CPU_EXTRA_TIME_S = 5.0
@@ -310,7 +312,9 @@ def _finished_at(job: Job) -> datetime | None:
 def _all_values(job: Job, shown: Rendered, names: dict[str, str], stack_kb: int) -> dict[str, Any]:
     run = shown.run
     limits = job.limits
-    language_id = PRIMARY_ID.get(job.language)
+    echo = job.echo or {}
+    asked = echo.get("language_id")
+    language_id = int(asked) if asked and asked.isdigit() else PRIMARY_ID.get(job.language)
     language = (
         {"id": language_id, "name": names.get(job.language, job.language)}
         if language_id is not None
@@ -318,10 +322,10 @@ def _all_values(job: Job, shown: Rendered, names: dict[str, str], stack_kb: int)
     )
     status = {"id": int(shown.status), "description": shown.status.description}
     return {
-        "source_code": None,  # not kept once queued: see docs/judge0.md
+        "source_code": echo.get("source_code"),
         "language_id": language_id,
-        "stdin": None,
-        "expected_output": None,
+        "stdin": echo.get("stdin"),
+        "expected_output": echo.get("expected_output"),
         "stdout": (run.stdout or None) if run else None,
         "status_id": int(shown.status),
         "created_at": timestamp(job.timestamps.received_at),
@@ -348,7 +352,7 @@ def _all_values(job: Job, shown: Rendered, names: dict[str, str], stack_kb: int)
         "compiler_options": None,
         "command_line_arguments": None,
         "redirect_stderr_to_stdout": False,
-        "callback_url": None,
+        "callback_url": echo.get("callback_url"),
         "additional_files": None,
         "enable_network": False,
         "status": status,
