@@ -561,18 +561,17 @@ def test_callback_of_a_batch_and_of_a_waited_submission(
 @pytest.mark.parametrize(
     "url",
     [
+        # Only addresses of this machine: should the check ever be broken, the server's
+        # callback would still go nowhere else. The private, link-local and metadata
+        # ranges are refused by the same check: see test_judge0_units.py.
         "http://127.0.0.1:9/x",
         "http://localhost:9/x",
         "http://[::1]:9/",
-        "http://10.1.2.3/",
-        "http://192.168.0.1/",
-        "http://172.16.5.4/",
-        "http://169.254.169.254/latest/meta-data/",
-        "http://100.64.0.1/",
-        "http://0.0.0.0/",
-        "http://[::ffff:127.0.0.1]/",
-        "http://0x7f000001/",
-        "ftp://example.org/",
+        "http://127.1.2.3:9/",
+        "http://0.0.0.0:9/",
+        "http://[::ffff:127.0.0.1]:9/",
+        "http://0x7f000001:9/",
+        "ftp://127.0.0.1/",
         "not a url",
     ],
 )

@@ -6,7 +6,7 @@ import ipaddress
 
 import pytest
 
-from onpyrunner.api.judge0.callbacks import is_public
+from onpyrunner.api.judge0.callbacks import CallbackURLError, check_url, is_public
 from onpyrunner.api.judge0.encoding import Base64Error, decode64, encode64
 from onpyrunner.api.judge0.languages import LANGUAGES, version_number
 from onpyrunner.api.judge0.schemas import FieldsError, requested_fields, seconds
@@ -55,6 +55,26 @@ def test_decode64_takes_line_breaks_and_missing_padding() -> None:
 )
 def test_only_public_addresses_may_be_called_back(address: str, public: bool) -> None:
     assert is_public(ipaddress.ip_address(address)) is public
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://10.1.2.3/",
+        "http://192.168.0.1:8080/x",
+        "https://172.16.5.4/",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[fd00:ec2::254]/",
+        "http://100.64.0.1/",
+        "http://[fe80::1]/",
+        "http://224.0.0.1/",
+    ],
+)
+async def test_private_and_metadata_callback_urls_are_refused(url: str) -> None:
+    # IP literals: resolving them sends nothing anywhere.
+    with pytest.raises(CallbackURLError, match="internal address"):
+        await check_url(url, allow_internal=False)
+    assert (await check_url(url, allow_internal=True)).host
 
 
 def test_fields_are_checked_and_ordered() -> None:
