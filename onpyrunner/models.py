@@ -188,3 +188,7 @@ class Job(BaseModel):
     error: str | None = None
     attempts: int = 0
     progress: Progress | None = None
+    #: What a compatibility API must answer back (the Judge0 API's source_code, stdin,
+    #: expected_output, language_id): opaque to the pipeline, kept with the record for its
+    #: TTL, never shown by the native API. None for native jobs.
+    echo: dict[str, str] | None = None

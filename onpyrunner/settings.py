@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from onpyrunner.models import Limits
 
@@ -78,6 +80,35 @@ class Settings(BaseSettings):
     max_test_cases: int = Field(100, ge=1, description="test cases per judge job")
     max_judge_wall_s: float = Field(300.0, gt=0, description="wall time cap of one whole judge job")
 
+    # --- access ---------------------------------------------------------------------
+    auth_tokens: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="API tokens, comma-separated; when set, every route but /health needs one "
+        "(Authorization: Bearer, or X-Auth-Token as header or query); none = open",
+    )
+
+    # --- the Judge0-compatible API (docs/judge0.md) ----------------------------------
+    judge0_prefix: str = Field(
+        "/judge0",
+        description="path the Judge0 CE 1.13.1 compatible API is mounted under; empty = not",
+    )
+    judge0_at_root: bool = Field(
+        False,
+        description="also mount the Judge0-compatible API at /; its GET /languages then "
+        "replaces the native one there",
+    )
+    judge0_callback_max_tries: int = Field(
+        3, ge=1, le=10, description="attempts to PUT a finished submission to its callback_url"
+    )
+    judge0_callback_timeout_s: float = Field(
+        5.0, gt=0, le=60, description="timeout of one callback attempt"
+    )
+    judge0_allow_internal_callbacks: bool = Field(
+        False,
+        description="allow callback_url to reach loopback, private, link-local and other "
+        "non-public addresses (for tests and closed networks only)",
+    )
+
     # --- limits: defaults and server maximums --------------------------------------
     default_cpu_time_ms: int = 2000
     max_cpu_time_ms: int = 15000
@@ -105,6 +136,22 @@ class Settings(BaseSettings):
         None, description="where compiled programs are cached; default: <work_dir>/compile-cache"
     )
     max_stdin_kb: int = 4096
+
+    @field_validator("auth_tokens", mode="before")
+    @classmethod
+    def _split_tokens(cls, value: object) -> object:
+        """ONPYRUNNER_AUTH_TOKENS="a,b": comma- or space-separated, blanks dropped."""
+        if isinstance(value, str):
+            return [t for t in re.split(r"[\s,]+", value) if t]
+        return value
+
+    @field_validator("judge0_prefix")
+    @classmethod
+    def _prefix_shape(cls, value: str) -> str:
+        value = value.rstrip("/")
+        if value and not re.fullmatch(r"(/[A-Za-z0-9._~-]+)+", value):
+            raise ValueError("must be empty or a path such as /judge0")
+        return value
 
     @model_validator(mode="after")
     def _defaults_within_maximums(self) -> Settings:

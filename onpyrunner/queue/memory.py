@@ -145,6 +145,14 @@ class MemoryStore(JobStore):
                 queue.put_nowait(job_id)
         return entry.job
 
+    async def delete(self, job_id: str) -> bool:
+        entry = self._live(job_id)
+        if entry is None or entry.job.status not in TERMINAL_STATUSES:
+            return False
+        del self._entries[job_id]
+        self._announce(job_id)
+        return True
+
     @asynccontextmanager
     async def watch(self, job_id: str) -> AsyncIterator[Watch]:
         watch = _QueueWatch()

@@ -138,6 +138,15 @@ if status == 'RUNNING' then redis.call('PUBLISH', KEYS[3], 'cancel ' .. ARGV[3])
 return {'ok'}
 """
 
+# KEYS: job, events.  Removes a finished job; 1 when removed.
+_DELETE = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if status ~= 'COMPLETED' and status ~= 'FAILED' and status ~= 'CANCELLED' then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('PUBLISH', KEYS[2], 'DELETED')
+return 1
+"""
+
 # KEYS: stream, workers, job...  ARGV: group, worker, now, entry id...
 # Keeps the worker alive and resets the idle time of its entries it still owns.
 _HEARTBEAT = """
@@ -202,6 +211,7 @@ def _job_from_hash(fields: dict[str, str]) -> Job:
         progress=Progress.model_validate_json(fields["progress"])
         if fields.get("progress")
         else None,
+        echo=json.loads(fields["echo"]) if fields.get("echo") else None,
     )
 
 
@@ -236,6 +246,7 @@ class RedisStore(JobStore):
         self._finish = self.redis.register_script(_FINISH)
         self._update = self.redis.register_script(_UPDATE_RUNNING)
         self._cancel = self.redis.register_script(_CANCEL)
+        self._delete = self.redis.register_script(_DELETE)
         self._heartbeat = self.redis.register_script(_HEARTBEAT)
         self._ttl_ms = int(settings.job_ttl_s * 1000)
         self._watchers: dict[str, set[_RedisWatch]] = {}
@@ -316,6 +327,8 @@ class RedisStore(JobStore):
             "attempts": "0",
             "request": request.model_dump_json(),
         }
+        if job.echo is not None:
+            fields["echo"] = json.dumps(job.echo)
         args: list[str | int] = [self.settings.max_pending_jobs, self._ttl_ms, job.id]
         for key, value in fields.items():
             args += [key, value]
@@ -343,6 +356,11 @@ class RedisStore(JobStore):
         if job is None:
             raise JobNotFoundError(job_id)
         return job
+
+    async def delete(self, job_id: str) -> bool:
+        keys = [self.keys.job(job_id), self.keys.events(job_id)]
+        with _translate():
+            return bool(await self._delete(keys=keys, args=[]))
 
     @asynccontextmanager
     async def watch(self, job_id: str) -> AsyncIterator[Watch]:

@@ -136,6 +136,12 @@ class JobStore(ABC):
         """
 
     @abstractmethod
+    async def delete(self, job_id: str) -> bool:
+        """Remove a finished job's record (COMPLETED, FAILED or CANCELLED) at once, and
+        announce it. False, and nothing removed, when the job is unknown, expired or not
+        finished."""
+
+    @abstractmethod
     def watch(self, job_id: str) -> AbstractAsyncContextManager[Watch]:
         """Announcements of the job's changes, from the moment the context is entered."""
 

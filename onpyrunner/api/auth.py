@@ -1,0 +1,84 @@
+"""API tokens: when the setting auth_tokens is set, every request must carry one.
+
+A token is accepted as `Authorization: Bearer <token>`, as an `X-Auth-Token` header (Judge0's
+name), or as an `X-Auth-Token` query parameter (Judge0 allows it, and a browser cannot set
+headers on a WebSocket). Tokens are compared in constant time. `GET /health` stays open so
+load balancers can probe it. Without tokens configured the service is open, as before.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Iterable
+from urllib.parse import parse_qsl
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+#: Header and query parameter name (Judge0's default AUTHN_HEADER).
+TOKEN_NAME = "X-Auth-Token"
+
+#: Paths answered without a token.
+OPEN_PATHS = frozenset({"/health"})
+
+_UNAUTHORIZED = {"error": "missing or invalid API token (Authorization: Bearer, or X-Auth-Token)"}
+
+
+def presented_tokens(scope: Scope) -> list[str]:
+    """Every token the request offers, from its headers and its query string."""
+    found: list[str] = []
+    for name, value in scope.get("headers", []):
+        if name == b"authorization":
+            scheme, _, rest = value.decode("latin-1").partition(" ")
+            if scheme.lower() == "bearer" and rest.strip():
+                found.append(rest.strip())
+        elif name == TOKEN_NAME.lower().encode():
+            found.append(value.decode("latin-1").strip())
+    query = scope.get("query_string", b"").decode("latin-1")
+    found += [v for k, v in parse_qsl(query, keep_blank_values=True) if k == TOKEN_NAME]
+    return found
+
+
+def token_matches(offered: Iterable[str], tokens: list[bytes]) -> bool:
+    """Whether any offered token is one of tokens, compared in constant time."""
+    ok = False
+    for candidate in offered:
+        raw = candidate.encode()
+        for token in tokens:
+            ok |= hmac.compare_digest(raw, token)  # no early exit: same time for every token
+    return ok
+
+
+class TokenAuth:
+    """ASGI middleware: 401 for HTTP requests and WebSocket handshakes without a valid token."""
+
+    def __init__(self, app: ASGIApp, tokens: list[str]) -> None:
+        self.app = app
+        self.tokens = [t.encode() for t in tokens]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            not self.tokens
+            or scope["type"] not in ("http", "websocket")
+            or scope["path"] in OPEN_PATHS
+            or token_matches(presented_tokens(scope), self.tokens)
+        ):
+            await self.app(scope, receive, send)
+            return
+        body = json.dumps(_UNAUTHORIZED).encode()
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"www-authenticate", b'Bearer realm="onpyrunner"'),
+        ]
+        if scope["type"] == "http":
+            await send({"type": "http.response.start", "status": 401, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
+        await receive()  # websocket.connect: the handshake waits for our answer
+        if "websocket.http.response" in scope.get("extensions", {}):
+            await send({"type": "websocket.http.response.start", "status": 401,
+                        "headers": headers})  # fmt: skip
+            await send({"type": "websocket.http.response.body", "body": body})
+        else:  # a server without the extension answers the handshake with 403
+            await send({"type": "websocket.close", "code": 1008})

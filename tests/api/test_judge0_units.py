@@ -1,0 +1,101 @@
+"""The Judge0 layer's pure parts: Ruby's base64, the address check, statuses, numbers."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import pytest
+
+from onpyrunner.api.judge0.callbacks import CallbackURLError, check_url, is_public
+from onpyrunner.api.judge0.encoding import Base64Error, decode64, encode64
+from onpyrunner.api.judge0.languages import LANGUAGES, version_number
+from onpyrunner.api.judge0.schemas import FieldsError, requested_fields, seconds
+
+
+def test_encode64_is_rubys_base64_encode64() -> None:
+    # Values of Ruby's Base64.encode64 (the first as Judge0 answers "hello 123\n").
+    assert encode64("hello 123\n") == "aGVsbG8gMTIzCg==\n"
+    assert encode64("") == ""
+    assert encode64("a" * 45) == "YWFh" * 15 + "\n"
+    long = encode64("a" * 46)
+    assert long == "YWFh" * 15 + "\nYQ==\n"
+    assert [len(line) for line in encode64("x" * 200).split("\n")] == [60, 60, 60, 60, 28, 0]
+
+
+def test_decode64_takes_line_breaks_and_missing_padding() -> None:
+    assert decode64("aGVsbG8g\nMTIzCg==\n") == "hello 123\n"
+    assert decode64("aGVsbG8gMTIzCg") == "hello 123\n"
+    assert decode64(encode64("é" * 100)) == "é" * 100
+    for bad in ("a", "aGVsbG8*", "print(1)"):
+        with pytest.raises(Base64Error):
+            decode64(bad)
+    with pytest.raises(Base64Error, match="UTF-8"):
+        decode64("//79")
+
+
+@pytest.mark.parametrize(
+    ("address", "public"),
+    [
+        ("93.184.216.34", True),
+        ("2606:2800:220:1:248:1893:25c8:1946", True),
+        ("127.0.0.1", False),
+        ("10.0.0.1", False),
+        ("172.31.255.255", False),
+        ("192.168.1.1", False),
+        ("169.254.169.254", False),
+        ("100.64.0.1", False),
+        ("0.0.0.0", False),
+        ("224.0.0.1", False),
+        ("::1", False),
+        ("fe80::1", False),
+        ("fd00:ec2::254", False),
+        ("::ffff:127.0.0.1", False),
+        ("::ffff:10.0.0.1", False),
+    ],
+)
+def test_only_public_addresses_may_be_called_back(address: str, public: bool) -> None:
+    assert is_public(ipaddress.ip_address(address)) is public
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://10.1.2.3/",
+        "http://192.168.0.1:8080/x",
+        "https://172.16.5.4/",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[fd00:ec2::254]/",
+        "http://100.64.0.1/",
+        "http://[fe80::1]/",
+        "http://224.0.0.1/",
+    ],
+)
+async def test_private_and_metadata_callback_urls_are_refused(url: str) -> None:
+    # IP literals: resolving them sends nothing anywhere.
+    with pytest.raises(CallbackURLError, match="internal address"):
+        await check_url(url, allow_internal=False)
+    assert (await check_url(url, allow_internal=True)).host
+
+
+def test_fields_are_checked_and_ordered() -> None:
+    assert requested_fields("status, stdout") == ("stdout", "status")
+    assert len(requested_fields("*")) == 35
+    assert requested_fields(None)[0] == "stdout"
+    with pytest.raises(FieldsError, match=r"invalid fields: \[a, b\]"):
+        requested_fields("a,stdout,b")
+
+
+def test_seconds_print_like_a_rails_decimal() -> None:
+    assert [seconds(ms) for ms in (2000, 1500, 14, 1, 0, 12345)] == [
+        "2.0", "1.5", "0.014", "0.001", "0.0", "12.345",
+    ]  # fmt: skip
+    assert seconds(None) is None
+
+
+def test_language_names_take_the_probed_version() -> None:
+    assert version_number("CPython 3.11.2") == "3.11.2"
+    assert version_number("gcc (Debian 12.2.0-14) 12.2.0") == "12.2.0"
+    python = next(lang for lang in LANGUAGES if lang.id == 71)
+    assert python.display_name("3.11.2") == "Python (3.11.2)"
+    assert python.display_name(None) == "Python"
+    assert len({lang.id for lang in LANGUAGES}) == len(LANGUAGES)
