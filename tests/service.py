@@ -154,7 +154,7 @@ class Server(Process):
         if workers is not None:
             args += ["--workers", str(workers)]
         super().__init__(args, env or {})
-        self.wait_for_line("Application startup complete")
+        self.wait_for_line("Uvicorn running on")
         self.http = httpx.Client(base_url=self.url, timeout=60)
 
     def stop(self) -> int:
