@@ -19,6 +19,7 @@ from onpyrunner.queue.redis import RedisStore
 from onpyrunner.queue.store import JobStore
 from onpyrunner.sandbox.pool import Sandbox
 from onpyrunner.settings import Settings
+from onpyrunner.web import page
 from onpyrunner.worker.loop import Worker
 
 log = logging.getLogger(__name__)
@@ -79,4 +80,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.include_router(jobs.router)
     app.include_router(system.router)
+    app.include_router(page.router(settings))
     return app
