@@ -3,7 +3,7 @@ import "./style.css";
 
 import * as api from "./api.js";
 import { createEditor } from "./editor.js";
-import { renderJob, resetResult, setBadge, setStatus, setTransport, showJobLink } from "./render.js";
+import { renderJob, resetResult, setStatus, setTransport, showJobLink } from "./render.js";
 import { clean, EXAMPLE, loadDraft, readFragment, saveDraft, shareFragment } from "./state.js";
 
 const $ = (id) => document.getElementById(id);
@@ -299,9 +299,11 @@ async function run(mode) {
     if (e.name === "AbortError") {
       setStatus("CANCELLED");
     } else {
+      if (!current.id) {
+        $("run-view").hidden = true;
+        $("judge-view").hidden = true;
+      }
       setStatus(current.id ? "LOST" : "NOT_STARTED");
-      setBadge(null);
-      if (!current.id) resetResult(null);
       showApiError(e, () => run(mode));
     }
   } finally {

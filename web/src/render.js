@@ -47,8 +47,11 @@ function badgeEl(kind) {
   return b;
 }
 
+/** Show the job's status; data-seen keeps every status this job went through, in order. */
 export function setStatus(status, extra = "") {
   const node = $("status");
+  const seen = (node.dataset.seen || "").split(" ").filter(Boolean);
+  if (seen[seen.length - 1] !== status) node.dataset.seen = [...seen, status].join(" ");
   node.dataset.status = status;
   node.textContent = (STATUS_TEXT[status] || status) + extra;
   node.classList.toggle("busy", ["SUBMITTING", "PENDING", "RUNNING"].includes(status));
@@ -70,6 +73,7 @@ export function setTransport(transport) {
 /** Clear the result area for a new job of the given mode ("run" or "judge"). */
 export function resetResult(mode, cases = []) {
   setBadge(null);
+  $("status").dataset.seen = "";
   $("run-view").hidden = mode !== "run";
   $("judge-view").hidden = mode !== "judge";
   for (const id of ["stat-exit", "stat-cpu", "stat-wall", "stat-memory"]) $(id).textContent = "–";
