@@ -54,7 +54,7 @@ const theme = EditorView.theme({
   "&.cm-focused .cm-selectionBackground, .cm-selectionBackground, ::selection": { backgroundColor: "var(--selection) !important" },
   "&.cm-focused .cm-matchingBracket": { backgroundColor: "var(--bracket)", outline: "1px solid var(--accent)" },
   "&.cm-focused .cm-nonmatchingBracket": { backgroundColor: "var(--bad-soft)" },
-  "&.cm-focused": { outline: "none" },
+  "&.cm-focused": { outline: "none" }, // the page rings the editor's whole panel instead
 });
 
 /**

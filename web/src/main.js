@@ -85,6 +85,9 @@ function renderCases() {
     }),
   );
   $("tests-count").textContent = state.tests.length ? `(${state.tests.length})` : "";
+  const most = config.max_test_cases || Infinity;
+  $("add-case").disabled = state.tests.length >= most;
+  $("add-case").title = state.tests.length >= most ? `The server takes at most ${most} cases` : "";
   $("judge").disabled = state.tests.length === 0;
   $("judge").title = state.tests.length ? "" : "Add a test case first";
 }
