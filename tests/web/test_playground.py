@@ -147,6 +147,7 @@ def test_share_link_restores_code_stdin_language_and_tests(
         expect(shared.case(1).locator("[data-field=name]")).to_have_value("nine")
         expect(shared.case(1).locator("[data-field=stdin]")).to_have_value("4 5\n")
         expect(shared.case(1).locator("[data-field=expected_stdout]")).to_have_value("9\n")
+        expect(shared.page.locator("#notice")).to_contain_text("Opened from a share link")
         assert "#" not in shared.page.url  # the draft holds it now; the link is not kept
         shared.run_tests()
         shared.wait_outcome("ACCEPTED")
@@ -161,6 +162,9 @@ def test_draft_survives_a_reload(playground: Playground) -> None:
     playground.add_case("x\n", "y\n", name="mine")
     page.reload()
     expect(page.locator("body")).to_have_attribute("data-ready", "true")
+    assert playground.code == 'print("draft")'
+    playground.editor.click()
+    page.keyboard.press("ControlOrMeta+z")  # loading the draft is not an edit to undo
     assert playground.code == 'print("draft")'
     expect(page.locator("#stdin")).to_have_value("kept\n")
     expect(page.locator("#memory")).to_have_value("64")

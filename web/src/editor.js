@@ -109,6 +109,7 @@ export function createEditor(parent, { doc, label, onRun, onJudge, onChange }) {
       return view.state.doc.toString();
     },
     set code(text) {
+      if (text === view.state.doc.toString()) return;
       view.dispatch({ changes: { from: 0, to: view.state.doc.length, insert: text } });
     },
     focus() {

@@ -168,6 +168,11 @@ function showAlert(message, onRetry = null) {
   $("alert-retry").hidden = !onRetry;
 }
 
+function showNotice(message) {
+  $("notice").textContent = message;
+  $("notice").hidden = false;
+}
+
 function hideAlert() {
   $("alert").hidden = true;
   retry = null;
@@ -370,8 +375,10 @@ async function start() {
   for (const kbd of document.querySelectorAll("kbd[data-keys]")) {
     kbd.textContent = `${isMac ? "⌘" : "Ctrl"}+${kbd.dataset.keys}`;
   }
+  const fromLink = await openFragment();
+  if (!fromLink) state = loadDraft() || clean(EXAMPLE);
   editor = createEditor($("editor"), {
-    doc: "",
+    doc: state.code, // not an edit: undo starts from here
     label: "Code",
     onRun: () => run("run"),
     onJudge: () => run("judge"),
@@ -384,11 +391,9 @@ async function start() {
   editor.view.contentDOM.setAttribute("aria-labelledby", "code-title");
   editor.view.contentDOM.setAttribute("aria-describedby", "code-error");
 
-  const fromLink = await openFragment();
-  if (!fromLink) state = loadDraft() || clean(EXAMPLE);
   showLimits();
   fillInputs();
-  if (fromLink) showAlert("Opened from a share link: the code, stdin, limits and tests are the link's.");
+  if (fromLink) showNotice("Opened from a share link: the code, stdin, limits and tests are the link's.");
 
   $("stdin").addEventListener("input", (e) => {
     state.stdin = e.target.value;
@@ -418,7 +423,9 @@ async function start() {
   $("share-copy").addEventListener("click", copyLink);
   $("alert-retry").addEventListener("click", () => retry && retry());
   addEventListener("hashchange", async () => {
-    if (await openFragment()) fillInputs();
+    if (!(await openFragment())) return;
+    fillInputs();
+    showNotice("Opened from a share link: the code, stdin, limits and tests are the link's.");
   });
   // Ctrl/Cmd+Enter anywhere on the page (the editor binds it itself)
   document.addEventListener("keydown", (e) => {
