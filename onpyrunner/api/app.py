@@ -20,6 +20,7 @@ from onpyrunner.queue.redis import RedisStore
 from onpyrunner.queue.store import JobStore
 from onpyrunner.sandbox.pool import Sandbox
 from onpyrunner.settings import Settings
+from onpyrunner.web import page
 from onpyrunner.worker.loop import Worker
 
 log = logging.getLogger(__name__)
@@ -84,4 +85,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     judge0.install(app, settings)  # first: at the root, its GET /languages wins
     app.include_router(jobs.router)
     app.include_router(system.router)
+    app.include_router(page.router(settings))
     return app

@@ -1,0 +1,1 @@
+"""The playground page: a client of the public API, built from web/ into dist/."""

@@ -1,0 +1,114 @@
+"""Make the screenshots in docs/ and measure the page weight, with the real service.
+
+    .venv/bin/python -m tests.web.screenshot
+
+Starts `onpyrunner serve` on loopback, opens the page in Debian's Chromium, and writes
+docs/playground.png (a run), docs/playground-judge.png (a judge run with a wrong answer) and
+docs/playground-phone-dark.png (a phone in the dark scheme); then prints what the page
+loads, as sent over the wire (gzipped), for docs/playground.md.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from playwright.sync_api import Browser, Request, sync_playwright
+
+from tests.service import ROOT, Server, server
+from tests.web.browser import Playground, launch, loopback_context
+
+DOCS = ROOT / "docs"
+
+PROGRAM = """\
+# Sum the numbers on each line of stdin.
+import sys
+
+for number, line in enumerate(sys.stdin, 1):
+    values = [int(v) for v in line.split()]
+    print(f"line {number}: {len(values)} numbers, sum {sum(values)}")
+"""
+STDIN = "1 2 3\n10 20\n7\n"
+
+
+def _out(text: str) -> None:
+    sys.stdout.write(text + "\n")
+
+
+def page_weight(browser: Browser, api: Server) -> list[tuple[str, int]]:
+    """Each request of a first visit, with the bytes of its body as received."""
+    loaded: list[Request] = []
+    with loopback_context(browser, api.url) as context:
+        page = context.new_page()
+        page.on("requestfinished", lambda request: loaded.append(request))
+        Playground(page, api.url + "/").open()
+        page.wait_for_load_state("networkidle")
+        return [(r.url.removeprefix(api.url), r.sizes()["responseBodySize"]) for r in loaded]
+
+
+def run_shot(browser: Browser, api: Server, path: Path) -> None:
+    desktop: dict[str, Any] = {"viewport": {"width": 1280, "height": 800}}
+    with loopback_context(browser, api.url, **desktop) as context:
+        playground = Playground(context.new_page(), api.url + "/").open()
+        playground.paste_code(PROGRAM)
+        playground.page.fill("#stdin", STDIN)
+        playground.run()
+        playground.wait_outcome("SUCCESS")
+        playground.page.evaluate("scrollTo(0, 0)")
+        playground.page.screenshot(path=path)
+
+
+def judge_shot(browser: Browser, api: Server, path: Path) -> None:
+    desktop: dict[str, Any] = {"viewport": {"width": 1280, "height": 800}}
+    with loopback_context(browser, api.url, **desktop) as context:
+        playground = Playground(context.new_page(), api.url + "/").open()
+        playground.paste_code("a, b = map(int, input().split())\nprint(a + b)\n")
+        playground.remove_all_cases()
+        playground.add_case("2 3\n", "5\n", name="small")
+        playground.add_case("-4 4\n", "0\n", name="negative")
+        playground.add_case("10 20\n", "40\n", name="wrong on purpose")
+        playground.add_case("1000000 1\n", "1000001\n", name="large")
+        playground.run_tests()
+        playground.wait_outcome("WRONG_ANSWER")
+        playground.page.evaluate("scrollTo(0, document.body.scrollHeight)")
+        playground.page.screenshot(path=path)
+
+
+def phone_shot(browser: Browser, api: Server, path: Path) -> None:
+    phone: dict[str, Any] = {
+        "viewport": {"width": 390, "height": 844},
+        "device_scale_factor": 2,
+        "is_mobile": True,
+        "has_touch": True,
+        "color_scheme": "dark",
+    }
+    with loopback_context(browser, api.url, **phone) as context:
+        playground = Playground(context.new_page(), api.url + "/").open()
+        playground.run()
+        playground.wait_outcome("SUCCESS")
+        # the result sits below the inputs on a phone: the page brings it into view
+        playground.page.locator("#result").scroll_into_view_if_needed()
+        playground.page.screenshot(path=path)
+
+
+def main() -> int:
+    with server(workers=2) as api, sync_playwright() as playwright:
+        browser = launch(playwright)
+        try:
+            weights = page_weight(browser, api)
+            run_shot(browser, api, DOCS / "playground.png")
+            judge_shot(browser, api, DOCS / "playground-judge.png")
+            phone_shot(browser, api, DOCS / "playground-phone-dark.png")
+        finally:
+            browser.close()
+    _out("What a first visit loads (bytes as received, gzipped where the server gzips):")
+    for url, size in weights:
+        _out(f"  {size:>9,}  {url}")
+    total = sum(size for _, size in weights)
+    _out(f"  {total:>9,}  total ({total / 1024:.1f} KiB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,72 @@
+"""Serving the page: the built bundle over HTTP, and the API alone when there is none."""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from onpyrunner.settings import Settings
+from onpyrunner.web import page
+from tests.service import Server
+
+ASSET_REF = re.compile(r'(?:src|href)="(assets/[^"]+)"')
+
+
+@pytest.mark.sandbox
+def test_page_and_its_assets_are_served_with_the_server_limits(web_server: Server) -> None:
+    response = web_server.http.get("/")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/html; charset=utf-8"
+    assert "default-src 'self'" in response.headers["content-security-policy"]
+    html = response.text
+    assert '"memory_mb": {"default": 128, "max": 1024}' in html
+    assert '"cpu_time_ms": {"default": 2000, "max": 15000}' in html
+    assets = ASSET_REF.findall(html)
+    assert any(a.endswith(".js") for a in assets) and any(a.endswith(".css") for a in assets)
+    for asset in assets:
+        got = web_server.http.get("/" + asset, headers={"accept-encoding": "gzip"})
+        assert got.status_code == 200, asset
+        assert got.headers["content-encoding"] == "gzip"
+        if asset.endswith((".js", ".css")):  # named by their content hash
+            assert "immutable" in got.headers["cache-control"]
+        again = web_server.http.get("/" + asset, headers={"if-none-match": got.headers["etag"]})
+        assert again.status_code == 304
+
+
+@pytest.mark.sandbox
+def test_unknown_asset_is_a_json_404(web_server: Server) -> None:
+    response = web_server.http.get("/assets/nope.js")
+    assert response.status_code == 404
+    assert response.json() == {"error": "no asset 'nope.js'"}
+
+
+async def test_without_a_build_root_says_so_and_the_warning_says_how_to_build(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = FastAPI()
+    with caplog.at_level(logging.WARNING, logger="onpyrunner.web.page"):
+        app.include_router(page.router(Settings(), dist=tmp_path / "dist"))
+    assert "the playground page is not built" in caplog.text
+    assert "scripts/setup" in caplog.text
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://page.test") as client:
+        response = await client.get("/")
+        assert response.status_code == 503
+        assert "text/html" in response.headers["content-type"]
+        assert "The playground page is not built" in response.text
+        assert "the API is running" in response.text
+        assert (await client.get("/assets/app.js")).status_code == 404
+
+
+def test_server_figures_cannot_end_the_config_script_early(tmp_path: Path) -> None:
+    (tmp_path / "index.html").write_text(f"<head>{page.CONFIG_MARK}</head>")
+    bundle = page.load_bundle(tmp_path, {"note": "</script><script>alert(1)</script>&"})
+    assert bundle is not None
+    html = bundle.index.body.decode()
+    assert html.count("</script>") == 1
+    assert "\\u003c/script\\u003e" in html
