@@ -85,5 +85,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     judge0.install(app, settings)  # first: at the root, its GET /languages wins
     app.include_router(jobs.router)
     app.include_router(system.router)
-    app.include_router(page.router(settings))
+    app.include_router(page.router())
     return app

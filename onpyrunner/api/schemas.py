@@ -117,6 +117,18 @@ class Language(BaseModel):
     version: str
 
 
+class ServerLimits(BaseModel):
+    """GET /limits: what a request gets when it says nothing, and the most it may ask."""
+
+    defaults: Limits
+    maximums: Limits
+    max_source_kb: int
+    max_stdin_kb: int
+    max_test_cases: int
+    max_body_bytes: int
+    max_wait_s: float
+
+
 class ErrorBody(BaseModel):
     """Every error answer: a message, and for 422 the fields at fault."""
 

@@ -9,27 +9,17 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import json
 import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 
-from onpyrunner.settings import Settings
-
 log = logging.getLogger(__name__)
 
 DIST = Path(__file__).parent / "dist"
-
-#: Where index.html takes the server's figures the page shows (limit defaults and maximums).
-CONFIG_MARK = "<!-- onpyrunner:config -->"
-
-#: Limits the page lets a person set.
-PAGE_LIMITS = ("cpu_time_ms", "memory_mb")
 
 #: The page is a client of the public API on its own origin, and nothing else.
 SECURITY_HEADERS = {
@@ -101,37 +91,18 @@ class Asset:
 
 @dataclass(frozen=True)
 class Bundle:
-    """The built page: index.html with the server's figures in it, and its assets."""
+    """The built page: index.html and its assets."""
 
     index: Asset
     assets: dict[str, Asset]
 
 
-def page_config(settings: Settings) -> dict[str, Any]:
-    """What the page shows beside its inputs: each limit's default and server maximum."""
-    defaults = settings.default_limits().model_dump()
-    maximums = settings.limit_maximums()
-    limits = {name: {"default": defaults[name], "max": maximums[name]} for name in PAGE_LIMITS}
-    return {
-        "limits": limits,
-        "max_test_cases": settings.max_test_cases,
-    }
-
-
-def _config_script(config: dict[str, Any]) -> str:
-    # <, > and & escaped so that no value can end the script element early
-    text = json.dumps(config).replace("<", "\\u003c").replace(">", "\\u003e")
-    text = text.replace("&", "\\u0026")
-    return f'<script id="onpyrunner-config" type="application/json">{text}</script>'
-
-
-def load_bundle(dist: Path, config: dict[str, Any]) -> Bundle | None:
+def load_bundle(dist: Path) -> Bundle | None:
     """The built page in dist, or None when there is none."""
     index_path = dist / "index.html"
     if not index_path.is_file():
         return None
-    html = index_path.read_text(encoding="utf-8").replace(CONFIG_MARK, _config_script(config))
-    index = Asset.of(html.encode(), "text/html; charset=utf-8", "no-cache")
+    index = Asset.of(index_path.read_bytes(), "text/html; charset=utf-8", "no-cache")
     assets = {}
     asset_dir = dist / "assets"
     for path in sorted(asset_dir.iterdir()) if asset_dir.is_dir() else []:
@@ -142,9 +113,9 @@ def load_bundle(dist: Path, config: dict[str, Any]) -> Bundle | None:
     return Bundle(index, assets)
 
 
-def router(settings: Settings, dist: Path = DIST) -> APIRouter:
+def router(dist: Path = DIST) -> APIRouter:
     """Routes of the page. Logs a warning, once, when the page is not built."""
-    bundle = load_bundle(dist, page_config(settings))
+    bundle = load_bundle(dist)
     if bundle is None:
         log.warning(
             "the playground page is not built (no %s): serving the API only; "

@@ -268,6 +268,17 @@ def test_languages_lists_the_runtimes_with_versions(api: Server) -> None:
     assert languages["python"]["name"] == "Python 3 (CPython)"
 
 
+def test_limits_publish_the_defaults_and_maximums(api: Server) -> None:
+    limits = api.http.get("/limits").json()
+    assert limits["defaults"]["memory_mb"] == 128
+    assert limits["maximums"]["memory_mb"] == 1024
+    assert limits["maximums"]["cpu_time_ms"] == 15000
+    assert limits["max_test_cases"] == 100
+    too_much = limits["maximums"]["wall_time_ms"] + 1
+    refused = api.submit({"source_code": "1", "limits": {"wall_time_ms": too_much}})
+    assert refused.status_code == 422  # the published maximum is the one enforced
+
+
 def test_metrics_count_jobs(api: Server) -> None:
     def counter(text: str, name: str) -> float:
         return sum(

@@ -47,6 +47,7 @@ async function request(method, path, body) {
 }
 
 export const languages = () => request("GET", "languages");
+export const limits = () => request("GET", "limits");
 export const submit = (body) => request("POST", "execute", body);
 export const getJob = (id) => request("GET", `jobs/${encodeURIComponent(id)}`);
 export const cancelJob = (id) => request("DELETE", `jobs/${encodeURIComponent(id)}`);

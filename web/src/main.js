@@ -10,16 +10,21 @@ const $ = (id) => document.getElementById(id);
 const isMac = /Mac|iPhone|iPad/.test(navigator.platform || navigator.userAgent);
 const SAVE_DELAY_MS = 300;
 
-/** What the server put in the page: its limit defaults and maximums. */
-function readConfig() {
+/** The server's limit defaults and maximums, from GET /limits. */
+async function loadConfig() {
   try {
-    return JSON.parse($("onpyrunner-config").textContent);
+    const known = await api.limits();
+    const limits = {};
+    for (const name of Object.keys(LIMIT_FIELDS)) {
+      limits[name] = { default: known.defaults[name], max: known.maximums[name] };
+    }
+    return { limits, max_test_cases: known.max_test_cases };
   } catch {
-    return {}; // served without it: the server's 422 still names a limit that is too high
+    return {}; // without them the server's 422 still names a limit that is too high
   }
 }
 
-const config = readConfig();
+let config = {};
 let state = clean(EXAMPLE);
 let editor = null;
 let saveTimer = null;
@@ -391,6 +396,7 @@ async function start() {
   editor.view.contentDOM.setAttribute("aria-labelledby", "code-title");
   editor.view.contentDOM.setAttribute("aria-describedby", "code-error");
 
+  config = await loadConfig();
   showLimits();
   fillInputs();
   if (fromLink) showNotice("Opened from a share link: the code, stdin, limits and tests are the link's.");

@@ -8,9 +8,10 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from onpyrunner.api.schemas import Language
+from onpyrunner.api.schemas import Language, ServerLimits
 from onpyrunner.api.services import Services, services_dependency
 from onpyrunner.errors import BackendUnavailableError
+from onpyrunner.models import Limits
 
 router = APIRouter(tags=["system"])
 Deps = Annotated[Services, Depends(services_dependency)]
@@ -23,6 +24,18 @@ async def languages(svc: Deps) -> list[Language]:
         Language(id=lang.id, name=lang.name, version=lang.version)
         for lang in await svc.store.languages()
     ]
+
+
+@router.get("/limits", response_model=ServerLimits)
+async def limits(svc: Deps) -> ServerLimits:
+    """The limit each request gets by default, the most it may ask for, and the size caps."""
+    s = svc.settings
+    return ServerLimits(
+        defaults=s.default_limits(), maximums=Limits(**s.limit_maximums()),
+        max_source_kb=s.max_source_kb, max_stdin_kb=s.max_stdin_kb,
+        max_test_cases=s.max_test_cases, max_body_bytes=s.max_body_bytes,
+        max_wait_s=s.max_wait_s,
+    )  # fmt: skip
 
 
 @router.get("/health")
