@@ -288,12 +288,17 @@ async def main() -> None:
         with server(workers=0, env=big) as api:
             r = submit_rate(api, 10, 32)
             print(f"| memory | {float(r['rate']):.0f} | {r['p50']} | {r['p99']} | {r['non2xx']} |")
-        with (
-            own_redis() as (url, _, _),
-            server(redis_url=url, workers=0, env={**big, "ONPYRUNNER_REDIS_PREFIX": "b:"}) as api,
-        ):
-            r = submit_rate(api, 10, 32)
-            print(f"| Redis | {float(r['rate']):.0f} | {r['p50']} | {r['p99']} | {r['non2xx']} |")
+        for processes in (1, 2):
+            env = {**big, "ONPYRUNNER_REDIS_PREFIX": "b:"}
+            with (
+                own_redis() as (url, _, _),
+                server(redis_url=url, workers=0, env=env, processes=processes) as api,
+            ):
+                r = submit_rate(api, 10, 32)
+            print(
+                f"| Redis, {processes} API process{'es' if processes > 1 else ''} | "
+                f"{float(r['rate']):.0f} | {r['p50']} | {r['p99']} | {r['non2xx']} |"
+            )
         with own_redis() as (url, _, _):
             per_job = await memory_per_job(url, mem_jobs)
         print(

@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from onpyrunner.errors import OnPyRunnerError
 from onpyrunner.models import Limits, RunResult
@@ -92,12 +94,24 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from onpyrunner.api.app import create_app
 
     settings = _settings_from(args, settings)
-    config = uvicorn.Config(
-        create_app(settings), host=settings.host, port=settings.port, lifespan="on",
-        log_level=args.log_level, ws="websockets", timeout_graceful_shutdown=int(
-            settings.shutdown_grace_s) + 5,
-    )  # fmt: skip
-    server = uvicorn.Server(config)
+    common: dict[str, Any] = {
+        "host": settings.host, "port": settings.port, "lifespan": "on",
+        "log_level": args.log_level, "ws": "websockets-sansio",
+        "timeout_graceful_shutdown": int(settings.shutdown_grace_s) + 5,
+    }  # fmt: skip
+    if args.processes > 1:
+        if not settings.redis_url:
+            raise OnPyRunnerError(
+                "--processes needs Redis: API processes share their jobs through it"
+            )
+        # Each process builds its own app from the environment, flags included.
+        for name in ("host", "port", "redis_url", "workers"):
+            value = getattr(settings, name)
+            if value is not None:
+                os.environ[f"ONPYRUNNER_{name.upper()}"] = str(value)
+        uvicorn.run("onpyrunner.api.app:create_app", factory=True, workers=args.processes, **common)
+        return 0
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), **common))
     server.run()
     return 0 if server.started else 2
 
@@ -160,6 +174,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers",
         type=int,
         help="runs at once in this process (default: one per core without Redis, none with Redis)",
+    )
+    serve.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="API processes (needs --redis-url; --workers then counts per process)",
     )
     serve.add_argument(
         "--log-level",

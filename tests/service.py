@@ -145,6 +145,7 @@ class Server(Process):
         redis_url: str | None = None,
         workers: int | None = None,
         env: dict[str, str] | None = None,
+        processes: int = 1,
     ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -153,6 +154,8 @@ class Server(Process):
             args += ["--redis-url", redis_url]
         if workers is not None:
             args += ["--workers", str(workers)]
+        if processes > 1:
+            args += ["--processes", str(processes)]
         super().__init__(args, env or {})
         self.wait_for_line("Uvicorn running on")
         self.http = httpx.Client(base_url=self.url, timeout=60)

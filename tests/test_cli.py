@@ -103,3 +103,9 @@ def test_check_fails_and_names_the_missing_piece() -> None:
     proc = onpyrunner("check", env={"ONPYRUNNER_NSJAIL_PATH": "/nonexistent/nsjail"})
     assert proc.returncode == 1
     assert "FAIL  nsjail: nsjail not found at /nonexistent/nsjail" in proc.stdout
+
+
+def test_serve_refuses_several_processes_without_redis() -> None:
+    proc = onpyrunner("serve", "--processes", "2", "--port", "0")
+    assert proc.returncode == 2
+    assert "--processes needs Redis" in proc.stderr

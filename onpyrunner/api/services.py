@@ -26,15 +26,15 @@ class Services:
     backend: str
     sandbox: Sandbox | None = None
     worker: Worker | None = None
-    _languages: tuple[float, list[LanguageInfo]] = field(default=(0.0, []))
+    _languages: tuple[float, list[LanguageInfo]] | None = field(default=None)
 
     async def languages(self) -> list[LanguageInfo]:
-        """Runtimes offered by live workers, cached for a moment."""
-        at, cached = self._languages
-        if time.monotonic() - at > LANGUAGES_CACHE_S or not cached:
-            cached = await self.store.languages()
-            self._languages = (time.monotonic(), cached)
-        return cached
+        """Runtimes offered by live workers, cached for a moment (an empty list too: a
+        queue-only API with no worker yet must not ask Redis on every submit)."""
+        now = time.monotonic()
+        if self._languages is None or now - self._languages[0] > LANGUAGES_CACHE_S:
+            self._languages = (now, await self.store.languages())
+        return self._languages[1]
 
 
 def services(conn: HTTPConnection) -> Services:

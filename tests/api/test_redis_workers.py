@@ -155,3 +155,15 @@ def test_redis_down_is_503_and_the_service_recovers() -> None:
             restarted.wait(10)
             if restarted.stdout:
                 restarted.stdout.close()
+
+
+def test_two_api_processes_serve_one_queue() -> None:
+    prefix = unique_prefix()
+    env = {"ONPYRUNNER_REDIS_PREFIX": prefix}
+    try:
+        with server(redis_url=REDIS_URL, workers=0, env=env, processes=2) as api, workers(1, env):
+            ids = [api.submit({"source_code": f"print({i})"}).json()["job_id"] for i in range(6)]
+            finals = [api.events(job_id)[-1] for job_id in ids]
+            assert [f["result"]["stdout"] for f in finals] == [f"{i}\n" for i in range(6)]
+    finally:
+        delete_prefix(REDIS_URL, prefix)

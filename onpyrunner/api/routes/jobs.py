@@ -7,7 +7,7 @@ import contextlib
 import math
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Depends, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
@@ -61,7 +61,7 @@ def _public(
 )
 async def execute(
     body: JobCreate,
-    svc: Deps,
+    request: Request,
     wait: Annotated[
         str | None,
         Query(
@@ -71,21 +71,20 @@ async def execute(
     ] = None,
 ) -> JSONResponse:
     """Submit a program (a judge job when test_cases are given); get its id at once."""
+    svc = services(request)  # not a dependency: this is the hot path, every step counts
     wait_s = _wait_seconds(wait, svc.settings.max_wait_s)
-    request = resolve(body, svc.settings, await svc.languages())
-    job = new_job(request)
+    job_request = resolve(body, svc.settings, await svc.languages())
+    job = new_job(job_request)
     location = {"Location": f"/jobs/{job.id}"}
     if wait_s <= 0:
-        await svc.store.submit(job, request)
+        await svc.store.submit(job, job_request)
         svc.metrics.submitted.inc()
         return JSONResponse(
-            Accepted(job_id=job.id, status=job.status).model_dump(mode="json"),
-            status_code=202,
-            headers=location,
+            {"job_id": job.id, "status": job.status.value}, status_code=202, headers=location
         )
     loop = asyncio.get_running_loop()
     async with svc.store.watch(job.id) as watch:
-        await svc.store.submit(job, request)
+        await svc.store.submit(job, job_request)
         svc.metrics.submitted.inc()
         deadline = loop.time() + wait_s
         current: Job | None = job
