@@ -94,15 +94,18 @@ class Process:
             self._ended = True
             self._changed.notify_all()
 
-    def wait_for_line(self, needle: str, timeout_s: float = START_TIMEOUT_S) -> str:
-        """Wait until a log line contains needle; fail if the process ends first."""
+    def wait_for_line(self, needle: str, timeout_s: float = START_TIMEOUT_S, count: int = 1) -> str:
+        """Wait until count log lines contain needle; fail if the process ends first."""
         with self._changed:
             seen = 0
+            found = 0
             deadline = time.monotonic() + timeout_s
             while True:
                 for line in self.lines[seen:]:
                     if needle in line:
-                        return line
+                        found += 1
+                        if found == count:
+                            return line
                 seen = len(self.lines)
                 if self._ended:
                     raise AssertionError(
@@ -157,7 +160,8 @@ class Server(Process):
         if processes > 1:
             args += ["--processes", str(processes)]
         super().__init__(args, env or {})
-        self.wait_for_line("Uvicorn running on")
+        self.wait_for_line("Uvicorn running on")  # logged once the port is bound
+        self.wait_for_line("Application startup complete", count=processes)
         self.http = httpx.Client(base_url=self.url, timeout=60)
 
     def stop(self) -> int:

@@ -58,10 +58,17 @@ log = logging.getLogger(__name__)
 _STAMPS = ("received_at", "picked_up_at", "started_at", "finished_at", "stored_at")
 _RECONNECT_MAX_S = 5.0
 
-# KEYS: stream, job.  ARGV: max_pending, ttl_ms, job id, field, value, ...
+# KEYS: stream, job.  ARGV: max_pending, ttl_ms, job id, the job's fields as one JSON
+# object of strings (one argument, not two per field: packing arguments is the costly part
+# of a command on the client).
 _SUBMIT = """
 if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
-redis.call('HSET', KEYS[2], unpack(ARGV, 4))
+local pairs_ = {}
+for field, value in pairs(cjson.decode(ARGV[4])) do
+  pairs_[#pairs_ + 1] = field
+  pairs_[#pairs_ + 1] = value
+end
+redis.call('HSET', KEYS[2], unpack(pairs_))
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
 redis.call('XADD', KEYS[1], '*', 'id', ARGV[3])
 return 1
@@ -329,9 +336,12 @@ class RedisStore(JobStore):
         }
         if job.echo is not None:
             fields["echo"] = json.dumps(job.echo)
-        args: list[str | int] = [self.settings.max_pending_jobs, self._ttl_ms, job.id]
-        for key, value in fields.items():
-            args += [key, value]
+        args: list[str | int] = [
+            self.settings.max_pending_jobs,
+            self._ttl_ms,
+            job.id,
+            json.dumps(fields),
+        ]
         with _translate():
             accepted = await self._submit(keys=[self.keys.stream, self.keys.job(job.id)], args=args)
         if not accepted:
