@@ -243,22 +243,8 @@ def own_redis() -> Iterator[tuple[str, int, str]]:
     """A redis-server of this test's own on a free loopback port."""
     port = free_port()
     workdir = tempfile.mkdtemp(prefix="onpyrunner-redis-")
-    command = [
-        "redis-server",
-        "--bind",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        "--dir",
-        workdir,
-    ]
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = start_redis(port, workdir)
     try:
-        wait_redis_ready(proc)
         yield f"redis://127.0.0.1:{port}/0", port, workdir
     finally:
         proc.terminate()
@@ -266,6 +252,17 @@ def own_redis() -> Iterator[tuple[str, int, str]]:
         if proc.stdout:
             proc.stdout.close()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def start_redis(port: int, workdir: str) -> subprocess.Popen[bytes]:
+    """A redis-server on 127.0.0.1:port that keeps nothing on disk, once it is ready."""
+    proc = subprocess.Popen(
+        ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "",
+         "--appendonly", "no", "--dir", workdir],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    wait_redis_ready(proc)
+    return proc
 
 
 def wait_redis_ready(proc: subprocess.Popen[bytes]) -> None:

@@ -13,7 +13,7 @@ import itertools
 import time
 from collections import deque
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -27,6 +27,7 @@ from onpyrunner.queue.store import (
     LanguageInfo,
     QueueStats,
     Watch,
+    Watchers,
     utcnow,
 )
 from onpyrunner.settings import Settings
@@ -47,18 +48,6 @@ class _Flight:
     lease_until: float
 
 
-class _QueueWatch(Watch):
-    def __init__(self) -> None:
-        self.queue: asyncio.Queue[None] = asyncio.Queue()
-
-    async def changed(self, timeout_s: float) -> bool:
-        try:
-            await asyncio.wait_for(self.queue.get(), timeout_s)
-        except TimeoutError:
-            return False
-        return True
-
-
 class MemoryStore(JobStore):
     """Jobs in this process's memory."""
 
@@ -69,7 +58,7 @@ class MemoryStore(JobStore):
         self._flights: dict[str, _Flight] = {}  # token -> claim
         self._tokens = itertools.count(1)
         self._arrived = asyncio.Condition()
-        self._watchers: dict[str, set[_QueueWatch]] = {}
+        self._watchers = Watchers()
         self._control: set[asyncio.Queue[str]] = set()
         self._workers: dict[str, tuple[float, list[LanguageInfo]]] = {}
         self._purged_at = 0.0
@@ -89,8 +78,7 @@ class MemoryStore(JobStore):
         entry.expires_at = self._now() + self.settings.job_ttl_s
 
     def _announce(self, job_id: str) -> None:
-        for watch in self._watchers.get(job_id, ()):
-            watch.queue.put_nowait(None)
+        self._watchers.announce(job_id)
 
     def _update(self, entry: _Entry, **changes: object) -> None:
         entry.job = entry.job.model_copy(update=changes)
@@ -153,18 +141,8 @@ class MemoryStore(JobStore):
         self._announce(job_id)
         return True
 
-    @asynccontextmanager
-    async def watch(self, job_id: str) -> AsyncIterator[Watch]:
-        watch = _QueueWatch()
-        self._watchers.setdefault(job_id, set()).add(watch)
-        try:
-            yield watch
-        finally:
-            watchers = self._watchers.get(job_id)
-            if watchers is not None:
-                watchers.discard(watch)
-                if not watchers:
-                    del self._watchers[job_id]
+    def watch(self, job_id: str) -> AbstractAsyncContextManager[Watch]:
+        return self._watchers.watch(job_id)
 
     def _alive_workers(self) -> dict[str, list[LanguageInfo]]:
         horizon = self._now() - self.settings.lease_s

@@ -14,13 +14,14 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from typing import Any, cast
 
 import redis.asyncio as aioredis
 import redis.exceptions
+from redis.asyncio.client import PubSub
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
@@ -49,6 +50,7 @@ from onpyrunner.queue.store import (
     LanguageInfo,
     QueueStats,
     Watch,
+    Watchers,
     utcnow,
 )
 from onpyrunner.settings import Settings
@@ -222,18 +224,6 @@ def _job_from_hash(fields: dict[str, str]) -> Job:
     )
 
 
-class _RedisWatch(Watch):
-    def __init__(self) -> None:
-        self.queue: asyncio.Queue[None] = asyncio.Queue()
-
-    async def changed(self, timeout_s: float) -> bool:
-        try:
-            await asyncio.wait_for(self.queue.get(), timeout_s)
-        except TimeoutError:
-            return False
-        return True
-
-
 class RedisStore(JobStore):
     """Jobs in Redis, under settings.redis_prefix."""
 
@@ -256,7 +246,7 @@ class RedisStore(JobStore):
         self._delete = self.redis.register_script(_DELETE)
         self._heartbeat = self.redis.register_script(_HEARTBEAT)
         self._ttl_ms = int(settings.job_ttl_s * 1000)
-        self._watchers: dict[str, set[_RedisWatch]] = {}
+        self._watchers = Watchers()
         self._listener: asyncio.Task[None] | None = None
         self._group_ready = False
         self._last_reclaim = 0.0
@@ -297,29 +287,35 @@ class RedisStore(JobStore):
         with _translate():
             await self.redis.ping()
 
-    async def _listen(self) -> None:
-        """One pattern subscription per process carries every job's announcements."""
+    async def _messages(
+        self, subscribe: Callable[[PubSub], Awaitable[None]], what: str
+    ) -> AsyncIterator[dict[str, Any]]:
+        """The messages of a subscription, subscribing again (with back-off) whenever the
+        connection to Redis is lost."""
         delay = 0.1
         while True:
             pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
             try:
-                await pubsub.psubscribe(self.keys.events_pattern)
+                await subscribe(pubsub)
                 delay = 0.1
                 while True:
                     message = await pubsub.get_message(timeout=5.0)
-                    if message is None:
-                        continue
-                    job_id = self.keys.job_id_of_events(str(message["channel"]))
-                    for watch in self._watchers.get(job_id, ()):
-                        watch.queue.put_nowait(None)
+                    if message is not None:
+                        yield message
             except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
                     OSError) as e:  # fmt: skip
-                log.warning("event listener lost Redis (%s); retrying in %.1f s", e, delay)
+                log.warning("%s lost Redis (%s); retrying in %.1f s", what, e, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, _RECONNECT_MAX_S)
             finally:
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    async def _listen(self) -> None:
+        """One pattern subscription per process carries every job's announcements."""
+        pattern = self.keys.events_pattern
+        async for message in self._messages(lambda p: p.psubscribe(pattern), "event listener"):
+            self._watchers.announce(self.keys.job_id_of_events(str(message["channel"])))
 
     # --- the API's side -----------------------------------------------------------------
     async def submit(self, job: Job, request: JobRequest) -> None:
@@ -372,18 +368,8 @@ class RedisStore(JobStore):
         with _translate():
             return bool(await self._delete(keys=keys, args=[]))
 
-    @asynccontextmanager
-    async def watch(self, job_id: str) -> AsyncIterator[Watch]:
-        watch = _RedisWatch()
-        self._watchers.setdefault(job_id, set()).add(watch)
-        try:
-            yield watch
-        finally:
-            watchers = self._watchers.get(job_id)
-            if watchers is not None:
-                watchers.discard(watch)
-                if not watchers:
-                    del self._watchers[job_id]
+    def watch(self, job_id: str) -> AbstractAsyncContextManager[Watch]:
+        return self._watchers.watch(job_id)
 
     async def stats(self) -> QueueStats:
         await self._ensure_group()
@@ -542,23 +528,8 @@ class RedisStore(JobStore):
             )
 
     async def cancellations(self) -> AsyncIterator[str]:
-        delay = 0.1
-        while True:
-            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
-            try:
-                await pubsub.subscribe(self.keys.control)
-                delay = 0.1
-                while True:
-                    message = await pubsub.get_message(timeout=5.0)
-                    if message is not None:
-                        verb, _, job_id = str(message["data"]).partition(" ")
-                        if verb == "cancel":
-                            yield job_id
-            except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
-                    OSError) as e:  # fmt: skip
-                log.warning("control listener lost Redis (%s); retrying in %.1f s", e, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, _RECONNECT_MAX_S)
-            finally:
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+        control = self.keys.control
+        async for message in self._messages(lambda p: p.subscribe(control), "control listener"):
+            verb, _, job_id = str(message["data"]).partition(" ")
+            if verb == "cancel":
+                yield job_id

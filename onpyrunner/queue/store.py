@@ -13,10 +13,11 @@ test suite:
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -88,12 +89,47 @@ class Ending:
     finished_at: datetime | None
 
 
-class Watch(ABC):
+class Watch:
     """Announcements of changes to one job."""
 
-    @abstractmethod
+    def __init__(self) -> None:
+        self._queue: asyncio.Queue[None] = asyncio.Queue()
+
+    def notify(self) -> None:
+        """The job changed."""
+        self._queue.put_nowait(None)
+
     async def changed(self, timeout_s: float) -> bool:
         """Wait for the next change; False when timeout_s passed without one."""
+        try:
+            await asyncio.wait_for(self._queue.get(), timeout_s)
+        except TimeoutError:
+            return False
+        return True
+
+
+class Watchers:
+    """The watches of this process, by job: a backend announces, watches wake."""
+
+    def __init__(self) -> None:
+        self._by_job: dict[str, set[Watch]] = {}
+
+    def announce(self, job_id: str) -> None:
+        for watch in self._by_job.get(job_id, ()):
+            watch.notify()
+
+    @asynccontextmanager
+    async def watch(self, job_id: str) -> AsyncIterator[Watch]:
+        watch = Watch()
+        self._by_job.setdefault(job_id, set()).add(watch)
+        try:
+            yield watch
+        finally:
+            watches = self._by_job.get(job_id)
+            if watches is not None:
+                watches.discard(watch)
+                if not watches:
+                    del self._by_job[job_id]
 
 
 class JobStore(ABC):

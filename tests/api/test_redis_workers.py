@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import subprocess
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -18,8 +17,8 @@ from tests.service import (
     delete_prefix,
     own_redis,
     server,
+    start_redis,
     unique_prefix,
-    wait_redis_ready,
 )
 
 pytestmark = pytest.mark.sandbox
@@ -127,25 +126,8 @@ def test_redis_down_is_503_and_the_service_recovers() -> None:
         health = api.http.get("/health")
         assert health.status_code == 503
         assert any("unavailable" in p for p in health.json()["problems"])
-        restarted = subprocess.Popen(
-            [
-                "redis-server",
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                workdir,
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-        )
+        restarted = start_redis(port, workdir)
         try:
-            wait_redis_ready(restarted)
             # The API answers at once; the worker comes back within its backoff (<= 5 s).
             after = api.submit({"source_code": "print('after')"}, wait="20")
             assert after.status_code == 200, after.text
