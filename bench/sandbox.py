@@ -147,7 +147,7 @@ async def _build_costs(
     for i in range(rounds + 3):
         await sandbox.run("python", HELLO)
         assert slot.jail is not None
-        await slot.jail.wait_ready()
+        await slot.jail.settle()
         if i >= 3 and slot.jail.build_s is not None and slot.jail.build_cpu_ns is not None:
             walls.append(slot.jail.build_s)
             cpus.append(slot.jail.build_cpu_ns / 1e6)
@@ -179,7 +179,7 @@ async def breakdown(rounds: int, python: str, script: str) -> list[tuple[str, st
             await slot.reset()
             started = time.perf_counter()
             jail = await slot.load(sandbox.runtime("python").run)
-            await jail.wait_ready()
+            await jail.settle()
             starts.append(time.perf_counter() - started)
         rows.append(
             (

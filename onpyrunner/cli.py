@@ -134,7 +134,7 @@ async def _work(args: argparse.Namespace, settings: Settings) -> int:
     try:
         sandbox = await Sandbox.start(settings.model_copy(update={"concurrency": concurrency}))
         metrics = Metrics()
-        metrics.watch_compile_cache(sandbox.compile_stats)
+        metrics.watch_sandbox(sandbox.compile_stats, sandbox.rebuilds)
         if args.metrics_port:
             start_http_server(args.metrics_port, addr=settings.host, registry=metrics.registry)
         worker = Worker(store, sandbox, settings, concurrency, metrics)

@@ -12,6 +12,18 @@ class SandboxError(OnPyRunnerError):
     """
 
 
+class SandboxFault(SandboxError):
+    """A sandbox failed before the program started: none of it ran.
+
+    The slot is torn down and built afresh, and the run may be tried again in another
+    fresh sandbox. `cause` is a short label, counted in the metrics.
+    """
+
+    def __init__(self, message: str, cause: str) -> None:
+        self.cause = cause
+        super().__init__(message)
+
+
 class ConfigError(OnPyRunnerError):
     """A setting or a policy file is invalid."""
 

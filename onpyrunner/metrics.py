@@ -13,19 +13,20 @@ from onpyrunner.queue.store import QueueStats
 _DURATION_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 
 
-class _CompileCache(Collector):
-    """The sandbox's compile cache counters, read at scrape time."""
+class _LabelledCounts(Collector):
+    """A counter family read at scrape time from a dict of label value -> count that the
+    sandbox keeps (the sandbox knows nothing of Prometheus)."""
 
-    def __init__(self, stats: dict[str, int]) -> None:
-        self.stats = stats
+    def __init__(self, name: str, documentation: str, label: str, counts: dict[str, int]):
+        self.name = name
+        self.documentation = documentation
+        self.label = label
+        self.counts = counts
 
     def collect(self) -> Iterator[Metric]:
-        family = CounterMetricFamily(
-            "onpyrunner_compile_cache", "Compiles served from the cache (hit) or run (miss)",
-            labels=["result"],
-        )  # fmt: skip
-        for result, count in sorted(self.stats.items()):
-            family.add_metric([result], count)
+        family = CounterMetricFamily(self.name, self.documentation, labels=[self.label])
+        for value, count in sorted(self.counts.items()):
+            family.add_metric([value], count)
         yield family
 
 
@@ -57,9 +58,26 @@ class Metrics:
             buckets=_DURATION_BUCKETS, registry=r,
         )  # fmt: skip
 
-    def watch_compile_cache(self, stats: dict[str, int]) -> None:
-        """Export a sandbox's compile cache counters (`Sandbox.compile_stats`)."""
-        self.registry.register(_CompileCache(stats))
+    def watch_sandbox(self, compile_stats: dict[str, int], rebuilds: dict[str, int]) -> None:
+        """Export a sandbox's counters: its compile cache (`Sandbox.compile_stats`) and its
+        slot rebuilds by cause (`Sandbox.rebuilds`)."""
+        self.registry.register(
+            _LabelledCounts(
+                "onpyrunner_compile_cache",
+                "Compiles served from the cache (hit) or run (miss)",
+                "result",
+                compile_stats,
+            )
+        )
+        self.registry.register(
+            _LabelledCounts(
+                "onpyrunner_sandbox_slot_rebuilds",
+                "Sandbox slots torn down and rebuilt after a sandbox failed before its "
+                "program started, by cause (the run went to a fresh sandbox)",
+                "cause",
+                rebuilds,
+            )
+        )
 
     def observe_queue(self, stats: QueueStats) -> None:
         self.queue_depth.set(stats.pending)

@@ -55,7 +55,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 services.sandbox = await Sandbox.start(
                     settings.model_copy(update={"concurrency": workers})
                 )
-                services.metrics.watch_compile_cache(services.sandbox.compile_stats)
+                services.metrics.watch_sandbox(
+                    services.sandbox.compile_stats, services.sandbox.rebuilds
+                )
                 services.worker = Worker(
                     store, services.sandbox, settings, workers, services.metrics
                 )

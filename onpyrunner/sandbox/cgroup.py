@@ -70,13 +70,6 @@ def _kv(text: str) -> dict[str, int]:
     return out
 
 
-def _file_bytes(stat: dict[str, int]) -> int:
-    """Page cache of files (reclaimable) in a memory.stat, v1 or v2 names."""
-    if "total_active_file" in stat:
-        return stat["total_active_file"] + stat.get("total_inactive_file", 0)
-    return stat.get("active_file", 0) + stat.get("inactive_file", 0)
-
-
 class SlotCgroup(ABC):
     """The cgroup(s) of one sandbox slot."""
 
@@ -94,7 +87,13 @@ class SlotCgroup(ABC):
 
     @abstractmethod
     def set_limits(self, memory_bytes: int, pids_max: int) -> RunStart:
-        """Set this run's limits (memory on top of the idle baseline) and note counters."""
+        """Set this run's limits and note the counters.
+
+        The memory limit is the slot's usage now (the idle nsjail and init, and file pages
+        earlier runs left charged to the slot) plus the run's memory, and the run's peak is
+        measured from that same usage: so `memory_peak_bytes` never passes the run's
+        memory, and reaches it when the run is killed for memory.
+        """
 
     @abstractmethod
     def cpu_ns(self) -> int:
@@ -102,7 +101,16 @@ class SlotCgroup(ABC):
 
     @abstractmethod
     def finish(self, start: RunStart) -> RunCounters:
-        """Counters of the run that started at `start`."""
+        """Counters of the run that started at `start`. Call once per run: on v2 it
+        closes the run's peak-memory handle."""
+
+    @abstractmethod
+    def _oom_kills(self) -> int:
+        """The kernel's OOM-kill counter of the slot."""
+
+    def oom_kills_since(self, start: RunStart) -> int:
+        """OOM kills in the slot since the run started (reads nothing else)."""
+        return self._oom_kills() - start.oom_kills
 
     @abstractmethod
     def remove(self) -> None:
@@ -143,14 +151,9 @@ class SlotCgroupV1(SlotCgroup):
         text = _read(self.dirs["pids"] / "cgroup.procs")
         return [int(p) for p in text.split()]
 
-    def _memory_baseline(self) -> int:
-        usage = int(_read(self.memory / "memory.usage_in_bytes"))
-        stat = _kv(_read(self.memory / "memory.stat"))
-        return max(0, usage - _file_bytes(stat))
-
     def set_limits(self, memory_bytes: int, pids_max: int) -> RunStart:
-        baseline = self._memory_baseline()
-        limit = str(baseline + memory_bytes)
+        usage = int(_read(self.memory / "memory.usage_in_bytes"))
+        limit = str(usage + memory_bytes)
         has_memsw = self._memsw.exists()
         if has_memsw:  # memsw must stay >= limit: lift it, set the limit, then pin it.
             _write(self._memsw, "-1")
@@ -159,7 +162,6 @@ class SlotCgroupV1(SlotCgroup):
             _write(self._memsw, limit)
         _write(self.dirs["pids"] / "pids.max", str(pids_max))
         _write(self.memory / "memory.max_usage_in_bytes", "0")  # peak := current usage
-        usage = int(_read(self.memory / "memory.usage_in_bytes"))
         return RunStart(
             cpu_ns=self.cpu_ns(), oom_kills=self._oom_kills(), memory_baseline_bytes=usage
         )
@@ -190,6 +192,8 @@ class SlotCgroupV2(SlotCgroup):
     def __init__(self, path: Path) -> None:
         self.path = path
         self._peak_fd: int | None = None
+        #: The counters of the run that finished last, for a second finish() of it.
+        self._finished: tuple[RunStart, RunCounters] | None = None
 
     def create(self) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
@@ -202,9 +206,7 @@ class SlotCgroupV2(SlotCgroup):
 
     def set_limits(self, memory_bytes: int, pids_max: int) -> RunStart:
         current = int(_read(self.path / "memory.current"))
-        stat = _kv(_read(self.path / "memory.stat"))
-        baseline = max(0, current - _file_bytes(stat))
-        _write(self.path / "memory.max", str(baseline + memory_bytes))
+        _write(self.path / "memory.max", str(current + memory_bytes))
         with contextlib.suppress(FileNotFoundError):
             _write(self.path / "memory.swap.max", "0")
         _write(self.path / "pids.max", str(pids_max))
@@ -216,6 +218,7 @@ class SlotCgroupV2(SlotCgroup):
             os.write(self._peak_fd, b"reset\n")
         except OSError:
             pass  # older kernel: the peak covers the slot's whole life (an overestimate)
+        self._finished = None
         return RunStart(
             cpu_ns=self.cpu_ns(), oom_kills=self._oom_kills(), memory_baseline_bytes=current
         )
@@ -227,17 +230,21 @@ class SlotCgroupV2(SlotCgroup):
         return _kv(_read(self.path / "memory.events")).get("oom_kill", 0)
 
     def finish(self, start: RunStart) -> RunCounters:
+        if self._finished is not None and self._finished[0] is start:
+            return self._finished[1]  # the run's peak fd is closed: never the slot's lifetime
         if self._peak_fd is not None:
             peak = int(os.pread(self._peak_fd, 64, 0).decode())
             os.close(self._peak_fd)
             self._peak_fd = None
         else:
             peak = int(_read(self.path / "memory.peak"))
-        return RunCounters(
+        counters = RunCounters(
             cpu_ns=self.cpu_ns() - start.cpu_ns,
             memory_peak_bytes=max(0, peak - start.memory_baseline_bytes),
             oom_kills=self._oom_kills() - start.oom_kills,
         )
+        self._finished = (start, counters)
+        return counters
 
     def remove(self) -> None:
         with contextlib.suppress(FileNotFoundError):

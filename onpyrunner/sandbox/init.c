@@ -3,35 +3,55 @@
  *
  * nsjail (in RERUN mode: one long-lived nsjail per slot) builds a fresh sandbox -
  * namespaces, mounts, seccomp, unprivileged user - and starts this program in it. Init
- * says "ready" on fd 3 and waits for the host's "go", so a sandbox is complete before any
- * job asks for it. It then runs the program as PID 2, with the run's stdin, stdout and
- * stderr received over fd 3, reaps every process of the sandbox, and reports the
- * program's exact end and the CPU time of everything the program started.
+ * says "ready" and waits for the host's "go", so a sandbox is complete before any job asks
+ * for it. It then runs the program as PID 2 with the run's stdin, stdout and stderr,
+ * reaps every process of the sandbox, and reports the program's exact end and the CPU
+ * time of everything the program started.
  *
  * Why an init at all: a PID 1 ignores signals it has no handler for, so a program running
  * as PID 1 would survive its own kill(getpid(), SIGSEGV) and would never reap orphans.
  * Here the program is an ordinary process, as on a bare machine.
  *
- * fd 3 is a SOCK_SEQPACKET socket to the host; one message per packet:
- *   init -> host  "ready"
- *   host -> init  "go <cpu_s> <fsize_bytes> <wall_ms>" NUL program NUL arg NUL ..., with
- *                 3 fds: stdin, stdout, stderr. The program is an absolute path.
- *   host -> init  "kill"            stop the program (a limit was hit)
- *   init -> host  "exit <code> <wall_us> <cpu_us> <maxrss_kb>"
- *                 "signal <sig> <wall_us> <cpu_us> <maxrss_kb>"
- *                 "execfail <errno>"
- *   host -> init  "bye"             the host has read the cgroup counters; init exits
- * cpu_us is the user+system time of every process of the sandbox but init, all reaped.
- * EOF on fd 3 at any point means the host is gone: kill everything and exit.
+ * THE PROTOCOL. This comment is its specification; sandbox/protocol.py names the same
+ * words on the host's side. Every socket is SOCK_SEQPACKET: one message per packet.
  *
- * The program never holds fd 3 (close-on-exec), and init makes itself non-dumpable so
- * that /proc/1/fd is closed to the program, which runs under the same uid. When the
- * program ends, init kills what is left of the sandbox before reporting. A wall-time alarm
- * is a last line of defence behind the host's own timer.
+ * fd 3 is the slot's socket, passed by nsjail to every sandbox it builds. Only two
+ * messages ever cross it:
+ *   init -> host  "ready"             the sandbox is complete; init waits for its run
+ *   host -> init  "go <cpu_s> <fsize_bytes> <wall_ms>" NUL program NUL arg NUL ...
+ *                 with 4 fds: stdin, stdout, stderr, and the run's control socket.
+ *                 The program is an absolute path.
+ * Init closes fd 3 once it has the "go". Everything else about the run crosses the control
+ * socket, which the host makes for this run alone: whatever happens to a run, none of its
+ * messages can reach another sandbox.
+ *   init -> host  "started"           the program's process exists (forked, not yet exec'd)
+ *   host -> init  "kill"              stop the program (the host saw a limit hit)
+ *   init -> host  "exit <code> <wall_us> <cpu_us> <maxrss_kb> <fsize_hit>"
+ *                 "signal <sig> <wall_us> <cpu_us> <maxrss_kb> <fsize_hit>"
+ *                 "execfail <errno>"  the program could not be started: none of it ran
+ *                                     (an "exit 127 ..." follows)
+ *   the host closes the control socket once it has read the counters: init exits, and
+ *   nsjail builds the next sandbox.
+ * A "go" that init cannot take (cut short, not exactly 4 fds, no absolute program) is
+ * answered on fd 3 with "refused <errno>", and so is a failed set-up step of init itself;
+ * init then exits. The host never trusts that slot again.
+ * EOF on fd 3 before "go", or on the control socket at any time, means the host is gone:
+ * init kills everything and exits.
+ *
+ * cpu_us is the user+system time of every process of the sandbox but init, all reaped.
+ * fsize_hit is 1 when the program died of SIGXFSZ and a file in a writable place (/tmp,
+ * /dev/shm, /sandbox) had reached fsize_bytes: the evidence that the file-size limit, not
+ * the program itself, sent that signal. Otherwise 0.
+ *
+ * The program never holds a socket of the host (close-on-exec), and init makes itself
+ * non-dumpable so that /proc/1/fd is closed to the program, which runs under the same uid.
+ * When the program ends, init kills what is left of the sandbox before reporting. A
+ * wall-time alarm is a last line of defence behind the host's own timer.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -41,12 +61,17 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#define HOST_FD 3
+#define SLOT_FD 3
+#define RUN_FDS 4 /* stdin, stdout, stderr, control */
+#define MESSAGE_MAX 65536
+#define ARGS_MAX 1024
+#define SCAN_MAX_ENTRIES 100000
 
 static long long now_us(void) {
     struct timespec ts;
@@ -58,9 +83,17 @@ static long long tv_us(struct timeval tv) {
     return (long long)tv.tv_sec * 1000000LL + tv.tv_usec;
 }
 
-static void say(const char *text) {
-    while (send(HOST_FD, text, strlen(text), MSG_NOSIGNAL) < 0 && errno == EINTR) {
+static void say(int fd, const char *text) {
+    while (send(fd, text, strlen(text), MSG_NOSIGNAL) < 0 && errno == EINTR) {
     }
+}
+
+/* Say "<word> <errno>" on fd and return code: the way out of every failed step. */
+static int fail(int fd, const char *word, int err, int code) {
+    char line[64];
+    snprintf(line, sizeof(line), "%s %d", word, err);
+    say(fd, line);
+    return code;
 }
 
 static void on_alarm(int sig) {
@@ -68,13 +101,11 @@ static void on_alarm(int sig) {
     kill(-1, SIGKILL); /* every process of this PID namespace but init itself */
 }
 
-#define MESSAGE_MAX 65536
-#define ARGS_MAX 1024
-
-/* Receive one message (and up to 3 fds) from the host; returns its length, 0 on EOF.
- * The message is NUL-terminated one byte past its length. */
-static ssize_t hear(char *buf, size_t size, int fds[3], int *nfds) {
-    char control[CMSG_SPACE(3 * sizeof(int))];
+/* Receive one message (and up to max_fds fds) on fd. Returns its length, 0 on EOF, or -1
+ * when it was cut short (data or descriptors did not fit). The message is NUL-terminated
+ * one byte past its length. Descriptors beyond *nfds are never kept open. */
+static ssize_t hear(int fd, char *buf, size_t size, int *fds, int max_fds, int *nfds) {
+    char control[CMSG_SPACE(RUN_FDS * sizeof(int))];
     struct iovec iov = {buf, size - 1};
     struct msghdr msg = {0};
     msg.msg_iov = &iov;
@@ -83,40 +114,45 @@ static ssize_t hear(char *buf, size_t size, int fds[3], int *nfds) {
     msg.msg_controllen = sizeof(control);
     ssize_t n;
     do {
-        n = recvmsg(HOST_FD, &msg, MSG_CMSG_CLOEXEC);
+        n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
     } while (n < 0 && errno == EINTR);
+    *nfds = 0;
     if (n <= 0) return 0;
     buf[n] = '\0';
-    *nfds = 0;
     for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
         if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
             int count = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-            for (int i = 0; i < count && *nfds < 3; i++) {
-                memcpy(&fds[(*nfds)++], CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+            for (int i = 0; i < count; i++) {
+                int got;
+                memcpy(&got, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+                if (*nfds < max_fds) {
+                    fds[(*nfds)++] = got;
+                } else {
+                    close(got);
+                    *nfds = max_fds + 1; /* more than asked for: refused below */
+                }
             }
         }
     }
+    if (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) return -1;
     return n;
 }
 
-static void run_program(char **argv, unsigned long long cpu_s, unsigned long long fsize) {
+static void run_program(char **argv, int ctl, unsigned long long cpu_s,
+                        unsigned long long fsize) {
     struct rlimit cpu = {cpu_s, cpu_s + 1}; /* SIGXCPU at the soft limit, SIGKILL at hard */
     struct rlimit fs = {fsize, fsize};
     sigset_t none;
     sigemptyset(&none);
-    signal(SIGALRM, SIG_DFL);
-    signal(SIGCHLD, SIG_DFL);
+    /* Every disposition as on a bare machine: an ignored signal stays ignored across exec,
+     * and the service's Python ignores SIGPIPE and SIGXFSZ. */
+    for (int sig = 1; sig < NSIG; sig++) signal(sig, SIG_DFL);
     sigprocmask(SIG_SETMASK, &none, NULL);
-    char line[64];
     if (setrlimit(RLIMIT_CPU, &cpu) != 0 || setrlimit(RLIMIT_FSIZE, &fs) != 0) {
-        snprintf(line, sizeof(line), "execfail %d", errno);
-        say(line);
-        _exit(127);
+        _exit(fail(ctl, "execfail", errno, 127));
     }
     execv(argv[0], argv);
-    snprintf(line, sizeof(line), "execfail %d", errno);
-    say(line);
-    _exit(127);
+    _exit(fail(ctl, "execfail", errno, 127));
 }
 
 /* Split the go message's NUL-separated program and arguments into argv. */
@@ -132,28 +168,55 @@ static int parse_argv(char *buf, ssize_t len, char **argv) {
 }
 
 /* Wait for the program to end, reaping orphans as they die, and obeying "kill". */
-static int wait_program(pid_t child, int sigchld_fd, int *status) {
+static int wait_program(pid_t child, int ctl, int sigchld_fd, int *status) {
+    int host_here = 1;
     for (;;) {
         pid_t pid;
         while ((pid = waitpid(-1, status, WNOHANG)) > 0) {
             if (pid == child) return 0;
         }
         if (pid < 0 && errno != EINTR) return -1;
-        struct pollfd fds[2] = {{HOST_FD, POLLIN, 0}, {sigchld_fd, POLLIN, 0}};
-        if (poll(fds, 2, -1) < 0 && errno != EINTR) return -1;
-        if (fds[1].revents) {
+        struct pollfd fds[2] = {{sigchld_fd, POLLIN, 0}, {ctl, POLLIN, 0}};
+        if (poll(fds, host_here ? 2 : 1, -1) < 0 && errno != EINTR) return -1;
+        if (fds[0].revents) {
             struct signalfd_siginfo info;
             while (read(sigchld_fd, &info, sizeof(info)) == (ssize_t)sizeof(info)) {
             }
         }
-        if (fds[0].revents) {
+        if (host_here && fds[1].revents) {
             char buf[64];
-            int extra[3], n = 0;
-            ssize_t len = hear(buf, sizeof(buf), extra, &n);
-            for (int i = 0; i < n; i++) close(extra[i]);
+            int extra[RUN_FDS], n = 0;
+            ssize_t len = hear(ctl, buf, sizeof(buf), extra, RUN_FDS, &n);
+            for (int i = 0; i < n && i < RUN_FDS; i++) close(extra[i]);
+            if (len == 0) host_here = 0; /* the host is gone: stop, and stop listening */
             if (len == 0 || strcmp(buf, "kill") == 0) kill(-1, SIGKILL);
         }
     }
+}
+
+/* The evidence for fsize_hit: a regular file of at least scan_limit bytes. */
+static unsigned long long scan_limit;
+static long scan_entries;
+
+static int scan_entry(const char *path, const struct stat *st, int type, struct FTW *ftw) {
+    (void)path;
+    (void)ftw;
+    if (++scan_entries > SCAN_MAX_ENTRIES) return 2;
+    if (type == FTW_F && S_ISREG(st->st_mode) && (unsigned long long)st->st_size >= scan_limit)
+        return 1;
+    return 0;
+}
+
+static int file_at_limit(unsigned long long fsize) {
+    static const char *const places[] = {"/tmp", "/dev/shm", "/sandbox"};
+    scan_limit = fsize;
+    scan_entries = 0;
+    for (size_t i = 0; i < sizeof(places) / sizeof(places[0]); i++) {
+        int found = nftw(places[i], scan_entry, 16, FTW_PHYS | FTW_MOUNT);
+        if (found == 1) return 1;
+        if (found == 2) return 0;
+    }
+    return 0;
 }
 
 static char message[MESSAGE_MAX + 1];
@@ -161,21 +224,24 @@ static char *program[ARGS_MAX];
 
 int main(void) {
     char buf[256];
-    int fds[3], nfds = 0;
+    int fds[RUN_FDS], nfds = 0;
     unsigned long long cpu_s, fsize, wall_ms;
-    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-    fcntl(HOST_FD, F_SETFD, FD_CLOEXEC);
-    say("ready");
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) return fail(SLOT_FD, "refused", errno, 125);
+    if (fcntl(SLOT_FD, F_SETFD, FD_CLOEXEC) != 0) return fail(SLOT_FD, "refused", errno, 125);
+    say(SLOT_FD, "ready");
 
-    ssize_t len = hear(message, sizeof(message), fds, &nfds);
-    if (len == 0) return 0; /* the host let it go */
-    if (sscanf(message, "go %llu %llu %llu", &cpu_s, &fsize, &wall_ms) != 3 || nfds != 3
+    ssize_t len = hear(SLOT_FD, message, sizeof(message), fds, RUN_FDS, &nfds);
+    if (len == 0 && nfds == 0) return 0; /* the host let it go */
+    if (len <= 0 || nfds != RUN_FDS
+        || sscanf(message, "go %llu %llu %llu", &cpu_s, &fsize, &wall_ms) != 3
         || parse_argv(message, len, program) < 1 || program[0][0] != '/') {
-        say("execfail 22");
-        return 125;
+        for (int i = 0; i < nfds && i < RUN_FDS; i++) close(fds[i]);
+        return fail(SLOT_FD, "refused", EINVAL, 125);
     }
+    close(SLOT_FD); /* the rest of this run is on its own control socket */
+    int ctl = fds[3];
     for (int i = 0; i < 3; i++) {
-        dup2(fds[i], i);
+        if (dup2(fds[i], i) < 0) return fail(ctl, "execfail", errno, 126);
         close(fds[i]);
     }
 
@@ -188,25 +254,18 @@ int main(void) {
     sigaddset(&chld, SIGCHLD);
     sigprocmask(SIG_BLOCK, &chld, NULL);
     int sigchld_fd = signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
-    if (sigchld_fd < 0) {
-        snprintf(buf, sizeof(buf), "execfail %d", errno);
-        say(buf);
-        return 126;
-    }
+    if (sigchld_fd < 0) return fail(ctl, "execfail", errno, 126);
 
     long long started = now_us();
     pid_t child = fork();
-    if (child < 0) {
-        snprintf(buf, sizeof(buf), "execfail %d", errno);
-        say(buf);
-        return 126;
-    }
-    if (child == 0) run_program(program, cpu_s, fsize);
+    if (child < 0) return fail(ctl, "execfail", errno, 126);
+    if (child == 0) run_program(program, ctl, cpu_s, fsize);
+    say(ctl, "started");
     for (int i = 0; i < 3; i++) close(i); /* only the program holds the run's pipes */
     alarm((unsigned)(wall_ms / 1000 + 2));
 
     int status = 0;
-    if (wait_program(child, sigchld_fd, &status) != 0) return 126;
+    if (wait_program(child, ctl, sigchld_fd, &status) != 0) return 126;
     long long wall = now_us() - started;
     kill(-1, SIGKILL); /* whatever the program left behind */
     while (wait(NULL) > 0 || errno == EINTR) {
@@ -217,14 +276,17 @@ int main(void) {
     getrusage(RUSAGE_CHILDREN, &ru);
     long long cpu = tv_us(ru.ru_utime) + tv_us(ru.ru_stime);
     if (WIFSIGNALED(status)) {
-        snprintf(buf, sizeof(buf), "signal %d %lld %lld %ld", WTERMSIG(status), wall, cpu,
-                 ru.ru_maxrss);
+        int hit = WTERMSIG(status) == SIGXFSZ && file_at_limit(fsize);
+        snprintf(buf, sizeof(buf), "signal %d %lld %lld %ld %d", WTERMSIG(status), wall, cpu,
+                 ru.ru_maxrss, hit);
     } else {
-        snprintf(buf, sizeof(buf), "exit %d %lld %lld %ld", WEXITSTATUS(status), wall, cpu,
+        snprintf(buf, sizeof(buf), "exit %d %lld %lld %ld 0", WEXITSTATUS(status), wall, cpu,
                  ru.ru_maxrss);
     }
-    say(buf);
-    int none[3], n = 0;
-    hear(buf, sizeof(buf), none, &n); /* "bye", or EOF */
+    say(ctl, buf);
+    int none[RUN_FDS], n = 0;
+    while (hear(ctl, buf, sizeof(buf), none, RUN_FDS, &n) > 0) { /* until the host closes */
+        for (int i = 0; i < n && i < RUN_FDS; i++) close(none[i]);
+    }
     return 0;
 }

@@ -48,7 +48,10 @@ def _spawn(argv: list[str], fds: list[int]) -> int:
             with open("/proc/self/oom_score_adj", "w") as f:
                 f.write("1000")
             signal.set_wakeup_fd(-1)
-            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            # Python ignores SIGPIPE and SIGXFSZ, and an ignored signal stays ignored
+            # across exec: nsjail gets the defaults, as from a shell.
+            for sig in (signal.SIGCHLD, signal.SIGPIPE, signal.SIGXFSZ):
+                signal.signal(sig, signal.SIG_DFL)
             for target, fd in enumerate(fds):
                 os.dup2(fd, target)
             os.execv(argv[0], argv)

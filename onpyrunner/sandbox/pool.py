@@ -1,14 +1,19 @@
 """The sandbox as callers see it: `await sandbox.run(...)` over a pool of slots.
 
 Each slot runs one program at a time and always has its next sandbox ready (see slot.py);
-at most `concurrency` programs run at once. A run goes to an idle slot already serving its
-runtime when there is one; otherwise an idle slot switches runtime.
+at most `concurrency` programs run at once. A run goes to an idle slot whose sandbox of its
+runtime is ready when there is one, else to one serving its runtime, else an idle slot
+switches runtime.
+
+A sandbox that fails before the program starts (SandboxFault) costs the run nothing: the
+slot is rebuilt and the run goes to a fresh sandbox, up to SANDBOX_TRIES sandboxes; each
+such rebuild is counted by cause (`rebuilds`, exported in the metrics). Only when every try
+fails is the run a SandboxError, with the last cause.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import secrets
@@ -17,7 +22,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from onpyrunner.errors import SandboxError, UnknownLanguageError
+from onpyrunner.errors import SandboxError, SandboxFault, UnknownLanguageError
 from onpyrunner.models import Limits, Outcome, RunResult
 from onpyrunner.sandbox import cgroup, initbin, nsjail
 from onpyrunner.sandbox.cache import CompileCache, cache_key
@@ -27,6 +32,8 @@ from onpyrunner.settings import Settings
 
 log = logging.getLogger(__name__)
 
+#: Fresh sandboxes a run may be tried in when sandboxes fail before its program starts.
+SANDBOX_TRIES = 3
 #: Compiler output kept in compile_output.
 COMPILE_OUTPUT_CHARS = 16_000
 _COMPILE_STOPPED = {
@@ -103,6 +110,8 @@ class Sandbox:
             settings.compile_cache_mb << 20,
         )
         self.compile_stats = {"hit": 0, "miss": 0}
+        #: Slots rebuilt after a sandbox failed before its program started, by cause.
+        self.rebuilds: dict[str, int] = {}
 
     @classmethod
     async def start(cls, settings: Settings, slots: int | None = None) -> Sandbox:
@@ -170,7 +179,8 @@ class Sandbox:
             await self._cond.wait_for(lambda: bool(self._idle) or self._closed)
             if self._closed:
                 raise SandboxError("the sandbox is shutting down")
-            best = next((s for s in self._idle if s.phase_key == phase_key), None)
+            serving = [s for s in self._idle if s.phase_key == phase_key]
+            best = next((s for s in serving if s.ready), serving[0] if serving else None)
             if best is None:  # a slot whose phase is least in demand: the last one used
                 best = self._idle[0]
             self._idle.remove(best)
@@ -183,11 +193,25 @@ class Sandbox:
 
     async def _in_slot(self, job: RunSpec) -> Finished:
         async with self._running:
-            slot = await self._acquire(job.phase.key)
-            try:
-                return await slot.run(job)
-            finally:
-                await self._release(slot)
+            for attempt in range(1, SANDBOX_TRIES + 1):
+                slot = await self._acquire(job.phase.key)
+                try:
+                    return await slot.run(job)
+                except SandboxFault as e:
+                    self.rebuilds[e.cause] = self.rebuilds.get(e.cause, 0) + 1
+                    log.warning(
+                        "slot %d rebuilt (%s): %s; try %d of %d",
+                        slot.index,
+                        e.cause,
+                        e,
+                        attempt,
+                        SANDBOX_TRIES,
+                    )
+                    if attempt == SANDBOX_TRIES:
+                        raise SandboxError(f"{e} (tried {attempt} fresh sandboxes)") from e
+                finally:
+                    await self._release(slot)
+        raise AssertionError("unreachable")
 
     def compile_limits(self) -> Limits:
         s = self.settings
@@ -281,9 +305,8 @@ class Sandbox:
     async def settle(self) -> None:
         """Wait until every idle slot's next sandbox is ready (or has failed to get ready)."""
         for slot in list(self._idle):
-            if slot.jail is not None and slot.jail.alive:
-                with contextlib.suppress(SandboxError):
-                    await slot.jail.wait_ready()
+            if slot.jail is not None:
+                await slot.jail.settle()
 
     async def close(self) -> None:
         """Stop every slot, remove the cgroups and the work directory."""

@@ -1,13 +1,18 @@
 """One sandbox slot: its cgroup, its launcher, its long-lived nsjail, and the run cycle.
 
 A slot runs one nsjail in RERUN mode for one phase (compile or run) of one runtime. nsjail
-builds a fresh sandbox (new
-namespaces, mounts, seccomp, user) and starts the sandbox init in it; the init says
-"ready" and waits. A run sends it "go" with the run's stdin, stdout and stderr; the
-service then supervises CPU time, wall time and output, the init reports how the program
-ended, the service reads what the kernel counted, says "bye", and nsjail immediately
-builds the next sandbox. So a run never waits for nsjail to start, and nsjail's own
-start-up (6 ms of dynamic linking here) is paid once per slot, not once per run.
+builds a fresh sandbox (new namespaces, mounts, seccomp, user) and starts the sandbox init
+in it; the init says READY and waits. A run sends it GO with the run's stdin, stdout,
+stderr and a control socket of its own (protocol.py); the service then supervises CPU
+time, wall time and output, the init reports how the program ended, the service reads
+what the kernel counted and closes the control socket, and nsjail immediately builds the
+next sandbox. So a run never waits for nsjail to start, and nsjail's own start-up (6 ms of
+dynamic linking here) is paid once per slot, not once per run.
+
+A slot is never trusted after an anomaly: any protocol surprise, a sandbox not ready in
+time, or an init that stops answering tears the slot's nsjail down; the next run builds a
+fresh one. When the program had not started, the run fails with SandboxFault and the
+pool tries it again in another fresh sandbox.
 """
 
 from __future__ import annotations
@@ -28,9 +33,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from onpyrunner.errors import SandboxError
+from onpyrunner.errors import SandboxError, SandboxFault
 from onpyrunner.models import Limits, RunResult, Usage
-from onpyrunner.sandbox import nsjail
+from onpyrunner.sandbox import nsjail, protocol
 from onpyrunner.sandbox.cgroup import RunStart, SlotCgroup
 from onpyrunner.sandbox.nsjail import CappedReader, read_pipe
 from onpyrunner.sandbox.runtimes import Phase
@@ -47,6 +52,15 @@ READY_TIMEOUT_S = 10.0
 END_TIMEOUT_S = 5.0
 #: Shortest pause between two reads of the cgroup's CPU counter.
 MIN_CPU_CHECK_S = 0.005
+
+
+def rlimit_cpu_s(cpu_time_ms: int) -> int:
+    """The per-process CPU rlimit (seconds) behind a run's CPU limit: a backstop for a
+    host that cannot watch in time, never the limit itself. The kernel checks it against
+    tick-sampled CPU time, which under load runs ahead of the exact time the host watches
+    (by 15% seen here), so it sits half the limit and a second above it: when it fires,
+    the exact CPU time is over the limit too."""
+    return -(-cpu_time_ms * 3 // 2000) + 1
 
 
 @dataclass
@@ -197,25 +211,14 @@ class SlotConfig:
     extra_nsjail_args: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class Status:
-    """How the init says the program ended."""
-
-    exit_code: int | None
-    signal: int | None
-    wall_us: int
-    cpu_us: int
-
-
-def _parse_status(text: str) -> Status:
-    kind, value, wall_us, cpu_us = text.split()[:4]
-    if kind == "signal":
-        return Status(None, int(value), int(wall_us), int(cpu_us))
-    return Status(int(value), None, int(wall_us), int(cpu_us))
-
-
 class Jail:
-    """One long-lived nsjail (RERUN mode) for one phase, and the socket to its inits."""
+    """One long-lived nsjail (RERUN mode) for one phase, and the slot's socket to its inits.
+
+    Each sandbox's init says READY once; a run takes one READY, and the slot's socket
+    carries nothing else but GO. Anything else there (an init that refused its go, a
+    second sandbox ready while one is waiting, an unknown word) taints the jail: it is
+    never used again, and the slot builds a fresh one.
+    """
 
     def __init__(
         self,
@@ -230,20 +233,25 @@ class Jail:
         self.sock = sock
         self.log = log
         self._cpu_ns = cpu_ns
-        #: How long the last sandbox took to build (from "bye" to "ready"): wall s, CPU ns.
+        #: How long the last sandbox took to build (from the end of a run to the next
+        #: READY): wall s, CPU ns.
         self.build_s: float | None = None
         self.build_cpu_ns: int | None = None
-        self._bye: tuple[float, int] | None = None
-        loop = asyncio.get_running_loop()
-        self.ready: asyncio.Future[None] = loop.create_future()
-        self.status: asyncio.Future[Status] | None = None
-        self.execfail: int | None = None
-        loop.add_reader(sock.fileno(), self._on_readable)
-        child.exited.add_done_callback(lambda _: self._ended())
+        self._run_ended: tuple[float, int] | None = None
+        self.readies = 0
+        #: Why this jail must not be used again, once something went wrong.
+        self.tainted: SandboxFault | None = None
+        self._changed = asyncio.Event()
+        asyncio.get_running_loop().add_reader(sock.fileno(), self._on_readable)
+        child.exited.add_done_callback(lambda _: self._changed.set())
 
     @property
     def alive(self) -> bool:
         return not self.child.exited.done()
+
+    @property
+    def usable(self) -> bool:
+        return self.alive and self.tainted is None
 
     def _log_text(self) -> str:
         return self.log.data().decode(errors="replace").strip()
@@ -261,68 +269,162 @@ class Jail:
                 return
             self._on_message(data.decode(errors="replace"))
 
-    def _on_message(self, text: str) -> None:
-        if text == "ready":
-            if self._bye is not None:
-                self.build_s = time.monotonic() - self._bye[0]
-                self.build_cpu_ns = self._cpu_ns() - self._bye[1]
-                self._bye = None
-            if not self.ready.done():
-                self.ready.set_result(None)
-        elif text.startswith("execfail"):
-            self.execfail = int(text.split()[1])
-        elif self.status is not None and not self.status.done():
-            self.status.set_result(_parse_status(text))
+    def taint(self, message: str, cause: str) -> None:
+        """Never use this jail again (the slot builds a fresh one)."""
+        if self.tainted is None:
+            self.tainted = SandboxFault(message, cause)
+        self._changed.set()
 
-    def _ended(self) -> None:
+    def _on_message(self, text: str) -> None:
+        if text == protocol.READY:
+            self.readies += 1
+            if self._run_ended is not None:
+                self.build_s = time.monotonic() - self._run_ended[0]
+                self.build_cpu_ns = self._cpu_ns() - self._run_ended[1]
+                self._run_ended = None
+            if self.readies > 1:
+                self.taint("two sandboxes of one slot said they were ready", "extra_ready")
+            self._changed.set()
+            return
+        refused = protocol.parse_errno(text, protocol.REFUSED)
+        if refused is not None:
+            self.taint(
+                f"the sandbox init refused to start a run: {os.strerror(refused)}", "refused"
+            )
+        else:
+            self.taint(f"the sandbox init said {text[:60]!r} on the slot socket", "protocol")
+
+    def _gone(self) -> SandboxFault:
         exited = self.child.exited
         how = (
             f"exited with status {os.waitstatus_to_exitcode(exited.result())}"
             if exited.done() and exited.exception() is None
             else "is gone"
         )
-        error = SandboxError(
-            f"nsjail could not run the sandbox: it {how}: {self._log_text() or 'no log'}"
+        return SandboxFault(
+            f"nsjail could not run the sandbox: it {how}: {self._log_text() or 'no log'}",
+            "nsjail_exited",
         )
-        for fut in (self.ready, self.status):
-            if fut is not None and not fut.done():
-                fut.set_exception(error)
-                fut.exception()
 
-    def send(self, text: str, fds: list[int] | None = None) -> None:
-        if fds:
-            socket.send_fds(self.sock, [text.encode()], fds)
-        else:
-            with contextlib.suppress(OSError):
-                self.sock.send(text.encode())
-
-    async def wait_ready(self) -> None:
-        """Wait until the current sandbox's init waits for "go".
+    async def take_ready(self, timeout_s: float = READY_TIMEOUT_S) -> None:
+        """Wait until a sandbox's init waits for its go, and claim it for one run.
 
         Raises:
-            SandboxError: nsjail could not build the sandbox; carries nsjail's log.
+            SandboxFault: nsjail could not build a sandbox in time, died, or the jail is
+                tainted; the message carries nsjail's log.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while True:
+            if self.tainted is not None:
+                raise self.tainted
+            if self.readies > 0:
+                self.readies -= 1
+                return
+            if not self.alive:
+                raise self._gone()
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise SandboxFault(
+                    f"nsjail could not start the sandbox in {timeout_s:.0f} s: "
+                    f"{self._log_text() or 'no log'}",
+                    "ready_timeout",
+                )
+            self._changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), remaining)
+
+    async def settle(self) -> None:
+        """Wait (bounded) until the next sandbox is ready, without claiming it."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + READY_TIMEOUT_S
+        while self.usable and self.readies == 0 and loop.time() < deadline:
+            self._changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), deadline - loop.time())
+
+    def send_go(self, message: bytes, fds: list[int]) -> None:
+        """Send a run's GO with its descriptors to the init that said READY.
+
+        Raises:
+            SandboxFault: the slot's socket is gone (nsjail and its inits are).
         """
         try:
-            await asyncio.wait_for(asyncio.shield(self.ready), READY_TIMEOUT_S)
-        except TimeoutError as e:
-            raise SandboxError(
-                f"nsjail could not start the sandbox in {READY_TIMEOUT_S:.0f} s: "
-                f"{self._log_text() or 'no log'}"
-            ) from e
+            socket.send_fds(self.sock, [message], fds)
+        except OSError as e:
+            raise SandboxFault(f"the sandbox did not take its run: {e}", "go_failed") from e
 
-    def next_sandbox(self) -> None:
-        """Let this sandbox go; nsjail builds the next one."""
-        self.ready = asyncio.get_running_loop().create_future()
-        self.status = None
-        self.execfail = None
-        if not self.alive:
-            self._ended()
-        self._bye = (time.monotonic(), self._cpu_ns())
-        self.send("bye")
+    def run_ended(self) -> None:
+        """The run is over; nsjail builds the next sandbox now (timed for benchmarks)."""
+        self._run_ended = (time.monotonic(), self._cpu_ns())
 
     def close(self) -> None:
         with contextlib.suppress(ValueError, OSError):
             asyncio.get_running_loop().remove_reader(self.sock.fileno())
+        self.sock.close()
+
+
+class InitGoneError(SandboxError):
+    """The run's control socket closed before the init said how the program ended."""
+
+
+class RunChannel:
+    """The host's end of one run's control socket (see protocol.py)."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        loop = asyncio.get_running_loop()
+        self.status: asyncio.Future[protocol.Status] = loop.create_future()
+        self.execfail: int | None = None
+        #: The init forked the program: from here on, the program may have run.
+        self.started = False
+        loop.add_reader(sock.fileno(), self._on_readable)
+
+    def _on_readable(self) -> None:
+        while True:
+            try:
+                data = self.sock.recv(256)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""
+            if not data:
+                self._stop_reading()
+                if not self.status.done():
+                    self.status.set_exception(
+                        InitGoneError("the sandbox init ended without reporting the run")
+                    )
+                    self.status.exception()  # retrieved: the supervisor decides
+                return
+            self._on_message(data.decode(errors="replace"))
+
+    def _on_message(self, text: str) -> None:
+        if text == protocol.STARTED:
+            self.started = True
+            return
+        failed = protocol.parse_errno(text, protocol.EXECFAIL)
+        if failed is not None:
+            self.execfail = failed
+            return
+        if self.status.done():
+            return
+        try:
+            self.status.set_result(protocol.parse_status(text))
+        except SandboxError as e:
+            self.status.set_exception(e)
+            self.status.exception()
+
+    def kill(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.send(protocol.KILL.encode())
+
+    def _stop_reading(self) -> None:
+        with contextlib.suppress(ValueError, OSError):
+            asyncio.get_running_loop().remove_reader(self.sock.fileno())
+
+    def close(self) -> None:
+        """End the run: the init exits once it sees the socket close."""
+        self._stop_reading()
         self.sock.close()
 
 
@@ -340,8 +442,13 @@ class Slot:
 
     @property
     def phase_key(self) -> str | None:
-        """The phase this slot's nsjail serves, if it is up."""
-        return self.jail.phase.key if self.jail is not None and self.jail.alive else None
+        """The phase this slot's nsjail serves, if it is up and trusted."""
+        return self.jail.phase.key if self.jail is not None and self.jail.usable else None
+
+    @property
+    def ready(self) -> bool:
+        """Whether a sandbox of this slot waits for its run now."""
+        return self.jail is not None and self.jail.usable and self.jail.readies > 0
 
     def start(self) -> None:
         """Make the cgroup and the slot's directory, and start the launcher."""
@@ -354,9 +461,14 @@ class Slot:
         self.cgroup.kill_all(spare=self.launcher.pid)
 
     async def load(self, phase: Phase) -> Jail:
-        """Make sure this slot's nsjail serves phase (restarting it for another one)."""
+        """Make sure this slot's nsjail serves phase: the running one when it serves it
+        and is trusted, else a new one (the old one torn down first).
+
+        Raises:
+            SandboxFault: the launcher could not start nsjail in time.
+        """
         if self.jail is not None:
-            if self.jail.alive and self.jail.phase.key == phase.key:
+            if self.jail.usable and self.jail.phase.key == phase.key:
                 return self.jail
             await self._stop_jail()
         if not self.launcher.alive:
@@ -377,12 +489,18 @@ class Slot:
             self.config.extra_nsjail_args,
         )
         try:
-            child = await self.launcher.spawn(
+            spawning = self.launcher.spawn(
                 argv, [devnull, devnull, devnull, theirs.fileno(), log_w]
             )
-        except BaseException:
+            child = await asyncio.wait_for(spawning, READY_TIMEOUT_S)
+        except BaseException as e:
             ours.close()
             os.close(log_r)
+            if isinstance(e, TimeoutError):
+                raise SandboxFault(
+                    f"the slot's launcher did not start nsjail in {READY_TIMEOUT_S:.0f} s",
+                    "spawn_timeout",
+                ) from e
             raise
         finally:
             theirs.close()
@@ -401,7 +519,7 @@ class Slot:
         jail, self.jail = self.jail, None
         if jail is None:
             return
-        jail.close()  # the init sees EOF and exits; nsjail would build another: kill it
+        jail.close()  # its inits see EOF and exit; nsjail would build another: kill it
         self.kill()
         with contextlib.suppress(SandboxError, TimeoutError):
             await asyncio.wait_for(asyncio.shield(jail.child.exited), END_TIMEOUT_S)
@@ -410,19 +528,23 @@ class Slot:
         """Run a program in this slot's next sandbox and classify what happened.
 
         Raises:
-            SandboxError: the sandbox failed (not the program).
+            SandboxFault: the sandbox failed before the program started; the slot is
+                rebuilt, and the run may be tried again.
+            SandboxError: the sandbox failed after it (nothing is said about the program).
         """
-        jail = await self.load(job.phase)
-        await jail.wait_ready()
         try:
+            jail = await self.load(job.phase)
+            await jail.take_ready()
             result = await self._run(jail, job)
             artifacts = self.workspace.collect(job.phase.is_artifact) if job.collect else {}
-            return Finished(result, artifacts)
         except BaseException:
-            await self._stop_jail()  # whatever state it is in, start the next one afresh
+            await self._stop_jail()  # whatever state it is in: never trusted again
             raise
         finally:
             self.workspace.clean()
+        if not jail.usable:  # something went wrong after the run: build afresh now
+            await self._stop_jail()
+        return Finished(result, artifacts)
 
     async def _run(self, jail: Jail, job: RunSpec) -> RunResult:
         limits = job.limits
@@ -431,6 +553,9 @@ class Slot:
         )
         stdin_fd = self.workspace.stdin_fd(job.stdin)
         (out_r, out_w), (err_r, err_w) = os.pipe2(os.O_CLOEXEC), os.pipe2(os.O_CLOEXEC)
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        ours.setblocking(False)
+        channel = RunChannel(ours)
         stop = asyncio.Event()
         reasons: list[KillReason] = []
 
@@ -442,39 +567,43 @@ class Slot:
         cap = limits.output_kb * 1024
         stdout = CappedReader(cap, lambda: stop_for(KillReason.OUTPUT))
         stderr = CappedReader(cap, lambda: stop_for(KillReason.OUTPUT))
-        start = self.cgroup.set_limits(
-            limits.memory_mb << 20, limits.max_processes + OVERHEAD_PROCESSES
-        )
-        jail.status = asyncio.get_running_loop().create_future()
-        cpu_s = -(-limits.cpu_time_ms // 1000)
-        go = "\0".join([f"go {cpu_s} {limits.max_file_kb * 1024} {limits.wall_time_ms}", *job.argv])
         try:
-            jail.send(go, [stdin_fd, out_w, err_w])
+            start = self.cgroup.set_limits(
+                limits.memory_mb << 20, limits.max_processes + OVERHEAD_PROCESSES
+            )
+            go = protocol.go(
+                rlimit_cpu_s(limits.cpu_time_ms),
+                limits.max_file_kb * 1024,
+                limits.wall_time_ms,
+                job.argv,
+            )
+            jail.send_go(go, [stdin_fd, out_w, err_w, theirs.fileno()])
+        except BaseException:
+            channel.close()
+            os.close(out_r)
+            os.close(err_r)
+            raise
         finally:
             for fd in (stdin_fd, out_w, err_w):
                 os.close(fd)
+            theirs.close()
         started = time.monotonic()
-        await read_pipe(out_r, stdout)
-        await read_pipe(err_r, stderr)
         try:
-            status = await self._supervise(jail, limits, start, stop, stop_for)
-        except SandboxError:
-            # The OOM killer may take nsjail or the init themselves (it picks by size): then
-            # nobody reports, but the kernel's counter says what happened.
-            if self.cgroup.finish(start).oom_kills == 0:
-                raise
-            self.kill()
-            elapsed_us = int((time.monotonic() - started) * 1e6)
-            cpu_us = (self.cgroup.cpu_ns() - start.cpu_ns) // 1000
-            status = Status(None, signal.SIGKILL, elapsed_us, cpu_us)
-        host_wall_s = time.monotonic() - started
-        await self._drain(stdout, stderr)
-        counters = self.cgroup.finish(start)
-        execfail = jail.execfail
-        jail.next_sandbox()
-        if execfail is not None:
-            raise SandboxError(
-                f"the sandbox could not start {job.argv[0]}: {os.strerror(execfail)}"
+            await read_pipe(out_r, stdout)
+            await read_pipe(err_r, stderr)
+            status = await self._supervise(channel, limits, start, stop, stop_for)
+            if status is None:  # the init never said: judge by what the host knows
+                status = self._without_init(jail, channel, start, started, bool(reasons))
+            host_wall_s = time.monotonic() - started
+            await self._drain(stdout, stderr)
+            counters = self.cgroup.finish(start)
+        finally:
+            channel.close()  # the init exits; nsjail builds the next sandbox
+            jail.run_ended()
+        if channel.execfail is not None:
+            raise SandboxFault(
+                f"the sandbox could not start {job.argv[0]}: {os.strerror(channel.execfail)}",
+                "execfail",
             )
         err = stderr.data().decode(errors="replace")
         usage = Usage(
@@ -483,32 +612,70 @@ class Slot:
             memory_kb=counters.memory_peak_bytes // 1024,
         )
         facts = ExitFacts(
-            exit_code=status.exit_code, signal=status.signal,
+            exit_code=status.exit_code,
+            signal=status.signal,
             killed_for=reasons[0] if reasons else None,
-            cpu_time_ms=usage.cpu_time_ms, wall_time_ms=usage.wall_time_ms,
+            cpu_time_ms=usage.cpu_time_ms,
+            wall_time_ms=usage.wall_time_ms,
             oom_kills=counters.oom_kills,
-            runtime_memory_error=job.memory_error(err), limits=limits,
-        )  # fmt: skip
+            file_size_hit=status.fsize_hit,
+            runtime_memory_error=job.memory_error(err),
+            limits=limits,
+        )
         return RunResult(
-            outcome=classify(facts), stdout=stdout.data().decode(errors="replace"),
-            stderr=err, exit_code=status.exit_code, signal=status.signal, usage=usage,
-        )  # fmt: skip
+            outcome=classify(facts),
+            stdout=stdout.data().decode(errors="replace"),
+            stderr=err,
+            exit_code=status.exit_code,
+            signal=status.signal,
+            usage=usage,
+        )
+
+    def _without_init(
+        self,
+        jail: Jail,
+        channel: RunChannel,
+        start: RunStart,
+        started: float,
+        stopped_by_host: bool,
+    ) -> protocol.Status:
+        """The end of a run whose init did not report, told by what the host knows.
+
+        That happens when the OOM killer takes the init (it picks by size), or when the
+        host stopped the program for a limit and the init did not answer in time. Either
+        way the kernel's OOM counter and the host's own reason are the evidence. The slot
+        is torn down whatever the answer.
+
+        Raises:
+            SandboxFault: the program never started (the init did not fork it).
+            SandboxError: it started, and no evidence explains the init's silence.
+        """
+        jail.taint("the sandbox init did not report a run", "init_silent")
+        jail.close()  # a go still in flight is dropped with its descriptors
+        self.kill()
+        if not channel.started:
+            raise SandboxFault("the sandbox init never started the program", "init_silent")
+        if self.cgroup.oom_kills_since(start) == 0 and not stopped_by_host:
+            raise SandboxError("the sandbox init ended without reporting how the program ended")
+        cpu_us = (self.cgroup.cpu_ns() - start.cpu_ns) // 1000
+        elapsed_us = int((time.monotonic() - started) * 1e6)
+        return protocol.Status(None, signal.SIGKILL, elapsed_us, cpu_us)
 
     async def _supervise(
         self,
-        jail: Jail,
+        channel: RunChannel,
         limits: Limits,
         start: RunStart,
         stop: asyncio.Event,
         stop_for: Callable[[KillReason], None],
-    ) -> Status:
-        """Wait for the init's status, stopping the program at its CPU, wall or output limit.
+    ) -> protocol.Status | None:
+        """Wait for the init's status, stopping the program at its CPU, wall or output
+        limit. None when the init ended, or went silent after the kill, without saying.
 
         Raises:
-            SandboxError: the sandbox died, or did not report after being told to kill.
+            SandboxError: the init said something that is not a status.
         """
-        assert jail.status is not None
-        status_fut = jail.status
+        status_fut = channel.status
         loop = asyncio.get_running_loop()
         deadline = loop.time() + limits.wall_time_ms / 1000
         cpu_limit_ns = limits.cpu_time_ms * 1_000_000
@@ -526,18 +693,15 @@ class Slot:
                     break
                 cpu_room_s = (cpu_limit_ns - cpu_ns) / 1e9 / self.config.cpus
                 timeout = min(remaining_wall, max(MIN_CPU_CHECK_S, cpu_room_s))
-                await asyncio.wait(
-                    either, timeout=timeout,
-                    return_when=asyncio.FIRST_COMPLETED,
-                )  # fmt: skip
+                await asyncio.wait(either, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         finally:
             stop_wait.cancel()
         if stop.is_set() and not status_fut.done():
-            jail.send("kill")
+            channel.kill()
         try:
             return await asyncio.wait_for(asyncio.shield(status_fut), END_TIMEOUT_S)
-        except TimeoutError as e:
-            raise SandboxError("the sandbox did not report after its program was killed") from e
+        except (TimeoutError, InitGoneError):
+            return None
 
     async def _drain(self, stdout: CappedReader, stderr: CappedReader) -> None:
         """Wait for the run's pipes to close: the init reports only once all writers died."""

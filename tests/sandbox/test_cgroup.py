@@ -90,7 +90,7 @@ def test_v2_slot_accounting_reads_the_v2_files(tmp_path: Path) -> None:
     for name, text in files.items():
         (slot.path / name).write_text(text)
     start = slot.set_limits(64 << 20, 35)
-    assert (slot.path / "memory.max").read_text() == str((2 << 20) + (64 << 20))
+    assert (slot.path / "memory.max").read_text() == str(4194304 + (64 << 20))
     assert (slot.path / "pids.max").read_text() == "35"
     assert (slot.path / "memory.swap.max").read_text() == "0"
     (slot.path / "cpu.stat").write_text("usage_usec 4500\n")
@@ -100,3 +100,26 @@ def test_v2_slot_accounting_reads_the_v2_files(tmp_path: Path) -> None:
     assert counters.cpu_ns == 3_000_000
     assert counters.oom_kills == 2
     assert counters.memory_peak_bytes == 6291456 - 4194304
+
+
+def test_v2_second_finish_of_a_run_never_reads_the_slots_lifetime_peak(tmp_path: Path) -> None:
+    # When the OOM killer takes the init, the run is finished from the host's evidence; a
+    # second read must not fall back to memory.peak, which covers the slot's whole life.
+    slot = cgroup.SlotCgroupV2(tmp_path / "slot-0")
+    slot.create()
+    files = {
+        "memory.current": "1048576\n",
+        "memory.peak": "1048576\n",
+        "memory.events": "oom_kill 0\n",
+        "cpu.stat": "usage_usec 0\n",
+    }
+    for name, text in files.items():
+        (slot.path / name).write_text(text)
+    start = slot.set_limits(64 << 20, 35)
+    (slot.path / "memory.peak").write_text(f"{(1 << 20) + (64 << 20)}\n")
+    (slot.path / "memory.events").write_text("oom_kill 1\n")
+    assert slot.oom_kills_since(start) == 1
+    first = slot.finish(start)
+    (slot.path / "memory.peak").write_text(f"{900 << 20}\n")  # the lifetime peak
+    assert slot.finish(start) == first
+    assert first.memory_peak_bytes == 64 << 20

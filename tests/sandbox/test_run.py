@@ -127,8 +127,10 @@ async def test_memory_bomb_is_a_memory_limit(sandbox: Sandbox) -> None:
     """
     result = await run(sandbox, code, memory_mb=64)
     assert result.outcome is Outcome.MEMORY_LIMIT_EXCEEDED
-    assert result.usage.memory_kb >= 60 * 1024
-    assert result.usage.memory_kb <= 64 * 1024 + 1024
+    # The run's memory is counted from the slot's usage when it starts, the limit is set
+    # from that same usage: the peak never passes the limit, and the kernel charges up to
+    # within pages of it before it kills.
+    assert 60 * 1024 <= result.usage.memory_kb <= 64 * 1024
 
 
 async def test_memory_of_child_processes_counts_together(sandbox: Sandbox) -> None:
@@ -545,3 +547,100 @@ def _processes_of_sandbox_users(sandbox: Sandbox) -> list[int]:
         if argv0 != INIT_PATH.encode() or children:
             found.append(int(entry))
     return found
+
+
+async def test_runs_that_end_as_they_are_stopped_never_fail_the_next_run(
+    settings: Settings,
+) -> None:
+    # A program that passes the output cap and exits as soon as its pipe breaks races the
+    # host's "kill" against the init's report. Once, a word meant for one sandbox reached
+    # the next one's init: about one run in sixty then failed with "the sandbox could not
+    # start /usr/bin/python3: Invalid argument" (or a "ready" was missed: a 10 s start
+    # time-out). Four slots at once, each run followed by a hello world in the same slot.
+    flood = """
+        import os
+        try:
+            while True:
+                os.write(1, b'x' * 4096)
+        except BrokenPipeError:
+            os._exit(0)
+    """
+    pool = await Sandbox.start(settings.model_copy(update={"concurrency": 4}), slots=4)
+
+    async def lane(lane_id: int) -> None:
+        for i in range(60):
+            flooded = await run(pool, flood, output_kb=16)
+            assert flooded.outcome is Outcome.OUTPUT_LIMIT_EXCEEDED, (lane_id, i, flooded)
+            hello = await run(pool, f"print({i})")
+            assert (hello.outcome, hello.stdout) == (Outcome.SUCCESS, f"{i}\n"), (i, hello)
+
+    try:
+        await asyncio.gather(*(lane(n) for n in range(4)))
+        assert pool.rebuilds == {}
+    finally:
+        await pool.close()
+
+
+SELF_SIGNALS = [
+    getattr(signal, f"SIG{name}")
+    for name in "SEGV ABRT FPE BUS ILL KILL TERM XCPU XFSZ USR1 ALRM HUP QUIT TRAP SYS".split()
+]
+
+
+@pytest.mark.parametrize("sig", SELF_SIGNALS, ids=lambda s: signal.Signals(s).name)
+async def test_a_signal_sent_to_itself_is_a_runtime_error_with_that_signal(
+    sandbox: Sandbox, sig: int
+) -> None:
+    # Far below every limit: no evidence blames a limit, whatever the signal's name says.
+    code = f"""
+        import os, signal
+        if {sig} != signal.SIGKILL:
+            signal.signal({sig}, signal.SIG_DFL)
+        os.kill(os.getpid(), {sig})
+    """
+    result = await run(sandbox, code, cpu_time_ms=2000)
+    assert (result.outcome, result.signal) == (Outcome.RUNTIME_ERROR, sig), result
+
+
+C_WRITE_FILE = """
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+int main(void) {
+    static char block[4096];
+    memset(block, 'x', sizeof block);
+    FILE *f = fopen("/tmp/big", "wb");
+    if (SELF) raise(SIGXFSZ);
+    for (int i = 0; i < 100; i++) fwrite(block, 1, sizeof block, f), fflush(f);
+    puts("wrote it all");
+    return 0;
+}
+"""
+
+
+@pytest.mark.parametrize(
+    ("self_sent", "outcome"),
+    [(False, Outcome.OUTPUT_LIMIT_EXCEEDED), (True, Outcome.RUNTIME_ERROR)],
+    ids=["file-at-the-limit", "self-sent"],
+)
+async def test_sigxfsz_is_the_file_size_limit_only_with_a_file_at_that_size(
+    sandbox: Sandbox, self_sent: bool, outcome: Outcome
+) -> None:
+    if "c" not in sandbox.runtimes:
+        pytest.fail("C (gcc) is not installed: scripts/setup installs it")
+    code = C_WRITE_FILE.replace("SELF", "1" if self_sent else "0")
+    result = await run(sandbox, code, language="c", max_file_kb=100)
+    assert (result.outcome, result.signal) == (outcome, signal.SIGXFSZ), result
+
+
+async def test_a_c_program_writing_to_a_closed_pipe_dies_of_sigpipe_as_on_a_bare_machine(
+    sandbox: Sandbox,
+) -> None:
+    # The service's Python ignores SIGPIPE; an ignored signal survives exec, so the
+    # sandbox must give the program every signal's default disposition back.
+    if "c" not in sandbox.runtimes:
+        pytest.fail("C (gcc) is not installed: scripts/setup installs it")
+    code = "#include <unistd.h>\nint main(void) { int p[2]; pipe(p); close(p[0]); "
+    code += 'write(p[1], "x", 1); return 0; }\n'
+    result = await run(sandbox, code, language="c")
+    assert (result.outcome, result.signal) == (Outcome.RUNTIME_ERROR, signal.SIGPIPE), result

@@ -21,6 +21,7 @@ def facts(**changes: object) -> ExitFacts:
         "wall_time_ms": 12,
         "oom_kills": 0,
         "runtime_memory_error": False,
+        "file_size_hit": False,
         "limits": LIMITS,
     }
     base.update(changes)
@@ -43,7 +44,20 @@ def facts(**changes: object) -> ExitFacts:
             {"exit_code": None, "signal": signal.SIGKILL, "killed_for": KillReason.WALL_TIME},
             Outcome.TIME_LIMIT_EXCEEDED,
         ),
-        ({"exit_code": None, "signal": signal.SIGXCPU}, Outcome.TIME_LIMIT_EXCEEDED),
+        # SIGXCPU is the CPU rlimit only when the CPU time is at the limit; self-sent, it
+        # is the program's own doing.
+        ({"exit_code": None, "signal": signal.SIGXCPU}, Outcome.RUNTIME_ERROR),
+        (
+            {"exit_code": None, "signal": signal.SIGXCPU, "cpu_time_ms": 1000},
+            Outcome.TIME_LIMIT_EXCEEDED,
+        ),
+        # SIGXFSZ is the file-size limit only with a file at that size.
+        ({"exit_code": None, "signal": signal.SIGXFSZ}, Outcome.RUNTIME_ERROR),
+        (
+            {"exit_code": None, "signal": signal.SIGXFSZ, "file_size_hit": True},
+            Outcome.OUTPUT_LIMIT_EXCEEDED,
+        ),
+        ({"exit_code": 0, "file_size_hit": True}, Outcome.SUCCESS),
         ({"cpu_time_ms": 1001}, Outcome.TIME_LIMIT_EXCEEDED),
         ({"wall_time_ms": 2001}, Outcome.TIME_LIMIT_EXCEEDED),
         ({"exit_code": 1, "runtime_memory_error": True}, Outcome.MEMORY_LIMIT_EXCEEDED),
