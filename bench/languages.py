@@ -25,7 +25,8 @@ import time
 from pathlib import Path
 
 from bench.stats import median
-from onpyrunner.models import Limits, Outcome
+from onpyrunner.limits import Limits
+from onpyrunner.models import Outcome
 from onpyrunner.sandbox.pool import Sandbox
 from onpyrunner.sandbox.runtimes import Runtime
 from onpyrunner.settings import Settings

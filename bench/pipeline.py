@@ -37,7 +37,8 @@ import httpx
 import redis
 
 from bench.stats import median, percentile
-from onpyrunner.models import JobRequest, Limits
+from onpyrunner.limits import Limits
+from onpyrunner.models import JobRequest
 from onpyrunner.queue.redis import RedisStore
 from onpyrunner.queue.store import new_job
 from onpyrunner.settings import Settings

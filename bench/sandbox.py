@@ -29,7 +29,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from bench.stats import median, summary_ms
-from onpyrunner.models import Limits, Outcome
+from onpyrunner.limits import Limits
+from onpyrunner.models import Outcome
 from onpyrunner.sandbox import nsjail
 from onpyrunner.sandbox.pool import Sandbox
 from onpyrunner.settings import Settings
@@ -63,7 +64,7 @@ async def sandboxed(sandbox: Sandbox, limits: Limits, settle: bool) -> float:
 
 async def latency(rounds: int, python: str, script: str) -> dict[str, list[float]]:
     settings = Settings()
-    limits = settings.default_limits()
+    limits = settings.limit_table().defaults
     sandbox = await Sandbox.start(settings)
     variants: dict[str, Callable[[], Awaitable[float]]] = {
         "bare (python3 -I -u main.py)": lambda: bare([python, "-I", "-u", script]),
@@ -87,7 +88,7 @@ async def latency(rounds: int, python: str, script: str) -> dict[str, list[float
 async def throughput(runs: int, python: str, script: str) -> dict[str, float]:
     settings = Settings()
     workers = settings.effective_concurrency()
-    limits = settings.default_limits()
+    limits = settings.limit_table().defaults
     out: dict[str, float] = {"workers": workers}
 
     async def drive(fn: Callable[[], Awaitable[float]]) -> float:

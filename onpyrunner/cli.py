@@ -6,37 +6,24 @@ import argparse
 import asyncio
 import logging
 import os
-import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from onpyrunner.errors import OnPyRunnerError
-from onpyrunner.models import Limits, RunResult
+from onpyrunner.limits import LimitProblem, LimitsError
+from onpyrunner.models import RunResult
 from onpyrunner.settings import Settings
+
+#: The limits `run` takes as flags.
+RUN_LIMITS = ("cpu_time_ms", "wall_time_ms", "memory_mb", "output_kb")
 
 
 def _out(text: str = "", *, err: bool = False) -> None:
     stream = sys.stderr if err else sys.stdout
     stream.write(text + "\n")
     stream.flush()
-
-
-def _limits_from(args: argparse.Namespace, settings: Settings) -> Limits:
-    chosen = settings.default_limits().model_dump()
-    for name in ("cpu_time_ms", "wall_time_ms", "memory_mb", "output_kb"):
-        value = getattr(args, name)
-        if value is not None:
-            chosen[name] = value
-    for name, maximum in settings.limit_maximums().items():
-        if chosen[name] > maximum:
-            raise OnPyRunnerError(
-                f"--{name.replace('_', '-')} {chosen[name]} is above the server maximum {maximum}"
-            )
-        if chosen[name] < 1 and name != "max_file_kb":
-            raise OnPyRunnerError(f"--{name.replace('_', '-')} must be at least 1")
-    return Limits(**chosen)
 
 
 def _summary(result: RunResult) -> str:
@@ -48,17 +35,23 @@ def _summary(result: RunResult) -> str:
     )
 
 
+def _flag_problem(problem: LimitProblem) -> str:
+    flag = f"--{problem.name.replace('_', '-')} {problem.value}"
+    if problem.kind == "less_than_equal":
+        return f"{flag} is above the server maximum {problem.bound}"
+    return f"{flag} is below the minimum {problem.bound}"
+
+
 async def _run(args: argparse.Namespace, settings: Settings) -> int:
-    from onpyrunner.sandbox.pool import Sandbox
+    from onpyrunner.service import run_program
 
     source = Path(args.file).read_bytes()
     stdin = Path(args.stdin).read_bytes() if args.stdin else b""
-    limits = _limits_from(args, settings)
-    sandbox = await Sandbox.start(settings, slots=1)
+    requested = {name: getattr(args, name) for name in RUN_LIMITS}
     try:
-        result = await sandbox.run(args.language, source, stdin, limits)
-    finally:
-        await sandbox.close()
+        result = await run_program(settings, args.language, source, stdin, requested)
+    except LimitsError as e:
+        raise OnPyRunnerError("; ".join(_flag_problem(p) for p in e.problems)) from e
     if args.json:
         _out(result.model_dump_json())
     else:
@@ -91,14 +84,17 @@ def _settings_from(args: argparse.Namespace, settings: Settings) -> Settings:
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
-    from onpyrunner.api.app import create_app
+    from onpyrunner.service import create_app
 
     settings = _settings_from(args, settings)
     common: dict[str, Any] = {
-        "host": settings.host, "port": settings.port, "lifespan": "on",
-        "log_level": args.log_level, "ws": "websockets-sansio",
+        "host": settings.host,
+        "port": settings.port,
+        "lifespan": "on",
+        "log_level": args.log_level,
+        "ws": "websockets-sansio",
         "timeout_graceful_shutdown": int(settings.shutdown_grace_s) + 5,
-    }  # fmt: skip
+    }
     if args.processes > 1:
         if not settings.redis_url:
             raise OnPyRunnerError(
@@ -109,7 +105,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             value = getattr(settings, name)
             if value is not None:
                 os.environ[f"ONPYRUNNER_{name.upper()}"] = str(value)
-        uvicorn.run("onpyrunner.api.app:create_app", factory=True, workers=args.processes, **common)
+        uvicorn.run("onpyrunner.service:create_app", factory=True, workers=args.processes, **common)
         return 0
     server = uvicorn.Server(uvicorn.Config(create_app(settings), **common))
     server.run()
@@ -117,44 +113,11 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _work(args: argparse.Namespace, settings: Settings) -> int:
-    from prometheus_client import start_http_server
-
-    from onpyrunner.metrics import Metrics
-    from onpyrunner.queue.redis import RedisStore
-    from onpyrunner.sandbox.pool import Sandbox
-    from onpyrunner.worker.loop import Worker
+    from onpyrunner.service import run_worker
 
     settings = _settings_from(args, settings)
-    if not settings.redis_url:
-        raise OnPyRunnerError("a worker needs Redis: give --redis-url or ONPYRUNNER_REDIS_URL")
     concurrency = args.concurrency or settings.effective_concurrency()
-    store = RedisStore(settings, settings.redis_url)
-    await store.open()
-    sandbox = None
-    try:
-        sandbox = await Sandbox.start(settings.model_copy(update={"concurrency": concurrency}))
-        metrics = Metrics()
-        metrics.watch_sandbox(sandbox.compile_stats, sandbox.rebuilds)
-        if args.metrics_port:
-            start_http_server(args.metrics_port, addr=settings.host, registry=metrics.registry)
-        worker = Worker(store, sandbox, settings, concurrency, metrics)
-        worker.start()
-        logging.getLogger("onpyrunner").warning(
-            "worker %s: %d at a time, runtimes %s",
-            worker.id,
-            concurrency,
-            ", ".join(sorted(sandbox.runtimes)),
-        )
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
-        await worker.drain(settings.shutdown_grace_s)
-    finally:
-        if sandbox is not None:
-            await sandbox.close()
-        await store.close()
+    await run_worker(settings, concurrency, args.metrics_port)
     return 0
 
 

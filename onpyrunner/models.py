@@ -1,4 +1,7 @@
-"""The vocabulary shared by every layer: statuses, outcomes, verdicts, limits, results."""
+"""The vocabulary shared by every layer: statuses, outcomes, verdicts, results, jobs.
+
+The limits of a run are their own vocabulary: limits.py.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,8 @@ from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from onpyrunner.limits import Limits
 
 
 class JobStatus(StrEnum):
@@ -49,19 +54,6 @@ class Verdict(StrEnum):
     RUNTIME_ERROR = "RUNTIME_ERROR"
     COMPILE_ERROR = "COMPILE_ERROR"
     SKIPPED = "SKIPPED"
-
-
-class Limits(BaseModel):
-    """Resource limits of one run. Bounds are checked against settings by the caller."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    cpu_time_ms: int = Field(2000, ge=1)
-    wall_time_ms: int = Field(5000, ge=1)
-    memory_mb: int = Field(128, ge=1)
-    output_kb: int = Field(64, ge=1)
-    max_processes: int = Field(32, ge=1)
-    max_file_kb: int = Field(1024, ge=0)
 
 
 class Usage(BaseModel):
@@ -175,6 +167,20 @@ class Timestamps(BaseModel):
     stored_at: datetime | None = None
 
 
+class Origin(BaseModel):
+    """Where a job came from: the API it was submitted through and what that API must
+    answer back about it (a compatible API's echo of the request). Opaque to the
+    pipeline, kept with the job for its TTL, never shown by the native API."""
+
+    model_config = ConfigDict(frozen=True)
+
+    api: str = "native"
+    data: dict[str, str] = Field(default_factory=dict)
+
+
+NATIVE = Origin()
+
+
 class Job(BaseModel):
     """A job as stored: its state, not its program."""
 
@@ -188,7 +194,4 @@ class Job(BaseModel):
     error: str | None = None
     attempts: int = 0
     progress: Progress | None = None
-    #: What a compatibility API must answer back (the Judge0 API's source_code, stdin,
-    #: expected_output, language_id): opaque to the pipeline, kept with the record for its
-    #: TTL, never shown by the native API. None for native jobs.
-    echo: dict[str, str] | None = None
+    origin: Origin = NATIVE

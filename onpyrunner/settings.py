@@ -5,12 +5,31 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from onpyrunner.models import Limits
+from onpyrunner.errors import ConfigError
+from onpyrunner.limits import BY_NAME, LimitTable
+
+_LIMIT_KINDS = {
+    "default": ("default", "a run gets when the request sets none"),
+    "max": ("maximum", "the most a request may ask for"),
+    "compile": ("compile", "what a compile gets"),
+}
+
+
+def _limit(kind: str, name: str) -> Any:
+    """A limit setting: its shipped value and lower bound come from limits.py."""
+    spec = BY_NAME[name]
+    attribute, meaning = _LIMIT_KINDS[kind]
+    unit = f", {spec.unit}" if spec.unit else ""
+    return Field(
+        getattr(spec, attribute),
+        ge=spec.minimum,
+        description=f"{spec.description}: {meaning}{unit}",
+    )
 
 
 class Settings(BaseSettings):
@@ -109,33 +128,32 @@ class Settings(BaseSettings):
         "non-public addresses (for tests and closed networks only)",
     )
 
-    # --- limits: defaults and server maximums --------------------------------------
-    default_cpu_time_ms: int = 2000
-    max_cpu_time_ms: int = 15000
-    default_wall_time_ms: int = 5000
-    max_wall_time_ms: int = 30000
-    default_memory_mb: int = 128
-    max_memory_mb: int = 1024
-    default_output_kb: int = 64
-    max_output_kb: int = 1024
-    default_max_processes: int = 32
-    max_max_processes: int = 128
-    default_max_file_kb: int = 1024
-    max_max_file_kb: int = 16384
-    max_source_kb: int = 256
-    compile_cpu_time_ms: int = Field(10_000, ge=1, description="CPU time of one compile")
-    compile_wall_time_ms: int = Field(20_000, ge=1, description="wall time of one compile")
-    compile_memory_mb: int = Field(512, ge=16, description="memory of one compile, MiB")
-    compile_output_kb: int = Field(64, ge=1, description="compiler output kept, KiB")
-    compile_max_processes: int = Field(64, ge=1, description="processes and threads of one compile")
-    compile_max_file_kb: int = Field(
-        65_536, ge=1, description="largest file a compile may write, KiB"
-    )
+    # --- limits: defaults, server maximums and compile values (limits.py) -------------
+    default_cpu_time_ms: int = _limit("default", "cpu_time_ms")
+    max_cpu_time_ms: int = _limit("max", "cpu_time_ms")
+    compile_cpu_time_ms: int = _limit("compile", "cpu_time_ms")
+    default_wall_time_ms: int = _limit("default", "wall_time_ms")
+    max_wall_time_ms: int = _limit("max", "wall_time_ms")
+    compile_wall_time_ms: int = _limit("compile", "wall_time_ms")
+    default_memory_mb: int = _limit("default", "memory_mb")
+    max_memory_mb: int = _limit("max", "memory_mb")
+    compile_memory_mb: int = _limit("compile", "memory_mb")
+    default_output_kb: int = _limit("default", "output_kb")
+    max_output_kb: int = _limit("max", "output_kb")
+    compile_output_kb: int = _limit("compile", "output_kb")
+    default_max_processes: int = _limit("default", "max_processes")
+    max_max_processes: int = _limit("max", "max_processes")
+    compile_max_processes: int = _limit("compile", "max_processes")
+    default_max_file_kb: int = _limit("default", "max_file_kb")
+    max_max_file_kb: int = _limit("max", "max_file_kb")
+    compile_max_file_kb: int = _limit("compile", "max_file_kb")
+    # --- sizes of a request ---------------------------------------------------------------
+    max_source_kb: int = Field(256, ge=1, description="largest source_code, KiB")
     compile_cache_mb: int = Field(256, ge=1, description="size cap of the compile cache")
     compile_cache_dir: Path | None = Field(
         None, description="where compiled programs are cached; default: <work_dir>/compile-cache"
     )
-    max_stdin_kb: int = 4096
+    max_stdin_kb: int = Field(4096, ge=1, description="largest stdin (each case's too), KiB")
 
     @field_validator("auth_tokens", mode="before")
     @classmethod
@@ -154,36 +172,16 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _defaults_within_maximums(self) -> Settings:
-        for name in ("cpu_time_ms", "wall_time_ms", "memory_mb", "output_kb", "max_file_kb"):
-            default, maximum = getattr(self, f"default_{name}"), getattr(self, f"max_{name}")
-            if default > maximum:
-                raise ValueError(f"default_{name}={default} is above max_{name}={maximum}")
-        if self.default_max_processes > self.max_max_processes:
-            raise ValueError("default_max_processes is above max_max_processes")
+    def _limits_make_a_table(self) -> Settings:
+        try:
+            self.limit_table()
+        except ConfigError as e:
+            raise ValueError(str(e)) from e
         return self
 
-    def default_limits(self) -> Limits:
-        """The limits a request gets for every field it leaves out."""
-        return Limits(
-            cpu_time_ms=self.default_cpu_time_ms,
-            wall_time_ms=self.default_wall_time_ms,
-            memory_mb=self.default_memory_mb,
-            output_kb=self.default_output_kb,
-            max_processes=self.default_max_processes,
-            max_file_kb=self.default_max_file_kb,
-        )
-
-    def limit_maximums(self) -> dict[str, int]:
-        """Server maximum of each field of Limits."""
-        return {
-            "cpu_time_ms": self.max_cpu_time_ms,
-            "wall_time_ms": self.max_wall_time_ms,
-            "memory_mb": self.max_memory_mb,
-            "output_kb": self.max_output_kb,
-            "max_processes": self.max_max_processes,
-            "max_file_kb": self.max_max_file_kb,
-        }
+    def limit_table(self) -> LimitTable:
+        """The limits of this server, from the limit settings (see limits.py)."""
+        return LimitTable.of(lambda key: int(getattr(self, key)))
 
     def effective_concurrency(self) -> int:
         """Runs at once: the setting, or one per CPU this process may use."""

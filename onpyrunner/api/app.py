@@ -1,78 +1,38 @@
-"""The app factory and its lifespan: store, sandbox and in-process workers."""
+"""The API app factory: routes, middleware and error mapping over a Services provider.
+
+The API does not build what it serves: the service's assembly (service.py) hands it a
+provider of Services (the job store, the limits, the metrics, and whether this process's
+own workers live), entered for the app's lifespan.
+"""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import FastAPI
 
 from onpyrunner import __version__
-from onpyrunner.api import errors, judge0
+from onpyrunner.api import errors
 from onpyrunner.api.auth import TokenAuth
 from onpyrunner.api.body import BodyLimit
+from onpyrunner.api.compat import judge0
 from onpyrunner.api.routes import jobs, system
 from onpyrunner.api.services import Services
-from onpyrunner.metrics import Metrics
-from onpyrunner.queue.memory import MemoryStore
-from onpyrunner.queue.redis import RedisStore
-from onpyrunner.queue.store import JobStore
-from onpyrunner.sandbox.pool import Sandbox
 from onpyrunner.settings import Settings
 from onpyrunner.web import page
-from onpyrunner.worker.loop import Worker
 
-log = logging.getLogger(__name__)
-
-
-def in_process_workers(settings: Settings) -> int:
-    """Concurrent runs of `serve`'s own workers: the setting, else one per core without
-    Redis and none with it."""
-    if settings.workers is not None:
-        return settings.workers
-    return 0 if settings.redis_url else settings.effective_concurrency()
+ServicesProvider = Callable[[], AbstractAsyncContextManager[Services]]
 
 
-def make_store(settings: Settings) -> tuple[JobStore, str]:
-    if settings.redis_url:
-        return RedisStore(settings, settings.redis_url), "redis"
-    return MemoryStore(settings), "memory"
-
-
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """The ASGI app. Nothing starts until the lifespan runs."""
-    settings = settings or Settings()
+def create_api(settings: Settings, provide: ServicesProvider) -> FastAPI:
+    """The ASGI app. Nothing starts until its lifespan enters `provide()`."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        store, backend = make_store(settings)
-        await store.open()
-        services = Services(settings, store, Metrics(), backend)
-        workers = in_process_workers(settings)
-        try:
-            if workers:
-                services.sandbox = await Sandbox.start(
-                    settings.model_copy(update={"concurrency": workers})
-                )
-                services.metrics.watch_sandbox(
-                    services.sandbox.compile_stats, services.sandbox.rebuilds
-                )
-                services.worker = Worker(
-                    store, services.sandbox, settings, workers, services.metrics
-                )
-                services.worker.start()
+        async with provide() as services:
             app.state.services = services
-            log.info(
-                "OnPyRunner %s: %s backend, %d in-process workers", __version__, backend, workers
-            )
             yield
-        finally:
-            if services.worker is not None:
-                await services.worker.drain(settings.shutdown_grace_s)
-            if services.sandbox is not None:
-                await services.sandbox.close()
-            await store.close()
 
     app = FastAPI(
         title="OnPyRunner",

@@ -36,10 +36,17 @@ def error(
 
 
 def field_error(
-    loc: tuple[str | int, ...], message: str, kind: str = "value_error"
+    loc: tuple[str | int, ...],
+    message: str,
+    kind: str = "value_error",
+    ctx: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """One entry of a 422's detail, in FastAPI's own shape."""
-    return {"type": kind, "loc": list(loc), "msg": message}
+    """One entry of a 422's detail, in FastAPI's own shape (ctx: the bound passed, as
+    pydantic gives it, {"le": 15000}; compatible APIs restate it in their units)."""
+    error: dict[str, Any] = {"type": kind, "loc": list(loc), "msg": message}
+    if ctx is not None:
+        error["ctx"] = ctx
+    return error
 
 
 def _where(loc: list[Any]) -> str:

@@ -7,16 +7,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
-from onpyrunner.models import (
-    Checker,
-    Job,
-    JobStatus,
-    JudgeResult,
-    Limits,
-    Progress,
-    RunResult,
-    TestCase,
-)
+from onpyrunner.limits import Limits
+from onpyrunner.models import Checker, Job, JobStatus, JudgeResult, Progress, RunResult, TestCase
 
 
 class LimitsIn(BaseModel):

@@ -1,17 +1,20 @@
-"""What the routes need, built once in the app's lifespan and reached through the request."""
+"""What the routes need, built by the service's assembly (service.py) and reached through
+the request. The API sees the job store, the limit table, the language catalogue and the
+metrics; never the sandbox or the workers themselves."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from starlette.requests import HTTPConnection, Request
+from starlette.requests import HTTPConnection
 
+from onpyrunner.languages.catalogue import shipped_ids
+from onpyrunner.limits import LimitTable
 from onpyrunner.metrics import Metrics
 from onpyrunner.queue.store import JobStore, LanguageInfo
-from onpyrunner.sandbox.pool import Sandbox
 from onpyrunner.settings import Settings
-from onpyrunner.worker.loop import Worker
 
 LANGUAGES_CACHE_S = 2.0
 
@@ -21,11 +24,12 @@ class Services:
     """The app's collaborators."""
 
     settings: Settings
+    limits: LimitTable
     store: JobStore
     metrics: Metrics
     backend: str
-    sandbox: Sandbox | None = None
-    worker: Worker | None = None
+    #: Whether this process's own workers still run; None when it has none.
+    workers_alive: Callable[[], bool] | None = None
     _languages: tuple[float, list[LanguageInfo]] | None = field(default=None)
 
     async def languages(self) -> list[LanguageInfo]:
@@ -36,6 +40,12 @@ class Services:
             self._languages = (now, await self.store.languages())
         return self._languages[1]
 
+    async def accepted_languages(self) -> frozenset[str]:
+        """The languages a job may ask for now: those of the live workers; when no worker
+        is alive at all, every shipped one (the job waits for a worker that has it)."""
+        live = frozenset(info.id for info in await self.languages())
+        return live or shipped_ids()
+
 
 def services(conn: HTTPConnection) -> Services:
     """The Services of the app serving this request or WebSocket."""
@@ -44,6 +54,6 @@ def services(conn: HTTPConnection) -> Services:
     return found
 
 
-async def services_dependency(request: Request) -> Services:
+async def services_dependency(conn: HTTPConnection) -> Services:
     """`services` as a FastAPI dependency (async: a sync one would cost a thread hop)."""
-    return services(request)
+    return services(conn)

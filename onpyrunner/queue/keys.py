@@ -7,7 +7,8 @@ class Keys:
     """Key names under one prefix (setting redis_prefix, default "onpyrunner:").
 
     Layout:
-      <p>jobs              stream of job ids waiting or running; consumer group "workers"
+      <p>jobs:<language>   stream of the language's job ids waiting or running; consumer
+                           group "workers" (a worker reads the streams of its languages)
       <p>job:<id>          hash: the job's state, its request (until it finishes), its result
       <p>events:<id>       pub/sub channel: the job's new status on every change
       <p>control           pub/sub channel: "cancel <id>" for the worker running a job
@@ -19,11 +20,13 @@ class Keys:
 
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix
-        self.stream = f"{prefix}jobs"
         self.control = f"{prefix}control"
         self.workers = f"{prefix}workers"
         self.languages = f"{prefix}languages"
         self.events_pattern = f"{prefix}events:*"
+
+    def stream(self, language: str) -> str:
+        return f"{self.prefix}jobs:{language}"
 
     def job(self, job_id: str) -> str:
         return f"{self.prefix}job:{job_id}"

@@ -1,8 +1,8 @@
 """The in-memory backend: the embedded default, API and workers in one process.
 
 Same contract as the Redis backend (see store.py), with asyncio primitives: a deque of
-waiting jobs, a table of claims with lease deadlines, and per-job sets of queues for
-watchers. Nothing survives the process.
+waiting jobs per language, a table of claims with lease deadlines, and per-job sets of
+queues for watchers. Nothing survives the process.
 """
 
 from __future__ import annotations
@@ -44,8 +44,16 @@ class _Entry:
 @dataclass
 class _Flight:
     job_id: str
+    language: str
     worker_id: str
     lease_until: float
+
+
+@dataclass(frozen=True)
+class _Waiting:
+    order: int  # submission order, across languages
+    token: str
+    job_id: str
 
 
 class MemoryStore(JobStore):
@@ -54,7 +62,8 @@ class MemoryStore(JobStore):
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._entries: dict[str, _Entry] = {}
-        self._waiting: deque[tuple[str, str]] = deque()  # (token, job id)
+        self._waiting: dict[str, deque[_Waiting]] = {}  # by language
+        self._waiting_count = 0
         self._flights: dict[str, _Flight] = {}  # token -> claim
         self._tokens = itertools.count(1)
         self._arrived = asyncio.Condition()
@@ -86,13 +95,24 @@ class MemoryStore(JobStore):
         self._announce(entry.job.id)
 
     def _purge(self) -> None:
-        """Drop expired records; at most once a second, so that a submit stays O(1)."""
+        """Drop expired records, and waiting entries whose job is gone or finished (a job
+        no worker's language matches waits until then); at most once a second, so that a
+        submit stays O(1) on average."""
         now = self._now()
         if now - self._purged_at < 1.0:
             return
         self._purged_at = now
         for job_id in [j for j, e in self._entries.items() if e.expires_at <= now]:
             del self._entries[job_id]
+        for queue in self._waiting.values():
+            kept = [w for w in queue if not self._settled(w.job_id)]
+            self._waiting_count -= len(queue) - len(kept)
+            queue.clear()
+            queue.extend(kept)
+
+    def _settled(self, job_id: str) -> bool:
+        entry = self._entries.get(job_id)
+        return entry is None or entry.request is None
 
     # --- the API's side -----------------------------------------------------------------
     async def open(self) -> None:
@@ -105,14 +125,22 @@ class MemoryStore(JobStore):
         return None
 
     async def submit(self, job: Job, request: JobRequest) -> None:
-        if len(self._waiting) + len(self._flights) >= self.settings.max_pending_jobs:
+        await self.submit_many([(job, request)])
+
+    async def submit_many(self, jobs: list[tuple[Job, JobRequest]]) -> None:
+        unfinished = self._waiting_count + len(self._flights)
+        if unfinished + len(jobs) > self.settings.max_pending_jobs:
             raise QueueFullError(self.settings.max_pending_jobs, self.settings.retry_after_s)
         self._purge()
-        self._entries[job.id] = _Entry(job, request, 0.0)
-        self._touch(self._entries[job.id])
         async with self._arrived:
-            self._waiting.append((str(next(self._tokens)), job.id))
-            self._arrived.notify()
+            for job, request in jobs:
+                self._entries[job.id] = _Entry(job, request, 0.0)
+                self._touch(self._entries[job.id])
+                order = next(self._tokens)
+                waiting = self._waiting.setdefault(job.language, deque())
+                waiting.append(_Waiting(order, str(order), job.id))
+                self._waiting_count += 1
+            self._arrived.notify_all()
 
     async def get(self, job_id: str) -> Job | None:
         entry = self._live(job_id)
@@ -149,7 +177,7 @@ class MemoryStore(JobStore):
         return {w: langs for w, (seen, langs) in self._workers.items() if seen >= horizon}
 
     async def stats(self) -> QueueStats:
-        return QueueStats(len(self._waiting), len(self._flights), len(self._alive_workers()))
+        return QueueStats(self._waiting_count, len(self._flights), len(self._alive_workers()))
 
     async def languages(self) -> list[LanguageInfo]:
         found: dict[str, LanguageInfo] = {}
@@ -172,35 +200,56 @@ class MemoryStore(JobStore):
     async def forget_worker(self, worker_id: str) -> None:
         self._workers.pop(worker_id, None)
 
-    def _take_stale(self, worker_id: str) -> tuple[str, str] | None:
+    def _take_stale(self, worker_id: str, languages: frozenset[str]) -> tuple[str, str] | None:
         now = self._now()
         for token, flight in self._flights.items():
-            if flight.lease_until <= now:
+            if flight.lease_until <= now and flight.language in languages:
                 flight.worker_id = worker_id
                 flight.lease_until = now + self.settings.lease_s
                 return token, flight.job_id
         return None
 
-    async def _next(self, worker_id: str, block_s: float) -> tuple[str, str] | None:
-        stale = self._take_stale(worker_id)
+    def _oldest_waiting(self, languages: frozenset[str]) -> _Waiting | None:
+        """The job waiting longest in one of the languages, taken off its queue."""
+        heads = [(q[0].order, lang) for lang, q in self._waiting.items() if q and lang in languages]
+        if not heads:
+            return None
+        _, language = min(heads)
+        self._waiting_count -= 1
+        return self._waiting[language].popleft()
+
+    async def _next(
+        self, worker_id: str, languages: frozenset[str], block_s: float
+    ) -> tuple[str, str] | None:
+        stale = self._take_stale(worker_id, languages)
         if stale is not None:
             return stale
         async with self._arrived:
-            if not self._waiting:
+            found = self._oldest_waiting(languages)
+            if found is None:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(
-                        self._arrived.wait_for(lambda: bool(self._waiting)), block_s
+                        self._arrived.wait_for(
+                            lambda: any(self._waiting.get(lang) for lang in languages)
+                        ),
+                        block_s,
                     )
-            if not self._waiting:
+                found = self._oldest_waiting(languages)
+            if found is None:
                 return None
-            token, job_id = self._waiting.popleft()
-        self._flights[token] = _Flight(job_id, worker_id, self._now() + self.settings.lease_s)
-        return token, job_id
+        entry = self._entries.get(found.job_id)
+        language = entry.job.language if entry is not None else ""
+        self._flights[found.token] = _Flight(
+            found.job_id, language, worker_id, self._now() + self.settings.lease_s
+        )
+        return found.token, found.job_id
 
-    async def claim(self, worker_id: str, block_s: float) -> Claim | None:
+    async def claim(
+        self, worker_id: str, languages: frozenset[str], block_s: float
+    ) -> Claim | None:
         deadline = self._now() + block_s
         while True:
-            got = await self._next(worker_id, max(0.0, deadline - self._now()))
+            got = await self._next(worker_id, languages, max(0.0, deadline - self._now()))
             if got is None:
                 return None
             token, job_id = got

@@ -1,10 +1,12 @@
 """The Redis backend: API replicas and workers on many machines share one Redis.
 
-Jobs wait in a stream read by the consumer group "workers": a delivered entry stays in the
-group's pending list until the worker that runs the job acknowledges it, and a worker
-keeps its entries' idle time low by heartbeating. An entry idle for `lease_s` belongs to a
-dead worker: XAUTOCLAIM hands it to another. Every change of a job is one Lua script, so
-the job's hash, the stream and the announcement move together. JSON on the wire.
+Jobs wait in one stream per language, each read by the consumer group "workers": a worker
+reads the streams of the languages it has, so a job only ever goes to a worker that can
+run it. A delivered entry stays in the group's pending list until the worker that runs
+the job acknowledges it, and a worker keeps its entries' idle time low by heartbeating.
+An entry idle for `lease_s` belongs to a dead worker: XAUTOCLAIM hands it to another.
+Every change of a job is one Lua script, so the job's hash, the stream and the
+announcement move together. JSON on the wire.
 """
 
 from __future__ import annotations
@@ -30,13 +32,17 @@ from onpyrunner.errors import (
     JobFinishedError,
     JobNotFoundError,
     QueueFullError,
+    UnknownLanguageError,
 )
+from onpyrunner.languages.catalogue import shipped_ids
+from onpyrunner.limits import Limits
 from onpyrunner.models import (
+    NATIVE,
     Job,
     JobRequest,
     JobStatus,
     JudgeResult,
-    Limits,
+    Origin,
     Progress,
     RunResult,
     Timestamps,
@@ -60,19 +66,28 @@ log = logging.getLogger(__name__)
 _STAMPS = ("received_at", "picked_up_at", "started_at", "finished_at", "stored_at")
 _RECONNECT_MAX_S = 5.0
 
-# KEYS: stream, job.  ARGV: max_pending, ttl_ms, job id, the job's fields as one JSON
-# object of strings (one argument, not two per field: packing arguments is the costly part
-# of a command on the client).
+# KEYS: every language's stream (L of them), then one job key per new job.
+# ARGV: L, max_pending, ttl_ms, N, then per job: its stream's index among KEYS, its id, and
+# its fields as one JSON object of strings (one argument, not two per field: packing
+# arguments is the costly part of a command on the client). All or nothing.
 _SUBMIT = """
-if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
-local pairs_ = {}
-for field, value in pairs(cjson.decode(ARGV[4])) do
-  pairs_[#pairs_ + 1] = field
-  pairs_[#pairs_ + 1] = value
+local streams = tonumber(ARGV[1])
+local unfinished = 0
+for i = 1, streams do unfinished = unfinished + redis.call('XLEN', KEYS[i]) end
+local count = tonumber(ARGV[4])
+if unfinished + count > tonumber(ARGV[2]) then return 0 end
+for j = 0, count - 1 do
+  local at = 5 + j * 3
+  local job = KEYS[streams + 1 + j]
+  local fields = {}
+  for field, value in pairs(cjson.decode(ARGV[at + 2])) do
+    fields[#fields + 1] = field
+    fields[#fields + 1] = value
+  end
+  redis.call('HSET', job, unpack(fields))
+  redis.call('PEXPIRE', job, ARGV[3])
+  redis.call('XADD', KEYS[tonumber(ARGV[at])], '*', 'id', ARGV[at + 1])
 end
-redis.call('HSET', KEYS[2], unpack(pairs_))
-redis.call('PEXPIRE', KEYS[2], ARGV[2])
-redis.call('XADD', KEYS[1], '*', 'id', ARGV[3])
 return 1
 """
 
@@ -156,20 +171,19 @@ redis.call('PUBLISH', KEYS[2], 'DELETED')
 return 1
 """
 
-# KEYS: stream, workers, job...  ARGV: group, worker, now, entry id...
-# Keeps the worker alive and resets the idle time of its entries it still owns.
+# KEYS: workers, then per claim its stream and its job.  ARGV: group, worker, now, then
+# per claim its entry id. Keeps the worker alive and resets the idle time of the entries
+# it still owns.
 _HEARTBEAT = """
-redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])
-local mine = {}
-for i = 3, #KEYS do
-  if redis.call('HGET', KEYS[i], 'worker') == ARGV[2] then
-    table.insert(mine, ARGV[i + 1])
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[2])
+local mine = 0
+for k = 1, (#KEYS - 1) / 2 do
+  if redis.call('HGET', KEYS[2 * k + 1], 'worker') == ARGV[2] then
+    redis.call('XCLAIM', KEYS[2 * k], ARGV[1], ARGV[2], 0, ARGV[3 + k])
+    mine = mine + 1
   end
 end
-if #mine > 0 then
-  redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, unpack(mine))
-end
-return #mine
+return mine
 """
 
 
@@ -220,14 +234,19 @@ def _job_from_hash(fields: dict[str, str]) -> Job:
         progress=Progress.model_validate_json(fields["progress"])
         if fields.get("progress")
         else None,
-        echo=json.loads(fields["echo"]) if fields.get("echo") else None,
+        origin=Origin.model_validate_json(fields["origin"]) if fields.get("origin") else NATIVE,
     )
 
 
 class RedisStore(JobStore):
     """Jobs in Redis, under settings.redis_prefix."""
 
-    def __init__(self, settings: Settings, url: str) -> None:
+    def __init__(
+        self, settings: Settings, url: str, languages: frozenset[str] | None = None
+    ) -> None:
+        """A store on the Redis at url; `languages` are those it queues (default: the
+        catalogue's)."""
+        languages = languages if languages is not None else shipped_ids()
         self.settings = settings
         self.keys = Keys(settings.redis_prefix)
         # A pooled connection that went stale (Redis restarted) is retried at once on a new
@@ -250,6 +269,9 @@ class RedisStore(JobStore):
         self._listener: asyncio.Task[None] | None = None
         self._group_ready = False
         self._last_reclaim = 0.0
+        #: Every language's stream; the index of each among the submit script's keys.
+        self._streams = {language: self.keys.stream(language) for language in sorted(languages)}
+        self._stream_index = {language: i for i, language in enumerate(self._streams, 1)}
 
     # --- life ------------------------------------------------------------------------
     async def open(self) -> None:
@@ -268,11 +290,12 @@ class RedisStore(JobStore):
         if self._group_ready:
             return
         with _translate():
-            try:
-                await self.redis.xgroup_create(self.keys.stream, Keys.GROUP, id="0", mkstream=True)
-            except redis.exceptions.ResponseError as e:
-                if "BUSYGROUP" not in str(e):
-                    raise
+            for stream in self._streams.values():
+                try:
+                    await self.redis.xgroup_create(stream, Keys.GROUP, id="0", mkstream=True)
+                except redis.exceptions.ResponseError as e:
+                    if "BUSYGROUP" not in str(e):
+                        raise
         self._group_ready = True
 
     async def _regroup_on(self, e: redis.exceptions.ResponseError) -> None:
@@ -319,7 +342,29 @@ class RedisStore(JobStore):
 
     # --- the API's side -----------------------------------------------------------------
     async def submit(self, job: Job, request: JobRequest) -> None:
+        await self.submit_many([(job, request)])
+
+    async def submit_many(self, jobs: list[tuple[Job, JobRequest]]) -> None:
         await self._ensure_group()
+        args: list[str | int] = [
+            len(self._streams),
+            self.settings.max_pending_jobs,
+            self._ttl_ms,
+            len(jobs),
+        ]
+        for job, request in jobs:
+            index = self._stream_index.get(job.language)
+            if index is None:
+                raise UnknownLanguageError(job.language, sorted(self._streams))
+            args += [index, job.id, json.dumps(self._fields(job, request))]
+        keys = [*self._streams.values(), *(self.keys.job(job.id) for job, _ in jobs)]
+        with _translate():
+            accepted = await self._submit(keys=keys, args=args)
+        if not accepted:
+            raise QueueFullError(self.settings.max_pending_jobs, self.settings.retry_after_s)
+
+    @staticmethod
+    def _fields(job: Job, request: JobRequest) -> dict[str, str]:
         fields: dict[str, str] = {
             "id": job.id,
             "status": job.status.value,
@@ -330,18 +375,9 @@ class RedisStore(JobStore):
             "attempts": "0",
             "request": request.model_dump_json(),
         }
-        if job.echo is not None:
-            fields["echo"] = json.dumps(job.echo)
-        args: list[str | int] = [
-            self.settings.max_pending_jobs,
-            self._ttl_ms,
-            job.id,
-            json.dumps(fields),
-        ]
-        with _translate():
-            accepted = await self._submit(keys=[self.keys.stream, self.keys.job(job.id)], args=args)
-        if not accepted:
-            raise QueueFullError(self.settings.max_pending_jobs, self.settings.retry_after_s)
+        if job.origin != NATIVE:
+            fields["origin"] = job.origin.model_dump_json()
+        return fields
 
     async def get(self, job_id: str) -> Job | None:
         with _translate():
@@ -378,17 +414,19 @@ class RedisStore(JobStore):
             try:
                 with _translate():
                     async with self.redis.pipeline(transaction=False) as pipe:
-                        pipe.xlen(self.keys.stream)
-                        pipe.xpending(self.keys.stream, Keys.GROUP)
+                        for stream in self._streams.values():
+                            pipe.xlen(stream)
+                            pipe.xpending(stream, Keys.GROUP)
                         pipe.zcount(self.keys.workers, horizon, "+inf")
-                        length, pending, alive = await pipe.execute()
+                        *per_stream, alive = await pipe.execute()
                 break
             except redis.exceptions.ResponseError as e:
                 if attempt == 2:
                     raise
                 await self._regroup_on(e)
-        running = int(pending["pending"]) if pending else 0
-        return QueueStats(max(0, int(length) - running), running, int(alive))
+        length = sum(int(n) for n in per_stream[0::2])
+        running = sum(int(p["pending"]) if p else 0 for p in per_stream[1::2])
+        return QueueStats(max(0, length - running), running, int(alive))
 
     async def languages(self) -> list[LanguageInfo]:
         horizon = time.time() - self.settings.lease_s
@@ -406,7 +444,9 @@ class RedisStore(JobStore):
         self, worker_id: str, languages: list[LanguageInfo], claims: list[Claim]
     ) -> None:
         now = time.time()
-        keys = [self.keys.stream, self.keys.workers, *(self.keys.job(c.job_id) for c in claims)]
+        keys = [self.keys.workers]
+        for c in claims:
+            keys += [self.keys.stream(c.request.language), self.keys.job(c.job_id)]
         args: list[str | float] = [Keys.GROUP, worker_id, now, *(c.token for c in claims)]
         with _translate():
             try:
@@ -424,38 +464,68 @@ class RedisStore(JobStore):
         with _translate():
             await self.redis.zrem(self.keys.workers, worker_id)
 
-    async def _deliveries(self, worker_id: str, block_s: float) -> list[tuple[str, str]]:
-        """(entry id, job id): a stale entry taken over, else a new one (blocking)."""
+    async def _reclaim(self, worker_id: str, streams: list[str]) -> list[tuple[str, str, str]]:
+        """An entry of one of streams idle for lease_s (its worker died, or handed it
+        back), taken over: [(stream, entry id, job id)], or []."""
+        min_idle_ms = int(self.settings.lease_s * 1000)
+        for stream in streams:
+            with _translate():
+                reply: Any = await self.redis.xautoclaim(
+                    stream, Keys.GROUP, worker_id, min_idle_ms, "0-0", count=1
+                )
+            claimed = [(stream, eid, fields["id"]) for eid, fields in reply[1] if fields]
+            if claimed:
+                return claimed
+        return []
+
+    async def _deliveries(
+        self, worker_id: str, languages: frozenset[str], block_s: float
+    ) -> list[tuple[str, str, str]]:
+        """[(stream, entry id, job id)]: a stale entry taken over, else a new one (blocking).
+        A read may bring one entry of each stream; the first is kept and the others are
+        handed back at once, for the next claim anywhere (this one's first)."""
+        streams = [self._streams.get(lang) or self.keys.stream(lang) for lang in sorted(languages)]
         now = time.monotonic()
         if now - self._last_reclaim >= self.settings.lease_s / 4:
             self._last_reclaim = now
-            min_idle_ms = int(self.settings.lease_s * 1000)
-            with _translate():
-                claimed_reply: Any = await self.redis.xautoclaim(
-                    self.keys.stream, Keys.GROUP, worker_id, min_idle_ms, "0-0", count=1
-                )
-            claimed = [(eid, fields["id"]) for eid, fields in claimed_reply[1] if fields]
+            claimed = await self._reclaim(worker_id, streams)
             if claimed:
                 self._last_reclaim = 0.0  # there may be more: look again next time
                 return claimed
         with _translate():
             reply: Any = await self.redis.xreadgroup(
-                Keys.GROUP, worker_id, {self.keys.stream: ">"}, count=1,
+                Keys.GROUP,
+                worker_id,
+                dict.fromkeys(streams, ">"),
+                count=1,
                 block=max(1, int(block_s * 1000)),
-            )  # fmt: skip
-        return [(eid, fields["id"]) for _, entries in reply or [] for eid, fields in entries]
+            )
+        found = [
+            (str(stream), eid, fields["id"])
+            for stream, entries in reply or []
+            for eid, fields in entries
+            if fields
+        ]
+        for stream, eid, _ in found[1:]:
+            await self._give_back(stream, worker_id, eid)
+            self._last_reclaim = 0.0
+        return found[:1]
 
-    async def claim(self, worker_id: str, block_s: float) -> Claim | None:
+    async def claim(
+        self, worker_id: str, languages: frozenset[str], block_s: float
+    ) -> Claim | None:
+        if not languages:
+            return None
         await self._ensure_group()
         deadline = time.monotonic() + block_s
         while True:
             try:
-                deliveries = await self._deliveries(worker_id, block_s)
+                deliveries = await self._deliveries(worker_id, languages, block_s)
             except redis.exceptions.ResponseError as e:
                 await self._regroup_on(e)
                 deliveries = []
-            for entry_id, job_id in deliveries:
-                keys = [self.keys.job(job_id), self.keys.stream, self.keys.events(job_id)]
+            for stream, entry_id, job_id in deliveries:
+                keys = [self.keys.job(job_id), stream, self.keys.events(job_id)]
                 args: list[str | int] = [
                     entry_id,
                     worker_id,
@@ -509,22 +579,25 @@ class RedisStore(JobStore):
         ]
         for key, value in fields.items():
             args += [key, value]
-        keys = [self.keys.job(claim.job_id), self.keys.stream, self.keys.events(claim.job_id)]
+        keys = [
+            self.keys.job(claim.job_id),
+            self.keys.stream(claim.request.language),
+            self.keys.events(claim.job_id),
+        ]
         with _translate():
             return bool(await self._finish(keys=keys, args=args))
 
     async def hand_back(self, claim: Claim) -> None:
-        # Make the entry look long idle, so that the next XAUTOCLAIM anywhere takes it.
+        await self._give_back(
+            self.keys.stream(claim.request.language), claim.worker_id, claim.token
+        )
+
+    async def _give_back(self, stream: str, worker_id: str, entry_id: str) -> None:
+        """Make an entry look long idle, so that the next XAUTOCLAIM anywhere takes it."""
         idle_ms = int(self.settings.lease_s * 1000) + 1
         with _translate():
             await self.redis.xclaim(
-                self.keys.stream,
-                Keys.GROUP,
-                claim.worker_id,
-                0,
-                [claim.token],
-                idle=idle_ms,
-                justid=True,
+                stream, Keys.GROUP, worker_id, 0, [entry_id], idle=idle_ms, justid=True
             )
 
     async def cancellations(self) -> AsyncIterator[str]:

@@ -2,7 +2,10 @@
 
 Both backends (memory.py, redis.py) give the same guarantees, checked by one contract
 test suite:
-- submit is atomic and refuses work past `max_pending_jobs` (unfinished jobs);
+- submit is atomic and refuses work past `max_pending_jobs` (unfinished jobs); a batch
+  is submitted whole or not at all;
+- a job goes only to a worker that offers its language (each worker claims from the
+  languages it has; a job waits for such a worker);
 - delivery is at-least-once: a claimed job whose worker stops heartbeating for
   `lease_s` is delivered again; after `max_deliveries` it ends FAILED with a reason;
 - a job is finished once: only the worker holding its current claim can store a result;
@@ -21,7 +24,17 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from onpyrunner.models import Job, JobRequest, JobStatus, JudgeResult, Progress, RunResult
+from onpyrunner.models import (
+    NATIVE,
+    Job,
+    JobRequest,
+    JobStatus,
+    JudgeResult,
+    Origin,
+    Progress,
+    RunResult,
+    Timestamps,
+)
 
 #: Reason stored on a job delivered too many times.
 TOO_MANY_DELIVERIES = (
@@ -34,10 +47,8 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def new_job(request: JobRequest) -> Job:
+def new_job(request: JobRequest, origin: Origin = NATIVE) -> Job:
     """A fresh PENDING job for a validated request."""
-    from onpyrunner.models import Timestamps
-
     return Job(
         id=str(uuid.uuid4()),
         status=JobStatus.PENDING,
@@ -45,6 +56,7 @@ def new_job(request: JobRequest) -> Job:
         limits=request.limits,
         judge=request.test_cases is not None,
         timestamps=Timestamps(received_at=utcnow()),
+        origin=origin,
     )
 
 
@@ -159,6 +171,15 @@ class JobStore(ABC):
         """
 
     @abstractmethod
+    async def submit_many(self, jobs: list[tuple[Job, JobRequest]]) -> None:
+        """Store and queue several new jobs: all of them, or none.
+
+        Raises:
+            QueueFullError: the queue cannot take them all.
+            BackendUnavailableError: the backend is down.
+        """
+
+    @abstractmethod
     async def get(self, job_id: str) -> Job | None:
         """The job, or None when unknown or expired."""
 
@@ -201,8 +222,11 @@ class JobStore(ABC):
         """The worker stops: it no longer counts as alive."""
 
     @abstractmethod
-    async def claim(self, worker_id: str, block_s: float) -> Claim | None:
-        """The next job for this worker, RUNNING from now on, or None after block_s.
+    async def claim(
+        self, worker_id: str, languages: frozenset[str], block_s: float
+    ) -> Claim | None:
+        """The next job in one of `languages` (the runtimes this worker has), RUNNING from
+        now on, or None after block_s.
 
         Jobs whose worker went silent for `lease_s` come first. Jobs cancelled while
         pending, expired, or delivered too often are settled here and never returned.

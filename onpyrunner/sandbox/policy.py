@@ -184,3 +184,14 @@ def compose(runtime_file: str, variables: dict[str, str], out_dir: Path, name: s
     tmp.write_text(text)
     tmp.replace(path)
     return Policy(path=path, message=message)
+
+
+def base_values() -> dict[str, int]:
+    """The integer fields of the shipped base.cfg (its rlimits and the like): the facts
+    the limit vocabulary is checked against at start-up (limits.LimitTable)."""
+    message = parse_textproto(policy_text("base.cfg"))
+    return {
+        name: values[-1]
+        for name, values in message.items()
+        if values and isinstance(values[-1], int) and not isinstance(values[-1], bool)
+    }

@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from onpyrunner.errors import SandboxError, SandboxFault, UnknownLanguageError
-from onpyrunner.models import Limits, Outcome, RunResult
+from onpyrunner.limits import Limits
+from onpyrunner.models import Outcome, RunResult
 from onpyrunner.sandbox import cgroup, initbin, nsjail
 from onpyrunner.sandbox.cache import CompileCache, cache_key
 from onpyrunner.sandbox.runtimes import Runtime, discover
@@ -109,6 +110,7 @@ class Sandbox:
             settings.compile_cache_dir or settings.work_dir / "compile-cache",
             settings.compile_cache_mb << 20,
         )
+        self.limits = settings.limit_table()
         self.compile_stats = {"hit": 0, "miss": 0}
         #: Slots rebuilt after a sandbox failed before its program started, by cause.
         self.rebuilds: dict[str, int] = {}
@@ -213,14 +215,6 @@ class Sandbox:
                     await self._release(slot)
         raise AssertionError("unreachable")
 
-    def compile_limits(self) -> Limits:
-        s = self.settings
-        return Limits(
-            cpu_time_ms=s.compile_cpu_time_ms, wall_time_ms=s.compile_wall_time_ms,
-            memory_mb=s.compile_memory_mb, output_kb=s.compile_output_kb,
-            max_processes=s.compile_max_processes, max_file_kb=s.compile_max_file_kb,
-        )  # fmt: skip
-
     async def prepare(self, language: str, source: bytes) -> Prepared:
         """The files each run of this program needs: the source, or the compiled program
         (compiled once in the sandbox, or taken from the compile cache).
@@ -251,7 +245,7 @@ class Sandbox:
         self, runtime: Runtime, key: str, source_file: str, main: str, source: bytes
     ) -> Prepared:
         assert runtime.compile is not None
-        limits = self.compile_limits()
+        limits = self.limits.compile
         started = time.monotonic()
         finished = await self._in_slot(RunSpec(
             phase=runtime.compile, files={source_file: source},
@@ -278,7 +272,7 @@ class Sandbox:
         """
         if prepared.compile_error is not None:
             return prepared.compile_error
-        limits = limits or self.settings.default_limits()
+        limits = limits or self.limits.defaults
         runtime = prepared.runtime
         finished = await self._in_slot(RunSpec(
             phase=runtime.run, files=prepared.files, links=prepared.links,

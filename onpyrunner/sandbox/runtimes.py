@@ -1,4 +1,4 @@
-"""The runtime registry: languages as data (runtimes.toml), probed on this machine.
+"""The runtimes of this machine: the language catalogue (languages/), probed here.
 
 A language has a run phase and, if compiled, a compile phase. Each phase is a sandbox
 policy (base.cfg + the phase's file) and a command; a slot's nsjail serves one phase of
@@ -9,63 +9,21 @@ ${HEAP_MB}.
 from __future__ import annotations
 
 import fnmatch
-import functools
 import os
 import platform
 import re
 import subprocess
-import tomllib
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
-from typing import Any
 
-from onpyrunner.errors import ConfigError
-from onpyrunner.models import Limits
+from onpyrunner.languages.catalogue import PhaseSpec, RuntimeSpec, shipped_specs
+from onpyrunner.limits import Limits
 from onpyrunner.sandbox.policy import Policy, compose, substitute
 from onpyrunner.settings import Settings
 
 PROBE_TIMEOUT_S = 20
-DEFAULT_TMP_MB = 16
 #: Names a command may use that are filled per run.
 PER_RUN = ("SOURCE", "MAIN", "HEAP_MB")
-
-
-@dataclass(frozen=True)
-class SelfTest:
-    """A tiny program with its input and the output it must print."""
-
-    source: str
-    stdin: str
-    stdout: str
-
-
-@dataclass(frozen=True)
-class PhaseSpec:
-    """One table [<id>.compile] or [<id>.run] of runtimes.toml."""
-
-    policy_file: str
-    command: tuple[str, ...]
-    artifacts: tuple[str, ...] = ()
-    tmp_mb: int = DEFAULT_TMP_MB
-
-
-@dataclass(frozen=True)
-class RuntimeSpec:
-    """One language of runtimes.toml, before probing."""
-
-    id: str
-    name: str
-    binary: str
-    source_file: str
-    probe: tuple[str, ...]
-    version: str
-    run: PhaseSpec
-    self_test: SelfTest
-    compile: PhaseSpec | None = None
-    main_class: str | None = None
-    version_regex: str | None = None
-    memory_error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -125,77 +83,6 @@ class Runtime:
             return False
         tail = "\n".join(stderr.rstrip().splitlines()[-30:])
         return re.search(self.spec.memory_error, tail, re.MULTILINE) is not None
-
-
-def _str(table: dict[str, Any], key: str, rid: str, default: str | None = None) -> str:
-    value = table.get(key, default)
-    if not isinstance(value, str):
-        raise ConfigError(f"runtime {rid!r}: {key} must be a string")
-    return value
-
-
-def _strs(table: dict[str, Any], key: str, rid: str, required: bool = True) -> tuple[str, ...]:
-    value = table.get(key, [] if not required else None)
-    if (
-        not isinstance(value, list)
-        or not all(isinstance(v, str) for v in value)
-        or (required and not value)
-    ):
-        raise ConfigError(f"runtime {rid!r}: {key} must be a non-empty list of strings")
-    return tuple(value)
-
-
-def _phase(table: object, rid: str, name: str) -> PhaseSpec:
-    if not isinstance(table, dict):
-        raise ConfigError(f"runtime {rid!r}: [{rid}.{name}] must be a table")
-    tmp_mb = table.get("tmp_mb", DEFAULT_TMP_MB)
-    if not isinstance(tmp_mb, int) or tmp_mb < 1:
-        raise ConfigError(f"runtime {rid!r}: {name}.tmp_mb must be a positive integer")
-    return PhaseSpec(
-        policy_file=_str(table, "policy", f"{rid}.{name}"),
-        command=_strs(table, "command", f"{rid}.{name}"),
-        artifacts=_strs(table, "artifacts", f"{rid}.{name}", required=name == "compile"),
-        tmp_mb=tmp_mb,
-    )
-
-
-def parse_specs(text: str) -> list[RuntimeSpec]:
-    """Parse runtimes.toml text.
-
-    Raises:
-        ConfigError: a table misses a field or has one of the wrong type.
-    """
-    specs = []
-    for rid, table in tomllib.loads(text).items():
-        test = table.get("self_test")
-        if not isinstance(test, dict):
-            raise ConfigError(f"runtime {rid!r}: self_test table is missing")
-        optional = {k: table[k] for k in ("main_class", "version_regex", "memory_error")
-                    if isinstance(table.get(k), str)}  # fmt: skip
-        specs.append(
-            RuntimeSpec(
-                id=rid,
-                name=_str(table, "name", rid),
-                binary=_str(table, "binary", rid),
-                source_file=_str(table, "source_file", rid),
-                probe=_strs(table, "probe", rid),
-                version=_str(table, "version", rid),
-                run=_phase(table.get("run"), rid, "run"),
-                compile=_phase(table["compile"], rid, "compile") if "compile" in table else None,
-                self_test=SelfTest(
-                    _str(test, "source", rid), _str(test, "stdin", rid), _str(test, "stdout", rid)
-                ),
-                **optional,
-            )
-        )
-    return specs
-
-
-@functools.cache
-def shipped_specs() -> tuple[RuntimeSpec, ...]:
-    """The runtimes shipped with the package (read once)."""
-    text = (resources.files("onpyrunner.sandbox") / "runtimes.toml").read_text()
-    return tuple(parse_specs(text))
 
 
 def base_variables(settings: Settings) -> dict[str, str]:

@@ -34,7 +34,8 @@ from pathlib import Path
 from typing import Any
 
 from onpyrunner.errors import SandboxError, SandboxFault
-from onpyrunner.models import Limits, RunResult, Usage
+from onpyrunner.limits import Limits
+from onpyrunner.models import RunResult, Usage
 from onpyrunner.sandbox import nsjail, protocol
 from onpyrunner.sandbox.cgroup import RunStart, SlotCgroup
 from onpyrunner.sandbox.nsjail import CappedReader, read_pipe

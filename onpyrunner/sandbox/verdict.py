@@ -26,7 +26,8 @@ import signal
 from dataclasses import dataclass
 from enum import StrEnum
 
-from onpyrunner.models import Limits, Outcome
+from onpyrunner.limits import Limits
+from onpyrunner.models import Outcome
 
 
 class KillReason(StrEnum):

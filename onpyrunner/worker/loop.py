@@ -20,10 +20,9 @@ from dataclasses import dataclass
 from onpyrunner.errors import BackendUnavailableError, SandboxError, UnknownLanguageError
 from onpyrunner.metrics import Metrics
 from onpyrunner.models import JobStatus, JudgeResult, Progress, RunResult
-from onpyrunner.queue.store import Claim, Ending, JobStore, LanguageInfo, utcnow
-from onpyrunner.sandbox.pool import Sandbox
+from onpyrunner.queue.store import Claim, Ending, JobStore, utcnow
 from onpyrunner.settings import Settings
-from onpyrunner.worker.execute import execute
+from onpyrunner.worker.execute import Runner
 
 log = logging.getLogger(__name__)
 
@@ -48,14 +47,14 @@ class Worker:
     def __init__(
         self,
         store: JobStore,
-        sandbox: Sandbox,
+        runner: Runner,
         settings: Settings,
         concurrency: int,
         metrics: Metrics | None = None,
         worker_id: str | None = None,
     ) -> None:
         self.store = store
-        self.sandbox = sandbox
+        self.runner = runner
         self.settings = settings
         self.concurrency = concurrency
         self.metrics = metrics or Metrics()
@@ -64,9 +63,8 @@ class Worker:
         self._stopping = asyncio.Event()
         self._closing = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
-        self.languages = [
-            LanguageInfo(r.id, r.spec.name, r.version) for r in sandbox.runtimes.values()
-        ]
+        self.languages = runner.languages
+        self.language_ids = frozenset(lang.id for lang in self.languages)
 
     # --- life ------------------------------------------------------------------------
     def start(self) -> None:
@@ -74,9 +72,9 @@ class Worker:
         self._tasks = [
             asyncio.create_task(self._heartbeat_loop(), name=f"{self.id}-heartbeat"),
             asyncio.create_task(self._cancel_loop(), name=f"{self.id}-cancel"),
-            *(asyncio.create_task(self._claim_loop(), name=f"{self.id}-claim-{i}")
-              for i in range(self.concurrency)),
-        ]  # fmt: skip
+        ]
+        for i in range(self.concurrency):
+            self._tasks.append(asyncio.create_task(self._claim_loop(), name=f"{self.id}-claim-{i}"))
 
     @property
     def alive(self) -> bool:
@@ -148,7 +146,7 @@ class Worker:
     # --- one job -------------------------------------------------------------------------
     async def process_one(self, block_s: float) -> bool:
         """Claim one job and run it to its end; False when none came within block_s."""
-        claim = await self.store.claim(self.id, block_s)
+        claim = await self.store.claim(self.id, self.language_ids, block_s)
         if claim is None:
             return False
         self.metrics.queue_wait.observe(max(0.0, (utcnow() - claim.received_at).total_seconds()))
@@ -166,11 +164,10 @@ class Worker:
 
     async def _run(self, claim: Claim) -> None:
         started = utcnow()
-        ending: Ending | None = None
         try:
             with contextlib.suppress(BackendUnavailableError):
                 await self.store.started(claim, started)
-            result = await execute(claim.request, self.sandbox, lambda p: self._progress(claim, p))
+            result = await self.runner.execute(claim.request, lambda p: self._progress(claim, p))
             ending = Ending(JobStatus.COMPLETED, result, None, started, utcnow())
         except asyncio.CancelledError:
             flight = self.inflight.get(claim.job_id)
@@ -179,13 +176,16 @@ class Worker:
             else:
                 await self._hand_back(claim)
                 raise
-        except (SandboxError, UnknownLanguageError) as e:
+        except UnknownLanguageError as e:  # never routed here; another worker may have it
+            log.error("job %s: %s; handed back", claim.job_id, e)
+            await self._hand_back(claim)
+            return
+        except SandboxError as e:
             log.error("job %s failed in the sandbox: %s", claim.job_id, e)
             ending = Ending(JobStatus.FAILED, None, str(e), started, utcnow())
         except Exception as e:
             log.exception("job %s: internal error", claim.job_id)
-            ending = Ending(JobStatus.FAILED, None, f"internal error: {e!r}", started,
-                            utcnow())  # fmt: skip
+            ending = Ending(JobStatus.FAILED, None, f"internal error: {e!r}", started, utcnow())
         await self._report(claim, ending)
 
     async def _progress(self, claim: Claim, progress: Progress) -> None:

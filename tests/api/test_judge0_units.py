@@ -6,10 +6,10 @@ import ipaddress
 
 import pytest
 
-from onpyrunner.api.judge0.callbacks import CallbackURLError, check_url, is_public
-from onpyrunner.api.judge0.encoding import Base64Error, decode64, encode64
-from onpyrunner.api.judge0.languages import LANGUAGES, version_number
-from onpyrunner.api.judge0.schemas import FieldsError, requested_fields, seconds
+from onpyrunner.api.compat.judge0.callbacks import CallbackURLError, check_url, is_public
+from onpyrunner.api.compat.judge0.encoding import Base64Error, decode64, encode64
+from onpyrunner.api.compat.judge0.languages import LANGUAGES, version_number
+from onpyrunner.api.compat.judge0.schemas import FieldsError, requested_fields, seconds
 
 
 def test_encode64_is_rubys_base64_encode64() -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from onpyrunner.judge.run import judge
-from onpyrunner.models import JobRequest, Limits, Progress, TestCase, Verdict
+from onpyrunner.limits import Limits
+from onpyrunner.models import JobRequest, Progress, TestCase, Verdict
 from onpyrunner.sandbox.pool import Sandbox
 
 pytestmark = pytest.mark.sandbox

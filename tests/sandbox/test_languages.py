@@ -10,9 +10,10 @@ from dataclasses import dataclass
 import pytest
 
 from onpyrunner.judge.run import judge
-from onpyrunner.models import JobRequest, Limits, Outcome, Progress, TestCase, Verdict
+from onpyrunner.languages.catalogue import shipped_specs
+from onpyrunner.limits import Limits
+from onpyrunner.models import JobRequest, Outcome, Progress, TestCase, Verdict
 from onpyrunner.sandbox.pool import Sandbox
-from onpyrunner.sandbox.runtimes import shipped_specs
 
 pytestmark = pytest.mark.sandbox
 

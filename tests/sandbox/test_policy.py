@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from onpyrunner.errors import ConfigError
+from onpyrunner.languages.catalogue import shipped_specs
 from onpyrunner.sandbox.policy import compose, parse_textproto, policy_text, substitute
-from onpyrunner.sandbox.runtimes import shipped_specs
 from onpyrunner.settings import Settings
 
 

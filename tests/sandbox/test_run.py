@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from onpyrunner.models import Limits, Outcome, RunResult
+from onpyrunner.limits import Limits
+from onpyrunner.models import Outcome, RunResult
 from onpyrunner.sandbox.nsjail import INIT_PATH
 from onpyrunner.sandbox.pool import Sandbox
 from onpyrunner.settings import Settings
@@ -22,7 +23,7 @@ pytestmark = pytest.mark.sandbox
 async def run(
     sandbox: Sandbox, code: str, stdin: bytes = b"", language: str = "python", **limits: int
 ) -> RunResult:
-    base = sandbox.settings.default_limits().model_dump()
+    base = sandbox.settings.limit_table().defaults.model_dump()
     base.update(limits)
     return await sandbox.run(language, textwrap.dedent(code).encode(), stdin, Limits(**base))
 

@@ -6,7 +6,8 @@ import signal
 
 import pytest
 
-from onpyrunner.models import Limits, Outcome
+from onpyrunner.limits import Limits
+from onpyrunner.models import Outcome
 from onpyrunner.sandbox.verdict import ExitFacts, KillReason, classify
 
 LIMITS = Limits(cpu_time_ms=1000, wall_time_ms=2000)

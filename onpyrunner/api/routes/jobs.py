@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import math
 from typing import Annotated, Any
@@ -11,19 +10,16 @@ from fastapi import APIRouter, Depends, Query, Request, WebSocket, WebSocketDisc
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from onpyrunner.api import waiting
 from onpyrunner.api.errors import ErrorResponses, field_error
 from onpyrunner.api.schemas import Accepted, JobCreate, JobPublic
 from onpyrunner.api.services import Services, services, services_dependency
-from onpyrunner.api.validate import resolve
+from onpyrunner.api.submit import job_request, submit, submit_and_wait
 from onpyrunner.errors import BackendUnavailableError, JobNotFoundError
 from onpyrunner.models import TERMINAL_STATUSES, Job
-from onpyrunner.queue.store import new_job
 
 router = APIRouter(tags=["jobs"])
 Deps = Annotated[Services, Depends(services_dependency)]
-
-#: A WebSocket re-reads its job at least this often, in case an announcement was missed.
-WS_REREAD_S = 5.0
 
 
 def _wait_seconds(raw: str | None, maximum: float) -> float:
@@ -73,31 +69,17 @@ async def execute(
     """Submit a program (a judge job when test_cases are given); get its id at once."""
     svc = services(request)  # not a dependency: this is the hot path, every step counts
     wait_s = _wait_seconds(wait, svc.settings.max_wait_s)
-    job_request = resolve(body, svc.settings, await svc.languages())
-    job = new_job(job_request)
-    location = {"Location": f"/jobs/{job.id}"}
+    job_req = await job_request(body, svc)
     if wait_s <= 0:
-        await svc.store.submit(job, job_request)
-        svc.metrics.submitted.inc()
+        job = await submit(svc, job_req)
         return JSONResponse(
-            {"job_id": job.id, "status": job.status.value}, status_code=202, headers=location
+            {"job_id": job.id, "status": job.status.value},
+            status_code=202,
+            headers={"Location": f"/jobs/{job.id}"},
         )
-    loop = asyncio.get_running_loop()
-    async with svc.store.watch(job.id) as watch:
-        await svc.store.submit(job, job_request)
-        svc.metrics.submitted.inc()
-        deadline = loop.time() + wait_s
-        current: Job | None = job
-        while current is not None and current.status not in TERMINAL_STATUSES:
-            remaining = deadline - loop.time()
-            if remaining <= 0 or not await watch.changed(remaining):
-                current = await svc.store.get(job.id)  # the last word, announced or not
-                break
-            current = await svc.store.get(job.id)
-    if current is None:
-        raise JobNotFoundError(job.id)
-    done = current.status in TERMINAL_STATUSES
-    return _public(current, 200 if done else 202, location)
+    job = await submit_and_wait(svc, job_req, wait_s)
+    done = job.status in TERMINAL_STATUSES
+    return _public(job, 200 if done else 202, {"Location": f"/jobs/{job.id}"})
 
 
 @router.get("/jobs/{job_id}", response_model=JobPublic, responses=ErrorResponses.read)
@@ -121,14 +103,9 @@ async def job_events(websocket: WebSocket, job_id: str) -> None:
     svc = services(websocket)
     await websocket.accept()
     try:
-        async with svc.store.watch(job_id) as watch:
-            job = await svc.store.get(job_id)
-            if job is None:
-                await websocket.send_json({"error": str(JobNotFoundError(job_id))})
-                await websocket.close(code=4404)
-                return
+        async with waiting.follow(svc.store, job_id) as follower:
             last: Any = None
-            while job is not None:
+            async for job in follower.changes(svc.settings.job_ttl_s):
                 view = JobPublic.of(job).model_dump(mode="json")
                 seen = (view["status"], view["progress"])
                 if seen != last:
@@ -137,10 +114,11 @@ async def job_events(websocket: WebSocket, job_id: str) -> None:
                 if job.status in TERMINAL_STATUSES:
                     await websocket.close(code=1000)
                     return
-                await watch.changed(WS_REREAD_S)
-                job = await svc.store.get(job_id)
-            await websocket.send_json({"error": str(JobNotFoundError(job_id))})
-            await websocket.close(code=4404)
+            if follower.gone:
+                await websocket.send_json({"error": str(JobNotFoundError(job_id))})
+                await websocket.close(code=4404)
+            else:  # still not finished when its record's lifetime passed
+                await websocket.close(code=1000)
     except WebSocketDisconnect:
         return
     except BackendUnavailableError as e:

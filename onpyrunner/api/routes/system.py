@@ -11,7 +11,6 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from onpyrunner.api.schemas import Language, ServerLimits
 from onpyrunner.api.services import Services, services_dependency
 from onpyrunner.errors import BackendUnavailableError
-from onpyrunner.models import Limits
 
 router = APIRouter(tags=["system"])
 Deps = Annotated[Services, Depends(services_dependency)]
@@ -31,11 +30,14 @@ async def limits(svc: Deps) -> ServerLimits:
     """The limit each request gets by default, the most it may ask for, and the size caps."""
     s = svc.settings
     return ServerLimits(
-        defaults=s.default_limits(), maximums=Limits(**s.limit_maximums()),
-        max_source_kb=s.max_source_kb, max_stdin_kb=s.max_stdin_kb,
-        max_test_cases=s.max_test_cases, max_body_bytes=s.max_body_bytes,
+        defaults=svc.limits.defaults,
+        maximums=svc.limits.maximums,
+        max_source_kb=s.max_source_kb,
+        max_stdin_kb=s.max_stdin_kb,
+        max_test_cases=s.max_test_cases,
+        max_body_bytes=s.max_body_bytes,
         max_wait_s=s.max_wait_s,
-    )  # fmt: skip
+    )
 
 
 @router.get("/health")
@@ -51,7 +53,7 @@ async def health(svc: Deps) -> JSONResponse:
             problems.append("no worker is alive")
     except BackendUnavailableError as e:
         problems.append(f"the queue backend is unavailable: {e}")
-    if svc.worker is not None and not svc.worker.alive:
+    if svc.workers_alive is not None and not svc.workers_alive():
         problems.append("the in-process worker has stopped")
     body["status"] = "unavailable" if problems else "ok"
     if problems:

@@ -9,15 +9,15 @@ What OnPyRunner honours, maps or refuses, field by field, is in docs/judge0.md.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from onpyrunner.api.judge0.encoding import Base64Error, decode64, encode64
-from onpyrunner.api.judge0.languages import BY_ID, PRIMARY_ID, Judge0Language
-from onpyrunner.api.judge0.status import Rendered, render
+from onpyrunner.api.compat.judge0.encoding import Base64Error, decode64, encode64
+from onpyrunner.api.compat.judge0.languages import BY_ID, PRIMARY_ID, Judge0Language
+from onpyrunner.api.compat.judge0.status import Rendered, render
 from onpyrunner.models import TERMINAL_STATUSES, Job
-from onpyrunner.settings import Settings
 
 #: Every attribute of a Judge0 1.13.1 submission, in its serializer's order: the table's
 #: columns (language_id and status_id included) then status and language. `fields=*`
@@ -102,7 +102,10 @@ def _number(value: object) -> float:
     if isinstance(value, bool):
         raise ValueError("is not a number")
     if isinstance(value, int | float):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an integer past float's range: 10**400
+            raise ValueError("is too large") from None
     elif isinstance(value, str):
         try:
             number = float(value.strip())
@@ -130,11 +133,11 @@ def _bounded(value: object, maximum: float) -> float:
     if number <= 0:
         raise ValueError("must be greater than 0")
     if number > maximum:
-        raise ValueError(f"must be less than or equal to {_plain(maximum)}")
+        raise ValueError(f"must be less than or equal to {plain(maximum)}")
     return number
 
 
-def _plain(number: float) -> str:
+def plain(number: float) -> str:
     return str(int(number)) if number == int(number) else str(number)
 
 
@@ -192,7 +195,7 @@ class _Reader:
             self.fail(field, message)
 
 
-def _language(reader: _Reader, runtimes: set[str]) -> Judge0Language | None:
+def _language(reader: _Reader, runtimes: frozenset[str]) -> Judge0Language | None:
     if not reader.given("language_id"):
         reader.fail("language_id", "can't be blank")
         return None
@@ -209,30 +212,60 @@ def _language(reader: _Reader, runtimes: set[str]) -> Judge0Language | None:
     return lang
 
 
-def _limits(reader: _Reader, settings: Settings, stack_kb: int) -> dict[str, int]:
+@dataclass(frozen=True)
+class LimitField:
+    """A Judge0 limit field: the native limit it sets, and its unit's conversions."""
+
+    name: str
+    native: str
+    to_native: Callable[[float], int]
+    of_native: Callable[[int], float]
+
+
+#: Judge0's limit fields, in its units: seconds, KB, a count, KB. Converted here, at the
+#: edge; the native path resolves them against the server's limits.
+def _ms_of_s(seconds: float) -> int:
+    return max(1, round(seconds * 1000))
+
+
+def _s_of_ms(ms: int) -> float:
+    return ms / 1000
+
+
+def _mib_of_kb(kb: float) -> int:
+    return max(1, math.ceil(int(kb) / 1024))
+
+
+def _kb_of_mib(mib: int) -> float:
+    return mib * 1024
+
+
+LIMIT_FIELDS: tuple[LimitField, ...] = (
+    LimitField("cpu_time_limit", "cpu_time_ms", _ms_of_s, _s_of_ms),
+    LimitField("wall_time_limit", "wall_time_ms", _ms_of_s, _s_of_ms),
+    LimitField("memory_limit", "memory_mb", _mib_of_kb, _kb_of_mib),
+    LimitField("max_processes_and_or_threads", "max_processes", int, float),
+    LimitField("max_file_size", "max_file_kb", int, float),
+)
+BY_NATIVE = {f.native: f for f in LIMIT_FIELDS}
+
+
+def _limits(reader: _Reader, stack_kb: int) -> dict[str, int]:
+    """The native limits a submission asks for (the server's bounds are checked on the
+    native path, see routes._problems_of for how its messages come back)."""
     limits: dict[str, int] = {}
-    cpu = reader.number("cpu_time_limit", settings.max_cpu_time_ms / 1000)
-    if cpu is not None:
-        limits["cpu_time_ms"] = max(1, round(cpu * 1000))
-    wall = reader.number("wall_time_limit", settings.max_wall_time_ms / 1000)
-    if wall is not None:
-        limits["wall_time_ms"] = max(1, round(wall * 1000))
-    memory = reader.number("memory_limit", settings.max_memory_mb * 1024)
-    if memory is not None:
-        limits["memory_mb"] = max(1, math.ceil(int(memory) / 1024))
-    processes = reader.number("max_processes_and_or_threads", settings.max_max_processes)
-    if processes is not None:
-        limits["max_processes"] = max(1, int(processes))
-    file_kb = reader.number("max_file_size", settings.max_max_file_kb)
-    if file_kb is not None:
-        limits["max_file_kb"] = int(file_kb)
+    for field in LIMIT_FIELDS:
+        value = reader.number(field.name, math.inf)
+        if value is not None:
+            limits[field.native] = field.to_native(value)
     reader.number("stack_limit", stack_kb)  # checked; the sandbox's stack is fixed
     if reader.given("cpu_extra_time"):  # Judge0 allows 0 here
         try:
             extra = _number(reader.data["cpu_extra_time"])
             if not 0 <= extra <= MAX_CPU_EXTRA_TIME_S:
-                reader.fail("cpu_extra_time",
-                            f"must be between 0 and {_plain(MAX_CPU_EXTRA_TIME_S)}")  # fmt: skip
+                reader.fail(
+                    "cpu_extra_time", f"must be between 0 and {plain(MAX_CPU_EXTRA_TIME_S)}"
+                )
         except ValueError as e:
             reader.fail("cpu_extra_time", str(e))
     if reader.given("number_of_runs"):
@@ -241,22 +274,24 @@ def _limits(reader: _Reader, settings: Settings, stack_kb: int) -> dict[str, int
             if runs <= 0:
                 reader.fail("number_of_runs", "must be greater than 0")
             elif runs > 1:
-                reader.fail("number_of_runs", "must be less than or equal to 1 "
-                            "(OnPyRunner runs a submission once)")  # fmt: skip
+                reader.fail(
+                    "number_of_runs",
+                    "must be less than or equal to 1 (OnPyRunner runs a submission once)",
+                )
         except ValueError as e:
             reader.fail("number_of_runs", str(e))
     return limits
 
 
 def parse_submission(
-    data: object, *, base64: bool, runtimes: set[str], settings: Settings, stack_kb: int
+    data: object, *, base64: bool, runtimes: frozenset[str], stack_kb: int
 ) -> tuple[SubmissionIn | None, Problems]:
     """A submission from its JSON, or the problems with it, each under its field's name.
 
     Args:
         data: the JSON object the client sent.
         base64: source_code, stdin and expected_output are base64 (?base64_encoded=true).
-        runtimes: the runtimes a submission may use now (see validate._language_error).
+        runtimes: the runtimes a submission may use now (Services.accepted_languages).
         stack_kb: the sandbox's fixed stack size: the most stack_limit may ask for.
     """
     if not isinstance(data, dict):
@@ -269,7 +304,7 @@ def parse_submission(
     language = _language(reader, runtimes)
     stdin = reader.text("stdin", encoded=True)
     expected = reader.text("expected_output", encoded=True)
-    limits = _limits(reader, settings, stack_kb)
+    limits = _limits(reader, stack_kb)
     reader.off("enable_per_process_and_thread_time_limit",
                "limits apply to the whole process tree")  # fmt: skip
     reader.off("enable_per_process_and_thread_memory_limit",
@@ -312,7 +347,7 @@ def _finished_at(job: Job) -> datetime | None:
 def _all_values(job: Job, shown: Rendered, names: dict[str, str], stack_kb: int) -> dict[str, Any]:
     run = shown.run
     limits = job.limits
-    echo = job.echo or {}
+    echo = job.origin.data
     asked = echo.get("language_id")
     language_id = int(asked) if asked and asked.isdigit() else PRIMARY_ID.get(job.language)
     language = (

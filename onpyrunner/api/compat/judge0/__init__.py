@@ -11,9 +11,9 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 
-from onpyrunner.api.judge0 import info, routes
-from onpyrunner.api.judge0.callbacks import Callbacks
-from onpyrunner.api.judge0.state import Judge0, sandbox_stack_kb
+from onpyrunner.api.compat.judge0 import info, routes
+from onpyrunner.api.compat.judge0.callbacks import Callbacks
+from onpyrunner.api.compat.judge0.state import Judge0
 from onpyrunner.api.services import Services
 from onpyrunner.settings import Settings
 
@@ -33,15 +33,13 @@ def install(app: FastAPI, settings: Settings) -> None:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         svc = app.state.services
         assert isinstance(svc, Services)
-        state = Judge0(svc, Callbacks(settings, svc.store, lambda job: state.render(job)),
-                       sandbox_stack_kb())  # fmt: skip
+        state = Judge0(svc, Callbacks(settings, svc.store, lambda job: state.render(job)))
         app.state.judge0 = state
         try:
             yield
         finally:
             await state.callbacks.close(settings.shutdown_grace_s)
 
-    app.add_exception_handler(routes.Judge0Error, routes.judge0_error)
     if settings.judge0_at_root:
         app.include_router(_router(), include_in_schema=False)
     if settings.judge0_prefix:

@@ -11,15 +11,15 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from onpyrunner import __version__
-from onpyrunner.api.judge0 import languages
-from onpyrunner.api.judge0.schemas import MAX_BATCH, MAX_CPU_EXTRA_TIME_S
-from onpyrunner.api.judge0.state import Judge0, judge0
-from onpyrunner.api.judge0.status import Status
-from onpyrunner.api.services import Services, services
+from onpyrunner.api.compat.judge0 import languages
+from onpyrunner.api.compat.judge0.schemas import MAX_BATCH, MAX_CPU_EXTRA_TIME_S
+from onpyrunner.api.compat.judge0.state import Judge0, judge0_dependency
+from onpyrunner.api.compat.judge0.status import Status
+from onpyrunner.api.services import Services, services_dependency
 
 router = APIRouter(tags=["judge0"])
-Deps = Annotated[Services, Depends(services)]
-State = Annotated[Judge0, Depends(judge0)]
+Deps = Annotated[Services, Depends(services_dependency)]
+State = Annotated[Judge0, Depends(judge0_dependency)]
 
 #: The Judge0 version this API answers as.
 JUDGE0_VERSION = "1.13.1"
@@ -95,7 +95,7 @@ async def version() -> str:
 async def config_info(svc: Deps, state: State) -> dict[str, Any]:
     """The defaults, maximums and switches submissions are held to (Judge0's keys)."""
     s = svc.settings
-    d = s.default_limits()
+    d, m = svc.limits.defaults, svc.limits.maximums
     return {
         "maintenance_mode": False,
         "enable_wait_result": True,
@@ -109,23 +109,23 @@ async def config_info(svc: Deps, state: State) -> dict[str, Any]:
         "enable_additional_files": False,
         "max_queue_size": s.max_pending_jobs,
         "cpu_time_limit": d.cpu_time_ms / 1000,
-        "max_cpu_time_limit": s.max_cpu_time_ms / 1000,
+        "max_cpu_time_limit": m.cpu_time_ms / 1000,
         "cpu_extra_time": 0.0,
         "max_cpu_extra_time": MAX_CPU_EXTRA_TIME_S,
         "wall_time_limit": d.wall_time_ms / 1000,
-        "max_wall_time_limit": s.max_wall_time_ms / 1000,
+        "max_wall_time_limit": m.wall_time_ms / 1000,
         "memory_limit": d.memory_mb * 1024,
-        "max_memory_limit": s.max_memory_mb * 1024,
+        "max_memory_limit": m.memory_mb * 1024,
         "stack_limit": state.stack_kb,
         "max_stack_limit": state.stack_kb,
         "max_processes_and_or_threads": d.max_processes,
-        "max_max_processes_and_or_threads": s.max_max_processes,
+        "max_max_processes_and_or_threads": m.max_processes,
         "enable_per_process_and_thread_time_limit": False,
         "allow_enable_per_process_and_thread_time_limit": False,
         "enable_per_process_and_thread_memory_limit": False,
         "allow_enable_per_process_and_thread_memory_limit": False,
         "max_file_size": d.max_file_kb,
-        "max_max_file_size": s.max_max_file_kb,
+        "max_max_file_size": m.max_file_kb,
         "number_of_runs": 1,
         "max_number_of_runs": 1,
         "redirect_stderr_to_stdout": False,

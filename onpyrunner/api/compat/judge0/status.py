@@ -16,7 +16,8 @@ import signal
 from dataclasses import dataclass
 from enum import IntEnum
 
-from onpyrunner.models import Job, JobStatus, JudgeResult, Limits, Outcome, RunResult, Verdict
+from onpyrunner.limits import Limits
+from onpyrunner.models import Job, JobStatus, JudgeResult, Outcome, RunResult, Verdict
 
 
 class Status(IntEnum):

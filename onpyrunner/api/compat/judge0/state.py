@@ -1,26 +1,17 @@
-"""What the Judge0 routes share: the app's services, the callbacks, the sandbox's stack."""
+"""What the Judge0 routes share: the app's services and the callbacks."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from starlette.requests import HTTPConnection
 
-from onpyrunner.api.judge0 import languages
-from onpyrunner.api.judge0.callbacks import Callbacks
-from onpyrunner.api.judge0.schemas import DEFAULT_FIELDS, render_submission
+from onpyrunner.api.compat.judge0 import languages
+from onpyrunner.api.compat.judge0.callbacks import Callbacks
+from onpyrunner.api.compat.judge0.schemas import DEFAULT_FIELDS, render_submission
 from onpyrunner.api.services import Services
 from onpyrunner.models import Job
-from onpyrunner.sandbox.policy import Policy, parse_textproto, policy_text
-from onpyrunner.sandbox.runtimes import shipped_specs
-
-
-def sandbox_stack_kb() -> int:
-    """The stack every run gets: the policy's rlimit_stack (MiB), in KB (Judge0's unit)."""
-    policy = Policy(path=Path("base.cfg"), message=parse_textproto(policy_text("base.cfg")))
-    return policy.int_field("rlimit_stack") * 1024
 
 
 @dataclass
@@ -29,7 +20,13 @@ class Judge0:
 
     services: Services
     callbacks: Callbacks
-    stack_kb: int
+
+    @property
+    def stack_kb(self) -> int:
+        """The stack every run gets (the sandbox policy's), in Judge0's unit."""
+        stack_kb = self.services.limits.stack_kb
+        assert stack_kb is not None, "the service's limits are checked against the policy"
+        return stack_kb
 
     async def names(self) -> dict[str, str]:
         """Judge0 display name per runtime id, with the versions the workers probed."""
@@ -37,12 +34,6 @@ class Judge0:
         for lang, version in languages.offered(await self.services.languages()):
             names[lang.runtime] = lang.display_name(version)
         return names
-
-    async def runtimes(self) -> set[str]:
-        """Runtimes a submission may use now: those of the live workers, or when no worker
-        is alive, every shipped one (the job waits), as POST /execute decides."""
-        live = {info.id for info in await self.services.languages()}
-        return live or {spec.id for spec in shipped_specs()}
 
     async def render(
         self, job: Job, fields: tuple[str, ...] = DEFAULT_FIELDS, base64: bool = True
@@ -58,3 +49,8 @@ def judge0(conn: HTTPConnection) -> Judge0:
     found = conn.app.state.judge0
     assert isinstance(found, Judge0)
     return found
+
+
+async def judge0_dependency(conn: HTTPConnection) -> Judge0:
+    """`judge0` as a FastAPI dependency (async: a sync one would cost a thread hop)."""
+    return judge0(conn)

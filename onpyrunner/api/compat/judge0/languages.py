@@ -14,8 +14,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from onpyrunner.languages.catalogue import RuntimeSpec
+from onpyrunner.languages.catalogue import spec_of as catalogue_spec
 from onpyrunner.queue.store import LanguageInfo
-from onpyrunner.sandbox.runtimes import RuntimeSpec, shipped_specs
 
 
 @dataclass(frozen=True)
@@ -71,4 +72,4 @@ def offered(languages: list[LanguageInfo]) -> list[tuple[Judge0Language, str]]:
 
 def spec_of(runtime: str) -> RuntimeSpec | None:
     """The shipped runtime entry (file name, commands) behind a Judge0 language."""
-    return next((s for s in shipped_specs() if s.id == runtime), None)
+    return catalogue_spec(runtime)

@@ -32,6 +32,7 @@ from typing import Any
 
 import httpx
 
+from onpyrunner.api import waiting
 from onpyrunner.models import TERMINAL_STATUSES, Job
 from onpyrunner.queue.store import JobStore
 from onpyrunner.settings import Settings
@@ -44,9 +45,6 @@ MAX_URL_CHARS = 2048
 #: Back-off before attempt n + 1 is BACKOFF_S * 2**(n - 1), at most BACKOFF_MAX_S.
 BACKOFF_S = 0.5
 BACKOFF_MAX_S = 5.0
-
-#: How often a follower re-reads its job in case an announcement was missed.
-REREAD_S = 5.0
 
 Render = Callable[[Job], Awaitable[dict[str, Any]]]
 
@@ -144,17 +142,9 @@ class Callbacks:
 
     async def _finished(self, job_id: str) -> Job | None:
         """The job once it ends; None when it expires (or disappears) first."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.settings.job_ttl_s
-        async with self.store.watch(job_id) as watch:
-            job = await self.store.get(job_id)
-            while job is not None and job.status not in TERMINAL_STATUSES:
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    return None
-                await watch.changed(min(REREAD_S, remaining))
-                job = await self.store.get(job_id)
-            return job
+        async with waiting.follow(self.store, job_id) as follower:
+            job = await follower.until_done(self.settings.job_ttl_s)
+        return job if job is not None and job.status in TERMINAL_STATUSES else None
 
     async def _follow(self, job_id: str, url: str) -> None:
         try:

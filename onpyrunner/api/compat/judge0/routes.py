@@ -1,0 +1,305 @@
+"""Judge0 submissions: create (one or a batch), read (one or a batch), delete.
+
+A submission is an OnPyRunner job: its token is the job id, it goes through the native
+submission path (api/submit.py) exactly as POST /execute does, and a submission with
+expected_output is a one-case judge job (the worker compares, with the "lines" checker,
+which is Judge0's comparison). The native path's errors come back in Judge0's shapes:
+here, in `Judge0Route` and `_problems_of`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
+
+from onpyrunner.api.compat.judge0.callbacks import CallbackURLError, check_url
+from onpyrunner.api.compat.judge0.schemas import (
+    BY_NATIVE,
+    MAX_BATCH,
+    FieldsError,
+    Problems,
+    SubmissionIn,
+    flag,
+    parse_submission,
+    plain,
+    requested_fields,
+)
+from onpyrunner.api.compat.judge0.state import Judge0, judge0_dependency
+from onpyrunner.api.schemas import JobCreate, LimitsIn
+from onpyrunner.api.services import Services, services_dependency
+from onpyrunner.api.submit import job_request, submit, submit_and_wait, submit_many
+from onpyrunner.errors import JobNotFoundError, QueueFullError
+from onpyrunner.models import TERMINAL_STATUSES, JobRequest, Origin, TestCase
+
+#: Where the native path's problems (native field paths) land in Judge0's names.
+_NATIVE_FIELDS = {
+    "source_code": "source_code",
+    "stdin": "stdin",
+    "test_cases": "stdin",
+    "language": "language_id",
+    **{native: field.name for native, field in BY_NATIVE.items()},
+}
+
+
+class Judge0Error(Exception):
+    """An answer of Judge0's own shape, raised from deep inside a route."""
+
+    def __init__(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        self.status = status
+        self.body = body
+        self.headers = headers
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> Judge0Error:
+    return Judge0Error(status, {"error": message}, headers)
+
+
+class Judge0Route(APIRoute):
+    """A route whose errors answer in Judge0's shapes: its own (Judge0Error), and the
+    native path's that Judge0 has a word for (a full queue). Other native errors (an
+    unknown token, the backend down) keep the native answer, as before."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except Judge0Error as e:
+                return JSONResponse(e.body, status_code=e.status, headers=e.headers)
+            except QueueFullError as e:
+                return JSONResponse(
+                    {"error": "queue is full"},
+                    status_code=503,
+                    headers={"Retry-After": str(e.retry_after_s)},
+                )
+
+        return route
+
+
+router = APIRouter(tags=["judge0"], route_class=Judge0Route)
+Deps = Annotated[Services, Depends(services_dependency)]
+State = Annotated[Judge0, Depends(judge0_dependency)]
+Base64 = Annotated[str | None, Query(description='"true": base64 in and out')]
+Fields = Annotated[str | None, Query(description="comma-separated attributes, or *")]
+
+
+def _fields(raw: str | None) -> tuple[str, ...]:
+    try:
+        return requested_fields(raw)
+    except FieldsError as e:
+        raise _error(400, str(e)) from e
+
+
+async def _body(request: Request) -> Any:
+    try:
+        return json.loads(await request.body() or b"{}")
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:
+        raise _error(400, f"the body is not valid JSON: {e}") from e
+
+
+def _message(error: dict[str, Any], native: str | None) -> str:
+    """A native problem's message, in Judge0's units and words for a limit field."""
+    field = BY_NATIVE.get(native or "")
+    bound = (error.get("ctx") or {}).get("le")
+    if field is not None and isinstance(bound, int):
+        return f"must be less than or equal to {plain(field.of_native(bound))}"
+    return str(error.get("msg"))
+
+
+def _problems_of(e: RequestValidationError) -> Problems:
+    problems: Problems = {}
+    for error in e.errors():
+        loc = [str(part) for part in error.get("loc", ()) if part != "body"]
+        native = next((p for p in reversed(loc) if p in _NATIVE_FIELDS), None)
+        field = _NATIVE_FIELDS[native] if native is not None else "base"
+        problems.setdefault(field, []).append(_message(error, native))
+    return problems
+
+
+async def _request(sub: SubmissionIn, svc: Services) -> tuple[JobRequest | None, Problems]:
+    """The job request, through the native path exactly as for POST /execute."""
+    judged = sub.expected_output is not None
+    body = JobCreate(
+        language=sub.language.runtime,
+        source_code=sub.source_code,
+        stdin="" if judged else sub.stdin,
+        limits=LimitsIn(**sub.limits),
+        test_cases=[TestCase(stdin=sub.stdin, expected_stdout=sub.expected_output or "")]
+        if judged
+        else None,
+        checker="lines",
+    )
+    try:
+        return await job_request(body, svc), {}
+    except RequestValidationError as e:
+        return None, _problems_of(e)
+
+
+async def _prepare(
+    data: object, base64: bool, state: Judge0
+) -> tuple[tuple[JobRequest, SubmissionIn] | None, Problems]:
+    """(job request, submission) of one submission, or its problems."""
+    svc = state.services
+    sub, problems = parse_submission(
+        data,
+        base64=base64,
+        runtimes=await svc.accepted_languages(),
+        stack_kb=state.stack_kb,
+    )
+    callback = data.get("callback_url") if isinstance(data, dict) else None
+    if isinstance(callback, str) and callback and "callback_url" not in problems:
+        try:
+            await check_url(callback, svc.settings.judge0_allow_internal_callbacks)
+        except CallbackURLError as e:
+            problems.setdefault("callback_url", []).append(str(e))
+    if problems or sub is None:
+        return None, problems
+    request, problems = await _request(sub, svc)
+    if request is None:
+        return None, problems
+    return (request, sub), {}
+
+
+def _origin(sub: SubmissionIn) -> Origin:
+    """What Judge0 answers back about a submission, kept with its job."""
+    echo = {"source_code": sub.source_code, "language_id": str(sub.language.id)}
+    if sub.stdin:
+        echo["stdin"] = sub.stdin
+    if sub.expected_output is not None:
+        echo["expected_output"] = sub.expected_output
+    if sub.callback_url:
+        echo["callback_url"] = sub.callback_url
+    return Origin(api="judge0", data=echo)
+
+
+@router.post("/submissions/batch", status_code=201)
+async def create_batch(
+    request: Request, svc: Deps, state: State, base64_encoded: Base64 = None
+) -> JSONResponse:
+    """Create up to 20 submissions; one answer per submission, in order: a token or the
+    submission's problems. The valid ones are queued together, or (queue full) none."""
+    data = await _body(request)
+    items = data.get("submissions") if isinstance(data, dict) else None
+    if not isinstance(items, list) or not items:
+        raise _error(400, "there should be at least one submission in a batch")
+    if len(items) > MAX_BATCH:
+        raise _error(
+            400, f"number of submissions in a batch should be less than or equal to {MAX_BATCH}"
+        )
+    prepared = [await _prepare(item, flag(base64_encoded), state) for item in items]
+    valid = [p for p, _ in prepared if p is not None]
+    queued = await submit_many(svc, [(req, _origin(sub)) for req, sub in valid]) if valid else []
+    jobs = iter(queued)
+    answers: list[Any] = []
+    for found, problems in prepared:
+        if found is None:
+            answers.append(problems)
+            continue
+        job = next(jobs)
+        if found[1].callback_url:
+            state.callbacks.follow(job.id, found[1].callback_url)
+        answers.append({"token": job.id})
+    return JSONResponse(answers, status_code=201 if valid else 422)
+
+
+@router.get("/submissions/batch")
+async def read_batch(
+    request: Request,
+    svc: Deps,
+    state: State,
+    base64_encoded: Base64 = None,
+    fields: Fields = None,
+    tokens: str | None = None,
+) -> JSONResponse:
+    """Up to 20 submissions by token (comma-separated); null for an unknown token."""
+    wanted = _fields(fields)
+    raw = tokens if tokens is not None else request.headers.get("tokens", "")
+    names = [t for t in raw.strip().split(",") if t]
+    if len(names) > MAX_BATCH:
+        raise _error(
+            400, f"number of submissions in a batch should be less than or equal to {MAX_BATCH}"
+        )
+    if not names:
+        raise _error(400, "there should be at least one submission in a batch")
+    jobs = await asyncio.gather(*(svc.store.get(t.strip()) for t in names))
+    rendered = [
+        None if job is None else await state.render(job, wanted, flag(base64_encoded))
+        for job in jobs
+    ]
+    return JSONResponse({"submissions": rendered})
+
+
+@router.post("/submissions", status_code=201)
+async def create(
+    request: Request,
+    state: State,
+    base64_encoded: Base64 = None,
+    wait: Annotated[str | None, Query(description='"true": answer when done')] = None,
+    fields: Fields = None,
+) -> JSONResponse:
+    """Create a submission: 201 {"token"}; with wait=true, 201 with the submission once it
+    finished (or as it is after the server's max_wait_s)."""
+    wanted = _fields(fields)
+    prepared, problems = await _prepare(await _body(request), flag(base64_encoded), state)
+    if prepared is None:
+        return JSONResponse(problems, status_code=422)
+    job_req, sub = prepared
+    svc = state.services
+    callback = sub.callback_url
+
+    def follow_callback(job_id: str) -> None:
+        if callback:
+            state.callbacks.follow(job_id, callback)
+
+    if not flag(wait):
+        job = await submit(svc, job_req, _origin(sub))
+        follow_callback(job.id)
+        return JSONResponse({"token": job.id}, status_code=201)
+    done = await submit_and_wait(
+        svc,
+        job_req,
+        svc.settings.max_wait_s,
+        _origin(sub),
+        submitted=lambda job: follow_callback(job.id),
+    )
+    return JSONResponse(await state.render(done, wanted, flag(base64_encoded)), status_code=201)
+
+
+@router.get("/submissions/{token}")
+async def read(
+    token: str, svc: Deps, state: State, base64_encoded: Base64 = None, fields: Fields = None
+) -> JSONResponse:
+    """A submission."""
+    wanted = _fields(fields)
+    job = await svc.store.get(token)
+    if job is None:
+        raise JobNotFoundError(token)
+    return JSONResponse(await state.render(job, wanted, flag(base64_encoded)))
+
+
+@router.delete("/submissions/{token}")
+async def delete(token: str, svc: Deps, state: State, fields: Fields = None) -> JSONResponse:
+    """Delete a finished submission; answers it as it was (always base64, as Judge0 does).
+    A submission in the queue or running cannot be deleted (400)."""
+    wanted = _fields(fields)
+    job = await svc.store.get(token)
+    if job is None:
+        raise JobNotFoundError(token)
+    if job.status not in TERMINAL_STATUSES:
+        status = (await state.render(job, ("status",)))["status"]
+        raise _error(
+            400,
+            "submission cannot be deleted because its status is "
+            f"{status['id']} ({status['description']})",
+        )
+    if not await svc.store.delete(token):
+        raise JobNotFoundError(token)
+    return JSONResponse(await state.render(job, wanted, True))

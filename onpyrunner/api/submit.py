@@ -1,0 +1,143 @@
+"""The native submission path, shared by POST /execute and every compatible API.
+
+`job_request` turns a parsed JobCreate into a JobRequest the workers can trust: sizes,
+the language and the limits checked against this server (shape and types were checked by
+pydantic); every problem names its field, as FastAPI's own 422 does. `submit` and
+`submit_many` put jobs on the queue. A compatible API builds a JobCreate from its own
+wire format, calls these, and renders the Job back: it has no queueing, limit or error
+logic of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi.exceptions import RequestValidationError
+
+from onpyrunner.api import waiting
+from onpyrunner.api.errors import field_error
+from onpyrunner.api.schemas import JobCreate
+from onpyrunner.api.services import Services
+from onpyrunner.errors import JobNotFoundError
+from onpyrunner.limits import LimitsError
+from onpyrunner.models import NATIVE, Job, JobRequest, Origin
+from onpyrunner.queue.store import new_job
+
+
+def _over(loc: tuple[str | int, ...], size: int, maximum: int) -> list[dict[str, Any]]:
+    if size <= maximum:
+        return []
+    return [field_error(("body", *loc), f"is larger than the server maximum of {maximum} bytes")]
+
+
+def _size_errors(body: JobCreate, svc: Services) -> list[dict[str, Any]]:
+    settings = svc.settings
+    max_stdin = settings.max_stdin_kb * 1024
+    errors = _over(("source_code",), len(body.source_code.encode()), settings.max_source_kb * 1024)
+    errors += _over(("stdin",), len(body.stdin.encode()), max_stdin)
+    cases = body.test_cases or []
+    if len(cases) > settings.max_test_cases:
+        errors.append(
+            field_error(
+                ("body", "test_cases"),
+                f"has {len(cases)} cases; the server maximum is {settings.max_test_cases}",
+            )
+        )
+    for i, case in enumerate(cases):
+        errors += _over(("test_cases", i, "stdin"), len(case.stdin.encode()), max_stdin)
+    if body.test_cases is not None and not body.test_cases:
+        errors.append(field_error(("body", "test_cases"), "must hold at least one case"))
+    return errors
+
+
+async def job_request(body: JobCreate, svc: Services) -> JobRequest:
+    """The request with this server's checks done and its limits resolved.
+
+    Raises:
+        RequestValidationError: a value over a server maximum, or an unknown language;
+            each error names its field.
+    """
+    errors = _size_errors(body, svc)
+    accepted = await svc.accepted_languages()
+    if body.language not in accepted:
+        errors.insert(
+            0,
+            field_error(
+                ("body", "language"),
+                f"unknown language {body.language!r}; available: {', '.join(sorted(accepted))}",
+            ),
+        )
+    requested = body.limits.model_dump() if body.limits is not None else {}
+    try:
+        limits = svc.limits.resolve(requested)
+    except LimitsError as e:
+        for p in e.problems:
+            bound = {"le" if p.kind == "less_than_equal" else "ge": p.bound}
+            errors.append(field_error(("body", "limits", p.name), p.message, p.kind, bound))
+        raise RequestValidationError(errors) from e
+    if errors:
+        raise RequestValidationError(errors)
+    return JobRequest(
+        language=body.language,
+        source_code=body.source_code,
+        stdin=body.stdin,
+        limits=limits,
+        test_cases=body.test_cases,
+        checker=body.checker,
+        stop_on_first_failure=body.stop_on_first_failure,
+    )
+
+
+async def submit(svc: Services, request: JobRequest, origin: Origin = NATIVE) -> Job:
+    """Queue a job; the new PENDING job.
+
+    Raises:
+        QueueFullError: the queue holds its maximum of unfinished jobs.
+        BackendUnavailableError: the queue backend is down.
+    """
+    job = new_job(request, origin)
+    await svc.store.submit(job, request)
+    svc.metrics.submitted.inc()
+    return job
+
+
+async def submit_and_wait(
+    svc: Services,
+    request: JobRequest,
+    wait_s: float,
+    origin: Origin = NATIVE,
+    submitted: Callable[[Job], None] | None = None,
+) -> Job:
+    """Queue a job and wait for it: the job once it finished, or as it is after wait_s.
+
+    Args:
+        submitted: called with the new job once it is queued, before the wait.
+
+    Raises:
+        QueueFullError, BackendUnavailableError: as submit.
+        JobNotFoundError: the job was deleted (or expired) while waited for.
+    """
+    job = new_job(request, origin)
+    async with waiting.follow(svc.store, job.id) as follower:  # before: no change is missed
+        await svc.store.submit(job, request)
+        svc.metrics.submitted.inc()
+        if submitted is not None:
+            submitted(job)
+        current = await follower.until_done(wait_s, current=job)
+    if current is None:
+        raise JobNotFoundError(job.id)
+    return current
+
+
+async def submit_many(svc: Services, requests: list[tuple[JobRequest, Origin]]) -> list[Job]:
+    """Queue several jobs at once: all of them, or (queue full) none.
+
+    Raises:
+        QueueFullError: the queue cannot take them all.
+        BackendUnavailableError: the queue backend is down.
+    """
+    jobs = [new_job(request, origin) for request, origin in requests]
+    await svc.store.submit_many(list(zip(jobs, (r for r, _ in requests), strict=True)))
+    svc.metrics.submitted.inc(len(jobs))
+    return jobs

@@ -1,0 +1,1 @@
+"""The language catalogue (runtimes.toml), shared by the API and the sandbox."""

@@ -1,0 +1,138 @@
+"""The language catalogue: runtimes.toml and its reader, read by the API and the sandbox.
+
+A language is data: its display name, the binary that must exist for it to be offered,
+the file its program is written to, how to probe its version, its compile and run phases
+(a sandbox policy file and a command each), and a self-test. The API reads the catalogue
+to know what a worker could offer; the sandbox probes it on the machine (see
+sandbox/runtimes.py) to know what it can run.
+"""
+
+from __future__ import annotations
+
+import functools
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+from onpyrunner.errors import ConfigError
+
+DEFAULT_TMP_MB = 16
+
+
+@dataclass(frozen=True)
+class SelfTest:
+    """A tiny program with its input and the output it must print."""
+
+    source: str
+    stdin: str
+    stdout: str
+
+
+@dataclass(frozen=True)
+class PhaseSpec:
+    """One table [<id>.compile] or [<id>.run] of runtimes.toml."""
+
+    policy_file: str
+    command: tuple[str, ...]
+    artifacts: tuple[str, ...] = ()
+    tmp_mb: int = DEFAULT_TMP_MB
+
+
+@dataclass(frozen=True)
+class RuntimeSpec:
+    """One language of runtimes.toml, before probing."""
+
+    id: str
+    name: str
+    binary: str
+    source_file: str
+    probe: tuple[str, ...]
+    version: str
+    run: PhaseSpec
+    self_test: SelfTest
+    compile: PhaseSpec | None = None
+    main_class: str | None = None
+    version_regex: str | None = None
+    memory_error: str | None = None
+
+
+def _str(table: dict[str, Any], key: str, rid: str, default: str | None = None) -> str:
+    value = table.get(key, default)
+    if not isinstance(value, str):
+        raise ConfigError(f"runtime {rid!r}: {key} must be a string")
+    return value
+
+
+def _strs(table: dict[str, Any], key: str, rid: str, required: bool = True) -> tuple[str, ...]:
+    value = table.get(key, [] if not required else None)
+    if (
+        not isinstance(value, list)
+        or not all(isinstance(v, str) for v in value)
+        or (required and not value)
+    ):
+        raise ConfigError(f"runtime {rid!r}: {key} must be a non-empty list of strings")
+    return tuple(value)
+
+
+def _phase(table: object, rid: str, name: str) -> PhaseSpec:
+    if not isinstance(table, dict):
+        raise ConfigError(f"runtime {rid!r}: [{rid}.{name}] must be a table")
+    tmp_mb = table.get("tmp_mb", DEFAULT_TMP_MB)
+    if not isinstance(tmp_mb, int) or tmp_mb < 1:
+        raise ConfigError(f"runtime {rid!r}: {name}.tmp_mb must be a positive integer")
+    return PhaseSpec(
+        policy_file=_str(table, "policy", f"{rid}.{name}"),
+        command=_strs(table, "command", f"{rid}.{name}"),
+        artifacts=_strs(table, "artifacts", f"{rid}.{name}", required=name == "compile"),
+        tmp_mb=tmp_mb,
+    )
+
+
+def parse_specs(text: str) -> list[RuntimeSpec]:
+    """Parse runtimes.toml text.
+
+    Raises:
+        ConfigError: a table misses a field or has one of the wrong type.
+    """
+    specs = []
+    for rid, table in tomllib.loads(text).items():
+        test = table.get("self_test")
+        if not isinstance(test, dict):
+            raise ConfigError(f"runtime {rid!r}: self_test table is missing")
+        optional = {k: table[k] for k in ("main_class", "version_regex", "memory_error")
+                    if isinstance(table.get(k), str)}  # fmt: skip
+        specs.append(
+            RuntimeSpec(
+                id=rid,
+                name=_str(table, "name", rid),
+                binary=_str(table, "binary", rid),
+                source_file=_str(table, "source_file", rid),
+                probe=_strs(table, "probe", rid),
+                version=_str(table, "version", rid),
+                run=_phase(table.get("run"), rid, "run"),
+                compile=_phase(table["compile"], rid, "compile") if "compile" in table else None,
+                self_test=SelfTest(
+                    _str(test, "source", rid), _str(test, "stdin", rid), _str(test, "stdout", rid)
+                ),
+                **optional,
+            )
+        )
+    return specs
+
+
+@functools.cache
+def shipped_specs() -> tuple[RuntimeSpec, ...]:
+    """The runtimes shipped with the package (read once)."""
+    text = (resources.files("onpyrunner.languages") / "runtimes.toml").read_text()
+    return tuple(parse_specs(text))
+
+
+def shipped_ids() -> frozenset[str]:
+    """The ids of every shipped language, whether or not this machine has it."""
+    return frozenset(spec.id for spec in shipped_specs())
+
+
+def spec_of(language: str) -> RuntimeSpec | None:
+    """The shipped entry of a language id, or None."""
+    return next((spec for spec in shipped_specs() if spec.id == language), None)
