@@ -60,9 +60,13 @@ def _host_argv(argv: list[str], workdir: Path) -> list[str]:
 async def _bare(argv: list[str], cwd: Path) -> float:
     started = time.perf_counter()
     proc = await asyncio.create_subprocess_exec(
-        *argv, cwd=cwd, env=BARE_ENV, stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+        *argv,
+        cwd=cwd,
+        env=BARE_ENV,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await proc.communicate()
     assert out == b"hello, world\n", (argv, out, err)
     return time.perf_counter() - started

@@ -52,9 +52,14 @@ PYTHON = "/usr/bin/python3"
 async def _bare(script: str) -> float:
     started = time.perf_counter()
     proc = await asyncio.create_subprocess_exec(
-        PYTHON, "-I", "-u", script, stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+        PYTHON,
+        "-I",
+        "-u",
+        script,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, _ = await proc.communicate()
     assert out == b"hello, world\n"
     return time.perf_counter() - started
@@ -118,10 +123,23 @@ def minimal_server() -> Iterator[str]:
     """bench/minimal_app.py under uvicorn on a free loopback port; its base URL."""
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "bench.minimal_app:app", "--host", "127.0.0.1",
-         "--port", str(port), "--log-level", "info", "--no-access-log"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "bench.minimal_app:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "info",
+            "--no-access-log",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         assert proc.stdout is not None
         for line in proc.stdout:  # bounded by the process: it ends if uvicorn fails
@@ -142,10 +160,21 @@ def submit_rate(api: Server | str, seconds: int, connections: int) -> dict[str, 
         lua = f.name
     try:
         proc = subprocess.run(
-            ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", lua,
-             f"{api if isinstance(api, str) else api.url}/execute"],
-            capture_output=True, text=True, timeout=seconds + 60, check=False,
-        )  # fmt: skip
+            [
+                "wrk",
+                "-t1",
+                f"-c{connections}",
+                f"-d{seconds}s",
+                "--latency",
+                "-s",
+                lua,
+                f"{api if isinstance(api, str) else api.url}/execute",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=seconds + 60,
+            check=False,
+        )
         if proc.returncode != 0:
             raise RuntimeError(f"wrk failed: {proc.stderr or proc.stdout}")
         out = proc.stdout

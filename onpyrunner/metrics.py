@@ -41,22 +41,28 @@ class Metrics:
             "onpyrunner_jobs_submitted", "Jobs accepted by the API", registry=r
         )
         self.finished = Counter(
-            "onpyrunner_jobs_finished", "Jobs ended, by status and outcome (or verdict)",
-            ["status", "outcome"], registry=r,
-        )  # fmt: skip
+            "onpyrunner_jobs_finished",
+            "Jobs ended, by status and outcome (or verdict)",
+            ["status", "outcome"],
+            registry=r,
+        )
         self.queue_depth = Gauge("onpyrunner_queue_depth", "Jobs waiting for a worker", registry=r)
         self.running = Gauge("onpyrunner_jobs_running", "Jobs being run by workers", registry=r)
         self.workers_alive = Gauge(
             "onpyrunner_workers_alive", "Workers heard from recently", registry=r
         )
         self.run_duration = Histogram(
-            "onpyrunner_run_duration_seconds", "From run start to run end",
-            buckets=_DURATION_BUCKETS, registry=r,
-        )  # fmt: skip
+            "onpyrunner_run_duration_seconds",
+            "From run start to run end",
+            buckets=_DURATION_BUCKETS,
+            registry=r,
+        )
         self.queue_wait = Histogram(
-            "onpyrunner_queue_wait_seconds", "From submission to pick-up by a worker",
-            buckets=_DURATION_BUCKETS, registry=r,
-        )  # fmt: skip
+            "onpyrunner_queue_wait_seconds",
+            "From submission to pick-up by a worker",
+            buckets=_DURATION_BUCKETS,
+            registry=r,
+        )
 
     def watch_sandbox(self, compile_stats: dict[str, int], rebuilds: dict[str, int]) -> None:
         """Export a sandbox's counters: its compile cache (`Sandbox.compile_stats`) and its

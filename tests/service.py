@@ -74,9 +74,13 @@ class Process:
         }
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "onpyrunner", *args],
-            cwd=ROOT, env=full_env, stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )  # fmt: skip
+            cwd=ROOT,
+            env=full_env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         self.lines: list[str] = []
         self._changed = threading.Condition()
         self._ended = False
@@ -214,10 +218,17 @@ class WorkerProcess(Process):
     def __init__(self, redis_url: str, env: dict[str, str], concurrency: int = 1) -> None:
         self.metrics_port = free_port()
         super().__init__(
-            ["worker", "--redis-url", redis_url, "--concurrency", str(concurrency),
-             "--metrics-port", str(self.metrics_port)],
+            [
+                "worker",
+                "--redis-url",
+                redis_url,
+                "--concurrency",
+                str(concurrency),
+                "--metrics-port",
+                str(self.metrics_port),
+            ],
             {**env, "ONPYRUNNER_HOST": "127.0.0.1"},
-        )  # fmt: skip
+        )
         self.wait_for_line("at a time, runtimes")
 
     def finished_count(self) -> float:
@@ -257,10 +268,22 @@ def own_redis() -> Iterator[tuple[str, int, str]]:
 def start_redis(port: int, workdir: str) -> subprocess.Popen[bytes]:
     """A redis-server on 127.0.0.1:port that keeps nothing on disk, once it is ready."""
     proc = subprocess.Popen(
-        ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "",
-         "--appendonly", "no", "--dir", workdir],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+        [
+            "redis-server",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            workdir,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     wait_redis_ready(proc)
     return proc
 

@@ -15,8 +15,12 @@ pytestmark = pytest.mark.sandbox
 def onpyrunner(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "onpyrunner", *args],
-        capture_output=True, text=True, timeout=120, env=env, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
 
 
 def test_run_prints_output_and_a_summary(tmp_path: Path) -> None:
@@ -82,11 +86,24 @@ def test_run_says_what_to_fix_when_the_sandbox_cannot_start(tmp_path: Path) -> N
 def test_run_without_root_says_so() -> None:
     program = Path(__file__).parent.parent / "examples" / "hello.py"
     proc = subprocess.run(
-        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
-         sys.executable, "-m", "onpyrunner", "run", str(program)],
-        capture_output=True, text=True, timeout=60, check=False,
+        [
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+            sys.executable,
+            "-m",
+            "onpyrunner",
+            "run",
+            str(program),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
         cwd=Path(__file__).parent.parent,
-    )  # fmt: skip
+    )
     assert proc.returncode == 2, proc.stderr
     assert "the sandbox needs root" in proc.stderr
 

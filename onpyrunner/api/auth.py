@@ -77,8 +77,7 @@ class TokenAuth:
             return
         await receive()  # websocket.connect: the handshake waits for our answer
         if "websocket.http.response" in scope.get("extensions", {}):
-            await send({"type": "websocket.http.response.start", "status": 401,
-                        "headers": headers})  # fmt: skip
+            await send({"type": "websocket.http.response.start", "status": 401, "headers": headers})
             await send({"type": "websocket.http.response.body", "body": body})
         else:  # a server without the extension answers the handshake with 403
             await send({"type": "websocket.close", "code": 1008})

@@ -50,10 +50,16 @@ def case_result(case: TestCase, run: RunResult, request: JobRequest) -> TestResu
     if case.hidden:
         return TestResult(name=case.name, verdict=verdict, hidden=True, usage=run.usage)
     return TestResult(
-        name=case.name, verdict=verdict, outcome=run.outcome, stdout=run.stdout,
-        stderr=run.stderr, exit_code=run.exit_code, signal=run.signal, usage=run.usage,
+        name=case.name,
+        verdict=verdict,
+        outcome=run.outcome,
+        stdout=run.stdout,
+        stderr=run.stderr,
+        exit_code=run.exit_code,
+        signal=run.signal,
+        usage=run.usage,
         diff=diff,
-    )  # fmt: skip
+    )
 
 
 def skipped(case: TestCase) -> TestResult:
@@ -103,10 +109,12 @@ async def judge(
     prepared = await sandbox.prepare(request.language, request.source_code.encode())
     if prepared.compile_error is not None:  # nothing to run: every case is skipped
         failed = summarize(cases, [skipped(c) for c in cases], cut_short=False)
-        return failed.model_copy(update={
-            "verdict": Verdict.COMPILE_ERROR,
-            "compile_output": prepared.compile_error.compile_output,
-        })  # fmt: skip
+        return failed.model_copy(
+            update={
+                "verdict": Verdict.COMPILE_ERROR,
+                "compile_output": prepared.compile_error.compile_output,
+            }
+        )
     results: list[TestResult | None] = [None] * len(cases)
     first_failure = len(cases)  # index of the earliest failing case seen so far
     done = 0

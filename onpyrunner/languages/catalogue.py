@@ -100,8 +100,11 @@ def parse_specs(text: str) -> list[RuntimeSpec]:
         test = table.get("self_test")
         if not isinstance(test, dict):
             raise ConfigError(f"runtime {rid!r}: self_test table is missing")
-        optional = {k: table[k] for k in ("main_class", "version_regex", "memory_error")
-                    if isinstance(table.get(k), str)}  # fmt: skip
+        optional = {
+            k: table[k]
+            for k in ("main_class", "version_regex", "memory_error")
+            if isinstance(table.get(k), str)
+        }
         specs.append(
             RuntimeSpec(
                 id=rid,

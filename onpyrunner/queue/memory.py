@@ -311,13 +311,16 @@ class MemoryStore(JobStore):
         self._flights.pop(claim.token, None)
         if entry.job.status is not JobStatus.RUNNING:  # cancelled meanwhile
             return False
-        stamps = entry.job.timestamps.model_copy(update={
-            "started_at": ending.started_at or entry.job.timestamps.started_at,
-            "finished_at": ending.finished_at,
-            "stored_at": utcnow(),
-        })  # fmt: skip
-        self._update(entry, status=ending.status, result=ending.result, error=ending.error,
-                     timestamps=stamps)  # fmt: skip
+        stamps = entry.job.timestamps.model_copy(
+            update={
+                "started_at": ending.started_at or entry.job.timestamps.started_at,
+                "finished_at": ending.finished_at,
+                "stored_at": utcnow(),
+            }
+        )
+        self._update(
+            entry, status=ending.status, result=ending.result, error=ending.error, timestamps=stamps
+        )
         entry.request = None
         return True
 

@@ -252,11 +252,14 @@ class RedisStore(JobStore):
         # A pooled connection that went stale (Redis restarted) is retried at once on a new
         # one; Redis really down still fails fast (two quick retries), as a 503.
         self.redis: aioredis.Redis = aioredis.from_url(
-            url, decode_responses=True, socket_connect_timeout=2, socket_timeout=5,
+            url,
+            decode_responses=True,
+            socket_connect_timeout=2,
+            socket_timeout=5,
             health_check_interval=10,
             retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), 2),
             retry_on_error=[redis.exceptions.ConnectionError, redis.exceptions.TimeoutError],
-        )  # fmt: skip
+        )
         self._submit = self.redis.register_script(_SUBMIT)
         self._start = self.redis.register_script(_START)
         self._finish = self.redis.register_script(_FINISH)
@@ -325,8 +328,7 @@ class RedisStore(JobStore):
                     message = await pubsub.get_message(timeout=5.0)
                     if message is not None:
                         yield message
-            except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
-                    OSError) as e:  # fmt: skip
+            except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as e:
                 log.warning("%s lost Redis (%s); retrying in %.1f s", what, e, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, _RECONNECT_MAX_S)
@@ -454,11 +456,15 @@ class RedisStore(JobStore):
             except redis.exceptions.ResponseError as e:
                 await self._regroup_on(e)
             if languages:
-                await self.redis.hset(self.keys.languages, mapping={
-                    lang.id: json.dumps({"name": lang.name, "version": lang.version,
-                                         "seen": now})
-                    for lang in languages
-                })  # fmt: skip
+                await self.redis.hset(
+                    self.keys.languages,
+                    mapping={
+                        lang.id: json.dumps(
+                            {"name": lang.name, "version": lang.version, "seen": now}
+                        )
+                        for lang in languages
+                    },
+                )
 
     async def forget_worker(self, worker_id: str) -> None:
         with _translate():

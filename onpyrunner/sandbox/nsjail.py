@@ -58,17 +58,24 @@ def command(
     mapping = f"{SANDBOX_INSIDE_ID}:{host_id}:1"
     return [
         str(nsjail),
-        "--config", str(policy.path),
-        "--user", mapping,
-        "--group", mapping,
-        "--bindmount" if box_writable else "--bindmount_ro", f"{box}:/sandbox",
-        "--bindmount_ro", f"{init}:{INIT_PATH}",
-        "--pass_fd", str(HOST_FD),
-        "--log_fd", str(LOG_FD),
+        "--config",
+        str(policy.path),
+        "--user",
+        mapping,
+        "--group",
+        mapping,
+        "--bindmount" if box_writable else "--bindmount_ro",
+        f"{box}:/sandbox",
+        "--bindmount_ro",
+        f"{init}:{INIT_PATH}",
+        "--pass_fd",
+        str(HOST_FD),
+        "--log_fd",
+        str(LOG_FD),
         *extra,
         "--",
         INIT_PATH,
-    ]  # fmt: skip
+    ]
 
 
 class CappedReader(asyncio.Protocol):

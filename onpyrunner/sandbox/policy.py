@@ -2,12 +2,16 @@
 
 The policy files under policies/ are the one source of the sandbox's fixed limits and
 mounts. This module reads them (a small textproto reader for the subset nsjail configs
-use), substitutes a runtime's variables, writes the composed file nsjail is given, and
-exposes the thresholds code and tests need (tmp size, rlimit backstops).
+use), composes base.cfg with a runtime's file (a file may include another: a line
+`# include: other.cfg`), substitutes the runtime's variables, writes the composed file
+nsjail is given, and exposes the thresholds code and tests need (tmp size, rlimit
+backstops). `validate` has nsjail itself parse each composed file against its own schema
+at start-up, so a misspelled field fails there, naming the file, the line and the field.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import secrets
@@ -135,6 +139,15 @@ class Policy:
 
     path: Path
     message: Message
+    #: Where the composed text came from: (first line in it, shipped file, line there).
+    origins: tuple[tuple[int, str, int], ...] = ()
+
+    def where(self, line: int) -> str:
+        """The shipped file and line ("file.cfg line N") of a line of the composed file."""
+        for first, file, file_line in reversed(self.origins):
+            if line >= first:
+                return f"{file} line {file_line + line - first}"
+        return f"{self.path.name} line {line}"
 
     def scalar(self, name: str) -> Value:
         """The value of a top-level scalar field (its last occurrence wins, as in nsjail)."""
@@ -170,20 +183,83 @@ class Policy:
         return [str(m["dst"][0]) for m in self.mounts() if "dst" in m]
 
 
+_INCLUDE = re.compile(r"^# include: (\S+)$", re.MULTILINE)
+#: nsjail's parse error: "<line>:<column>: <what>" (protobuf's TextFormat wording).
+_NSJAIL_PARSE_ERROR = re.compile(r"Error parsing text-format [\w.]+: (\d+):(\d+): (.*)")
+VALIDATE_TIMEOUT_S = 20.0
+
+
+def _parts(name: str, seen: tuple[str, ...] = ()) -> list[tuple[str, str]]:
+    """(file name, text) of a policy file and of what it includes, in order: each
+    `# include: other.cfg` line is replaced by the other file's parts."""
+    if name in seen:
+        raise ConfigError(f"policy {name} includes itself: {' -> '.join((*seen, name))}")
+    text = policy_text(name)
+    parts: list[tuple[str, str]] = []
+    at = 0
+    for found in _INCLUDE.finditer(text):
+        parts.append((name, text[at : found.start()]))
+        parts += _parts(found.group(1), (*seen, name))
+        at = found.end()
+    parts.append((name, text[at:]))
+    return parts
+
+
 def compose(runtime_file: str, variables: dict[str, str], out_dir: Path, name: str) -> Policy:
-    """Write base.cfg + a runtime's file (variables substituted) to out_dir/<name>.cfg.
+    """Write base.cfg + a runtime's file (with what it includes; variables substituted)
+    to out_dir/<name>.cfg.
 
     Raises:
         ConfigError: a file is missing, invalid, or uses an undefined variable.
     """
-    text = substitute(policy_text("base.cfg") + "\n" + policy_text(runtime_file), variables)
+    parts = [("base.cfg", policy_text("base.cfg") + "\n"), *_parts(runtime_file)]
+    text = ""
+    origins: list[tuple[int, str, int]] = []  # (first line in text, file, its line there)
+    line_in: dict[str, int] = {}
+    for file, part in parts:
+        origins.append((text.count("\n") + 1, file, line_in.get(file, 1)))
+        line_in[file] = line_in.get(file, 1) + part.count("\n")
+        text += part
+    text = substitute(text, variables)
     message = parse_textproto(text)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{name}.cfg"
     tmp = path.with_suffix(f".{os.getpid()}.{secrets.token_hex(4)}.tmp")  # several services
     tmp.write_text(text)
     tmp.replace(path)
-    return Policy(path=path, message=message)
+    return Policy(path=path, message=message, origins=tuple(origins))
+
+
+async def validate(nsjail: Path, policy: Policy) -> None:
+    """Have nsjail parse a composed policy against its own schema (`--config FILE
+    --help` parses the file, then prints its usage and exits).
+
+    Raises:
+        ConfigError: nsjail refuses the file; names the shipped file, line and field.
+    """
+    proc = await asyncio.create_subprocess_exec(
+        str(nsjail),
+        "--config",
+        str(policy.path),
+        "--help",
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        _, err = await asyncio.wait_for(proc.communicate(), VALIDATE_TIMEOUT_S)
+    except TimeoutError as e:
+        proc.kill()
+        await proc.wait()
+        raise ConfigError(f"nsjail did not finish parsing {policy.path}") from e
+    if proc.returncode == 0:
+        return
+    log = err.decode(errors="replace")
+    found = _NSJAIL_PARSE_ERROR.search(log)
+    if found is None:
+        raise ConfigError(f"nsjail cannot read the policy {policy.path}: {log.strip()[-500:]}")
+    line, column, what = int(found.group(1)), found.group(2), found.group(3).strip()
+    raise ConfigError(f"policy {policy.where(line)}:{column}: {what} (composed in {policy.path})")
 
 
 def base_values() -> dict[str, int]:

@@ -25,9 +25,9 @@ from pathlib import Path
 from onpyrunner.errors import SandboxError, SandboxFault, UnknownLanguageError
 from onpyrunner.limits import Limits
 from onpyrunner.models import Outcome, RunResult
-from onpyrunner.sandbox import cgroup, initbin, nsjail
+from onpyrunner.sandbox import cgroup, initbin, nsjail, policy
 from onpyrunner.sandbox.cache import CompileCache, cache_key
-from onpyrunner.sandbox.runtimes import Runtime, discover
+from onpyrunner.sandbox.runtimes import Runtime, discover, phases_of
 from onpyrunner.sandbox.slot import Finished, RunSpec, Slot, SlotConfig
 from onpyrunner.settings import Settings
 
@@ -121,6 +121,7 @@ class Sandbox:
 
         Raises:
             SandboxError: the sandbox cannot work here; the message says what is missing.
+            ConfigError: a policy file nsjail refuses (named with its line and field).
         """
         if os.geteuid() != 0:
             raise SandboxError(
@@ -130,6 +131,9 @@ class Sandbox:
         nsjail_path = nsjail.locate(settings.nsjail_path)
         init = await asyncio.to_thread(initbin.ensure_init, settings.state_dir)
         runtimes = await asyncio.to_thread(discover, settings, settings.state_dir / "policies")
+        await asyncio.gather(
+            *(policy.validate(nsjail_path, phase.policy) for phase in phases_of(runtimes))
+        )
         instance = f"onpyrunner-{os.getpid()}-{secrets.token_hex(3)}"  # several per process
         layout = cgroup.detect(settings.cgroup_parent, instance)
         if layout.version is cgroup.CgroupVersion.V2:
@@ -247,11 +251,17 @@ class Sandbox:
         assert runtime.compile is not None
         limits = self.limits.compile
         started = time.monotonic()
-        finished = await self._in_slot(RunSpec(
-            phase=runtime.compile, files={source_file: source},
-            argv=runtime.compile.argv(source_file, main, limits), stdin=b"", limits=limits,
-            memory_error=runtime.memory_error_in, collect=True,
-        ))  # fmt: skip
+        finished = await self._in_slot(
+            RunSpec(
+                phase=runtime.compile,
+                files={source_file: source},
+                argv=runtime.compile.argv(source_file, main, limits),
+                stdin=b"",
+                limits=limits,
+                memory_error=runtime.memory_error_in,
+                collect=True,
+            )
+        )
         compile_ms = int((time.monotonic() - started) * 1000)
         result = finished.result
         if result.outcome is not Outcome.SUCCESS or not finished.artifacts:
@@ -274,11 +284,17 @@ class Sandbox:
             return prepared.compile_error
         limits = limits or self.limits.defaults
         runtime = prepared.runtime
-        finished = await self._in_slot(RunSpec(
-            phase=runtime.run, files=prepared.files, links=prepared.links,
-            argv=runtime.run.argv(prepared.source_file, prepared.main, limits), stdin=stdin,
-            limits=limits, memory_error=runtime.memory_error_in,
-        ))  # fmt: skip
+        finished = await self._in_slot(
+            RunSpec(
+                phase=runtime.run,
+                files=prepared.files,
+                links=prepared.links,
+                argv=runtime.run.argv(prepared.source_file, prepared.main, limits),
+                stdin=stdin,
+                limits=limits,
+                memory_error=runtime.memory_error_in,
+            )
+        )
         return finished.result
 
     async def run(

@@ -108,9 +108,13 @@ def probe(spec: RuntimeSpec, variables: dict[str, str]) -> dict[str, str] | None
     argv = [substitute(a, found) for a in spec.probe]
     try:
         proc = subprocess.run(
-            argv, capture_output=True, text=True, timeout=PROBE_TIMEOUT_S, check=False,
+            argv,
+            capture_output=True,
+            text=True,
+            timeout=PROBE_TIMEOUT_S,
+            check=False,
             env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
-        )  # fmt: skip
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     if proc.returncode != 0:
@@ -162,3 +166,10 @@ def discover(settings: Settings, policy_dir: Path) -> dict[str, Runtime]:
             else None,
         )
     return found
+
+
+def phases_of(runtimes: dict[str, Runtime]) -> list[Phase]:
+    """Every phase of the runtimes: what a slot's nsjail may serve."""
+    phases = [runtime.run for runtime in runtimes.values()]
+    phases += [runtime.compile for runtime in runtimes.values() if runtime.compile is not None]
+    return phases

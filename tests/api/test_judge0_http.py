@@ -26,18 +26,52 @@ pytestmark = pytest.mark.sandbox
 
 #: Judge0 1.13.1's submission attributes, in its order (fields=*).
 ALL_FIELDS = [
-    "source_code", "language_id", "stdin", "expected_output", "stdout", "status_id",
-    "created_at", "finished_at", "time", "memory", "stderr", "token", "number_of_runs",
-    "cpu_time_limit", "cpu_extra_time", "wall_time_limit", "memory_limit", "stack_limit",
-    "max_processes_and_or_threads", "enable_per_process_and_thread_time_limit",
-    "enable_per_process_and_thread_memory_limit", "max_file_size", "compile_output",
-    "exit_code", "exit_signal", "message", "wall_time", "compiler_options",
-    "command_line_arguments", "redirect_stderr_to_stdout", "callback_url",
-    "additional_files", "enable_network", "status", "language",
-]  # fmt: skip
+    "source_code",
+    "language_id",
+    "stdin",
+    "expected_output",
+    "stdout",
+    "status_id",
+    "created_at",
+    "finished_at",
+    "time",
+    "memory",
+    "stderr",
+    "token",
+    "number_of_runs",
+    "cpu_time_limit",
+    "cpu_extra_time",
+    "wall_time_limit",
+    "memory_limit",
+    "stack_limit",
+    "max_processes_and_or_threads",
+    "enable_per_process_and_thread_time_limit",
+    "enable_per_process_and_thread_memory_limit",
+    "max_file_size",
+    "compile_output",
+    "exit_code",
+    "exit_signal",
+    "message",
+    "wall_time",
+    "compiler_options",
+    "command_line_arguments",
+    "redirect_stderr_to_stdout",
+    "callback_url",
+    "additional_files",
+    "enable_network",
+    "status",
+    "language",
+]
 DEFAULT_FIELDS = [
-    "stdout", "time", "memory", "stderr", "token", "compile_output", "message", "status",
-]  # fmt: skip
+    "stdout",
+    "time",
+    "memory",
+    "stderr",
+    "token",
+    "compile_output",
+    "message",
+    "status",
+]
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 
@@ -221,22 +255,37 @@ def test_without_base64_encoded_text_is_taken_as_is(memory_server: Server) -> No
 @pytest.mark.parametrize(
     ("source", "limits", "status", "message"),
     [
-        ("import os, signal; os.kill(os.getpid(), signal.SIGSEGV)", {}, 7,
-         "Caught fatal signal 11"),
-        ("import os, signal; os.kill(os.getpid(), signal.SIGFPE)", {}, 9,
-         "Caught fatal signal 8"),
+        (
+            "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)",
+            {},
+            7,
+            "Caught fatal signal 11",
+        ),
+        ("import os, signal; os.kill(os.getpid(), signal.SIGFPE)", {}, 9, "Caught fatal signal 8"),
         ("import os; os.abort()", {}, 10, "Caught fatal signal 6"),
-        ("import os, signal; os.kill(os.getpid(), signal.SIGTERM)", {}, 12,
-         "Caught fatal signal 15"),
+        (
+            "import os, signal; os.kill(os.getpid(), signal.SIGTERM)",
+            {},
+            12,
+            "Caught fatal signal 15",
+        ),
         ("import sys; sys.exit(2)", {}, 11, "Exited with error status 2"),
-        ("import time; time.sleep(10)", {"wall_time_limit": 0.5}, 5,
-         "Time limit exceeded (wall clock)"),
+        (
+            "import time; time.sleep(10)",
+            {"wall_time_limit": 0.5},
+            5,
+            "Time limit exceeded (wall clock)",
+        ),
         ("while True: pass", {"cpu_time_limit": 0.3}, 5, "Time limit exceeded"),
         ("print('x' * 100_000)", {}, 8, "Output limit exceeded (stdout or stderr over 64 KB)"),
-        ("b = bytearray(200 * 1024 * 1024)", {"memory_limit": 32768}, None,
-         "Memory limit exceeded (32768 KB)"),
+        (
+            "b = bytearray(200 * 1024 * 1024)",
+            {"memory_limit": 32768},
+            None,
+            "Memory limit exceeded (32768 KB)",
+        ),
     ],
-)  # fmt: skip
+)
 def test_outcomes_map_onto_judge0_statuses(
     memory_server: Server, source: str, limits: dict[str, Any], status: int | None, message: str
 ) -> None:
@@ -275,33 +324,62 @@ def test_expected_output_is_judged_like_judge0(api: Server) -> None:
     [
         ({"language_id": 71}, {"source_code": ["can't be blank"]}),
         ({"source_code": "x", "language_id": None}, {"language_id": ["can't be blank"]}),
-        ({"source_code": "x", "language_id": 4242},
-         {"language_id": ["language with id 4242 doesn't exist"]}),
-        ({"source_code": "x", "cpu_time_limit": 16},
-         {"cpu_time_limit": ["must be less than or equal to 15"]}),
+        (
+            {"source_code": "x", "language_id": 4242},
+            {"language_id": ["language with id 4242 doesn't exist"]},
+        ),
+        (
+            {"source_code": "x", "cpu_time_limit": 16},
+            {"cpu_time_limit": ["must be less than or equal to 15"]},
+        ),
         ({"source_code": "x", "cpu_time_limit": "soon"}, {"cpu_time_limit": ["is not a number"]}),
         ({"source_code": "x", "memory_limit": 0}, {"memory_limit": ["must be greater than 0"]}),
-        ({"source_code": "x", "stack_limit": 128000},
-         {"stack_limit": ["must be less than or equal to 65536"]}),
-        ({"source_code": "x", "number_of_runs": 3},
-         {"number_of_runs": ["must be less than or equal to 1 (OnPyRunner runs a submission "
-                             "once)"]}),
-        ({"source_code": "x", "enable_network": True},
-         {"enable_network": ["this option cannot be enabled (the sandbox has no network)"]}),
-        ({"source_code": "x", "redirect_stderr_to_stdout": "true"},
-         {"redirect_stderr_to_stdout": ["this option cannot be enabled (stdout and stderr are "
-                                        "captured separately)"]}),
-        ({"source_code": "x", "compiler_options": "-O3"},
-         {"compiler_options": ["setting compiler options is not allowed"]}),
-        ({"source_code": "x", "command_line_arguments": "a b"},
-         {"command_line_arguments": ["setting command line arguments is not allowed"]}),
-        ({"source_code": "x", "enable_per_process_and_thread_time_limit": True},
-         {"enable_per_process_and_thread_time_limit": [
-             "this option cannot be enabled (limits apply to the whole process tree)"]}),
-        ({"source_code": "x" * (257 * 1024)},
-         {"source_code": ["is larger than the server maximum of 262144 bytes"]}),
+        (
+            {"source_code": "x", "stack_limit": 128000},
+            {"stack_limit": ["must be less than or equal to 65536"]},
+        ),
+        (
+            {"source_code": "x", "number_of_runs": 3},
+            {
+                "number_of_runs": [
+                    "must be less than or equal to 1 (OnPyRunner runs a submission once)"
+                ]
+            },
+        ),
+        (
+            {"source_code": "x", "enable_network": True},
+            {"enable_network": ["this option cannot be enabled (the sandbox has no network)"]},
+        ),
+        (
+            {"source_code": "x", "redirect_stderr_to_stdout": "true"},
+            {
+                "redirect_stderr_to_stdout": [
+                    "this option cannot be enabled (stdout and stderr are captured separately)"
+                ]
+            },
+        ),
+        (
+            {"source_code": "x", "compiler_options": "-O3"},
+            {"compiler_options": ["setting compiler options is not allowed"]},
+        ),
+        (
+            {"source_code": "x", "command_line_arguments": "a b"},
+            {"command_line_arguments": ["setting command line arguments is not allowed"]},
+        ),
+        (
+            {"source_code": "x", "enable_per_process_and_thread_time_limit": True},
+            {
+                "enable_per_process_and_thread_time_limit": [
+                    "this option cannot be enabled (limits apply to the whole process tree)"
+                ]
+            },
+        ),
+        (
+            {"source_code": "x" * (257 * 1024)},
+            {"source_code": ["is larger than the server maximum of 262144 bytes"]},
+        ),
     ],
-)  # fmt: skip
+)
 def test_bad_submissions_are_422_by_field(
     memory_server: Server, body: dict[str, Any], problems: dict[str, list[str]]
 ) -> None:
@@ -311,9 +389,16 @@ def test_bad_submissions_are_422_by_field(
 
 
 def test_off_options_set_to_false_are_fine(memory_server: Server) -> None:
-    body = {"source_code": "print(1)", "enable_network": False, "number_of_runs": 1,
-            "redirect_stderr_to_stdout": False, "compiler_options": "", "cpu_extra_time": 0.5,
-            "stack_limit": 64000, "enable_per_process_and_thread_memory_limit": False}  # fmt: skip
+    body = {
+        "source_code": "print(1)",
+        "enable_network": False,
+        "number_of_runs": 1,
+        "redirect_stderr_to_stdout": False,
+        "compiler_options": "",
+        "cpu_extra_time": 0.5,
+        "stack_limit": 64000,
+        "enable_per_process_and_thread_memory_limit": False,
+    }
     assert run(memory_server, body)["stdout"] == "1\n"
 
 
@@ -333,13 +418,15 @@ def test_malformed_json_is_400(memory_server: Server) -> None:
 def test_batch_answers_each_submission_in_order(api: Server) -> None:
     response = api.http.post(
         "/judge0/submissions/batch",
-        json={"submissions": [
-            {"source_code": "print('one')", "language_id": 71},
-            {"language_id": 71},
-            {"source_code": b64("print('three')"), "language_id": 71},
-        ]},
+        json={
+            "submissions": [
+                {"source_code": "print('one')", "language_id": 71},
+                {"language_id": 71},
+                {"source_code": b64("print('three')"), "language_id": 71},
+            ]
+        },
         params={"base64_encoded": "true"},
-    )  # fmt: skip
+    )
     assert response.status_code == 201
     answers = response.json()
     assert answers[1] == {"source_code": ["can't be blank"]}
@@ -546,16 +633,20 @@ def test_callback_of_a_batch_and_of_a_waited_submission(
 ) -> None:
     calling.http.post(
         "/judge0/submissions/batch",
-        json={"submissions": [
-            {"source_code": "print(1)", "language_id": 71, "callback_url": receiver.url},
-            {"source_code": "print(2)", "language_id": 71, "callback_url": receiver.url},
-        ]},
-    )  # fmt: skip
+        json={
+            "submissions": [
+                {"source_code": "print(1)", "language_id": 71, "callback_url": receiver.url},
+                {"source_code": "print(2)", "language_id": 71, "callback_url": receiver.url},
+            ]
+        },
+    )
     run(calling, {"source_code": "print(3)", "callback_url": receiver.url})
     calls = receiver.wait_for(3)
     assert sorted(unb64(json.loads(body)["stdout"]) for _, _, body in calls) == [
-        "1\n", "2\n", "3\n",
-    ]  # fmt: skip
+        "1\n",
+        "2\n",
+        "3\n",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -620,8 +711,9 @@ def test_a_token_opens_both_apis(secured: Server) -> None:
     assert http.get("/judge0/about", params={"X-Auth-Token": TOKEN}).status_code == 200
     assert http.post("/judge0/authenticate", headers=header).status_code == 200
     bearer = {"Authorization": f"Bearer {TOKEN}"}
-    job = http.post("/execute", json={"source_code": "print(5)"}, params={"wait": "true"},
-                    headers=bearer).json()  # fmt: skip
+    job = http.post(
+        "/execute", json={"source_code": "print(5)"}, params={"wait": "true"}, headers=bearer
+    ).json()
     assert job["result"]["stdout"] == "5\n"
     assert http.get(f"/jobs/{job['job_id']}", headers=header).status_code == 200
     assert http.get("/metrics", headers={"Authorization": "Bearer other-token"}).status_code == 200
@@ -643,6 +735,10 @@ def test_the_root_mount_answers_as_judge0(secured: Server) -> None:
     assert secured.http.get("/about", headers=header).json()["version"] == "1.13.1"
     languages = secured.http.get("/languages", headers=header).json()
     assert 71 in [lang["id"] for lang in languages]  # Judge0's shape wins at the root
-    body = secured.http.post("/submissions", params={"wait": "true"}, headers=header,
-                             json={"source_code": "print(9)", "language_id": 71})  # fmt: skip
+    body = secured.http.post(
+        "/submissions",
+        params={"wait": "true"},
+        headers=header,
+        json={"source_code": "print(9)", "language_id": 71},
+    )
     assert body.json()["stdout"] == "9\n"

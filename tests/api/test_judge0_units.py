@@ -87,8 +87,13 @@ def test_fields_are_checked_and_ordered() -> None:
 
 def test_seconds_print_like_a_rails_decimal() -> None:
     assert [seconds(ms) for ms in (2000, 1500, 14, 1, 0, 12345)] == [
-        "2.0", "1.5", "0.014", "0.001", "0.0", "12.345",
-    ]  # fmt: skip
+        "2.0",
+        "1.5",
+        "0.014",
+        "0.001",
+        "0.0",
+        "12.345",
+    ]
     assert seconds(None) is None
 
 

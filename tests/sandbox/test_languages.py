@@ -166,10 +166,14 @@ async def test_judge_job_with_two_cases(sandbox: Sandbox) -> None:
     for rid in _present(sandbox):
         test = sandbox.runtime(rid).spec.self_test
         request = JobRequest(
-            language=rid, source_code=test.source, limits=LIMITS,
-            test_cases=[TestCase(stdin="1 2\n", expected_stdout="3\n"),
-                        TestCase(stdin="2 2\n", expected_stdout="5\n")],
-        )  # fmt: skip
+            language=rid,
+            source_code=test.source,
+            limits=LIMITS,
+            test_cases=[
+                TestCase(stdin="1 2\n", expected_stdout="3\n"),
+                TestCase(stdin="2 2\n", expected_stdout="5\n"),
+            ],
+        )
         result = await judge(request, sandbox, ignore)
         assert [t.verdict for t in result.tests] == [Verdict.ACCEPTED, Verdict.WRONG_ANSWER], rid
         assert result.verdict is Verdict.WRONG_ANSWER

@@ -9,7 +9,9 @@ import pytest
 from onpyrunner.errors import ConfigError
 from onpyrunner.languages.catalogue import shipped_specs
 from onpyrunner.sandbox.policy import compose, parse_textproto, policy_text, substitute
+from onpyrunner.sandbox.pool import Sandbox
 from onpyrunner.settings import Settings
+from tests.service import uid_base
 
 
 def test_textproto_reader_handles_nesting_comments_and_strings() -> None:
@@ -85,3 +87,35 @@ def test_every_shipped_runtime_names_a_shipped_policy() -> None:
         if spec.compile is not None:
             assert policy_text(spec.compile.policy_file)
         assert spec.run and spec.source_file
+
+
+def test_a_compile_policy_includes_another_instead_of_copying_it(tmp_path: Path) -> None:
+    variables = {"TMP_SIZE": "1", "MULTIARCH_LIB": "/usr/lib/x"}
+    go = compose("go.compile.cfg", variables, tmp_path, "go")
+    toolchain = compose("toolchain.compile.cfg", variables, tmp_path, "toolchain")
+    shared = toolchain.mount_destinations()
+    assert go.mount_destinations()[: len(shared)] == shared
+    assert "/usr/share" in go.mount_destinations()
+    assert "# include:" not in go.path.read_text()
+
+
+@pytest.mark.sandbox
+async def test_a_misspelled_policy_field_fails_at_start_up_naming_file_line_and_field(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # nsjail parses the composed file against its own schema at start-up: the mistake is
+    # named where it was made (the shipped file and its line), not at the first run.
+    shipped = policy_text
+    line = shipped("python.cfg").splitlines().index("  is_bind: true") + 1
+
+    def misspelled(name: str) -> str:
+        text = shipped(name)
+        return text.replace("is_bind: true", "is_bnd: true", 1) if name == "python.cfg" else text
+
+    monkeypatch.setattr("onpyrunner.sandbox.policy.policy_text", misspelled)
+    settings = Settings(state_dir=tmp_path, sandbox_uid_base=uid_base())
+    with pytest.raises(ConfigError) as caught:
+        await Sandbox.start(settings, slots=1)
+    message = str(caught.value)
+    assert f"python.cfg line {line}:" in message, message
+    assert 'no field named "is_bnd"' in message, message

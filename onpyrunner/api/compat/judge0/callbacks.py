@@ -167,8 +167,13 @@ class Callbacks:
             if problem is None:
                 return True
             retry = problem.startswith("retry:")
-            log.warning("judge0 callback for %s, attempt %d of %d: %s", job_id, attempt, tries,
-                        problem.removeprefix("retry:"))  # fmt: skip
+            log.warning(
+                "judge0 callback for %s, attempt %d of %d: %s",
+                job_id,
+                attempt,
+                tries,
+                problem.removeprefix("retry:"),
+            )
             if not retry or attempt == tries:
                 break
             await asyncio.sleep(min(BACKOFF_S * 2 ** (attempt - 1), BACKOFF_MAX_S))
@@ -188,9 +193,11 @@ class Callbacks:
         extensions = {"sni_hostname": url.host} if url.scheme == "https" else {}
         try:
             response = await self.client.put(
-                url.copy_with(host=address), content=body, headers=headers,
+                url.copy_with(host=address),
+                content=body,
+                headers=headers,
                 extensions=extensions,
-            )  # fmt: skip
+            )
         except httpx.HTTPError as e:
             return f"retry:{type(e).__name__}: {e}"
         if response.status_code >= 500:

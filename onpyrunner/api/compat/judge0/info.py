@@ -57,14 +57,16 @@ async def get_language(language_id: int, svc: Deps) -> JSONResponse:
         if lang.id == language_id:
             spec = languages.spec_of(lang.runtime)
             compile_phase = spec.compile if spec else None
-            return JSONResponse({
-                "id": lang.id,
-                "name": lang.display_name(version),
-                "is_archived": False,
-                "source_file": spec.source_file if spec else None,
-                "compile_cmd": " ".join(compile_phase.command) if compile_phase else None,
-                "run_cmd": " ".join(spec.run.command) if spec else None,
-            })  # fmt: skip
+            return JSONResponse(
+                {
+                    "id": lang.id,
+                    "name": lang.display_name(version),
+                    "is_archived": False,
+                    "source_file": spec.source_file if spec else None,
+                    "compile_cmd": " ".join(compile_phase.command) if compile_phase else None,
+                    "run_cmd": " ".join(spec.run.command) if spec else None,
+                }
+            )
     return JSONResponse({"error": f"language with id {language_id} not found"}, status_code=404)
 
 

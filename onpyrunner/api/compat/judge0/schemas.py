@@ -23,21 +23,49 @@ from onpyrunner.models import TERMINAL_STATUSES, Job
 #: columns (language_id and status_id included) then status and language. `fields=*`
 #: answers exactly these; the official SDK refuses any other name.
 FIELDS: tuple[str, ...] = (
-    "source_code", "language_id", "stdin", "expected_output", "stdout", "status_id",
-    "created_at", "finished_at", "time", "memory", "stderr", "token", "number_of_runs",
-    "cpu_time_limit", "cpu_extra_time", "wall_time_limit", "memory_limit", "stack_limit",
-    "max_processes_and_or_threads", "enable_per_process_and_thread_time_limit",
-    "enable_per_process_and_thread_memory_limit", "max_file_size", "compile_output",
-    "exit_code", "exit_signal", "message", "wall_time", "compiler_options",
-    "command_line_arguments", "redirect_stderr_to_stdout", "callback_url",
-    "additional_files", "enable_network", "status", "language",
-)  # fmt: skip
+    "source_code",
+    "language_id",
+    "stdin",
+    "expected_output",
+    "stdout",
+    "status_id",
+    "created_at",
+    "finished_at",
+    "time",
+    "memory",
+    "stderr",
+    "token",
+    "number_of_runs",
+    "cpu_time_limit",
+    "cpu_extra_time",
+    "wall_time_limit",
+    "memory_limit",
+    "stack_limit",
+    "max_processes_and_or_threads",
+    "enable_per_process_and_thread_time_limit",
+    "enable_per_process_and_thread_memory_limit",
+    "max_file_size",
+    "compile_output",
+    "exit_code",
+    "exit_signal",
+    "message",
+    "wall_time",
+    "compiler_options",
+    "command_line_arguments",
+    "redirect_stderr_to_stdout",
+    "callback_url",
+    "additional_files",
+    "enable_network",
+    "status",
+    "language",
+)
 
 #: What a GET answers without `fields`.
 DEFAULT_FIELDS: tuple[str, ...] = tuple(
-    f for f in FIELDS
+    f
+    for f in FIELDS
     if f in {"token", "time", "memory", "stdout", "stderr", "compile_output", "message", "status"}
-)  # fmt: skip
+)
 
 #: Attributes answered base64-encoded when base64_encoded=true.
 ENCODED_OUT = frozenset(
@@ -305,10 +333,10 @@ def parse_submission(
     stdin = reader.text("stdin", encoded=True)
     expected = reader.text("expected_output", encoded=True)
     limits = _limits(reader, stack_kb)
-    reader.off("enable_per_process_and_thread_time_limit",
-               "limits apply to the whole process tree")  # fmt: skip
-    reader.off("enable_per_process_and_thread_memory_limit",
-               "limits apply to the whole process tree")  # fmt: skip
+    reader.off("enable_per_process_and_thread_time_limit", "limits apply to the whole process tree")
+    reader.off(
+        "enable_per_process_and_thread_memory_limit", "limits apply to the whole process tree"
+    )
     reader.off("enable_network", "the sandbox has no network")
     reader.off("redirect_stderr_to_stdout", "stdout and stderr are captured separately")
     reader.unset("compiler_options", "setting compiler options is not allowed")

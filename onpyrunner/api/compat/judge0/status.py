@@ -105,17 +105,32 @@ def _compile_output(result: object) -> str | None:
 def _run_of(result: RunResult | JudgeResult) -> Run | None:
     if isinstance(result, RunResult):
         u = result.usage
-        return Run(result.outcome, result.stdout, result.stderr, _compile_output(result),
-                   result.exit_code, result.signal, u.cpu_time_ms, u.wall_time_ms,
-                   u.memory_kb)  # fmt: skip
+        return Run(
+            result.outcome,
+            result.stdout,
+            result.stderr,
+            _compile_output(result),
+            result.exit_code,
+            result.signal,
+            u.cpu_time_ms,
+            u.wall_time_ms,
+            u.memory_kb,
+        )
     if not result.tests:
         return None
     case = result.tests[0]
     usage = case.usage
-    return Run(case.outcome, case.stdout, case.stderr,
-               _compile_output(case) or _compile_output(result), case.exit_code, case.signal,
-               usage.cpu_time_ms if usage else None, usage.wall_time_ms if usage else None,
-               usage.memory_kb if usage else None)  # fmt: skip
+    return Run(
+        case.outcome,
+        case.stdout,
+        case.stderr,
+        _compile_output(case) or _compile_output(result),
+        case.exit_code,
+        case.signal,
+        usage.cpu_time_ms if usage else None,
+        usage.wall_time_ms if usage else None,
+        usage.memory_kb if usage else None,
+    )
 
 
 def runtime_error(exit_code: int | None, sig: int | None) -> Status:
