@@ -227,18 +227,15 @@ class Jail:
         child: Child,
         sock: socket.socket,
         log: CappedReader,
-        cpu_ns: Callable[[], int],
     ) -> None:
         self.phase = phase
         self.child = child
         self.sock = sock
         self.log = log
-        self._cpu_ns = cpu_ns
-        #: How long the last sandbox took to build (from the end of a run to the next
-        #: READY): wall s, CPU ns.
+        #: How long the last sandbox took to build: from the end of a run to the next
+        #: READY, wall s.
         self.build_s: float | None = None
-        self.build_cpu_ns: int | None = None
-        self._run_ended: tuple[float, int] | None = None
+        self._run_ended: float | None = None
         self.readies = 0
         #: Why this jail must not be used again, once something went wrong.
         self.tainted: SandboxFault | None = None
@@ -280,8 +277,7 @@ class Jail:
         if text == protocol.READY:
             self.readies += 1
             if self._run_ended is not None:
-                self.build_s = time.monotonic() - self._run_ended[0]
-                self.build_cpu_ns = self._cpu_ns() - self._run_ended[1]
+                self.build_s = time.monotonic() - self._run_ended
                 self._run_ended = None
             if self.readies > 1:
                 self.taint("two sandboxes of one slot said they were ready", "extra_ready")
@@ -356,8 +352,8 @@ class Jail:
             raise SandboxFault(f"the sandbox did not take its run: {e}", "go_failed") from e
 
     def run_ended(self) -> None:
-        """The run is over; nsjail builds the next sandbox now (timed for benchmarks)."""
-        self._run_ended = (time.monotonic(), self._cpu_ns())
+        """The run is over; nsjail builds the next sandbox now."""
+        self._run_ended = time.monotonic()
 
     def close(self) -> None:
         with contextlib.suppress(ValueError, OSError):
@@ -509,7 +505,7 @@ class Slot:
             os.close(devnull)
         reader = CappedReader(nsjail.MAX_LOG_BYTES)
         await read_pipe(log_r, reader)
-        self.jail = Jail(phase, child, ours, reader, self.cgroup.cpu_ns)
+        self.jail = Jail(phase, child, ours, reader)
         return self.jail
 
     async def reset(self) -> None:
