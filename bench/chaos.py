@@ -480,12 +480,9 @@ async def watch(url: str, job_id: str, timeout_s: float) -> dict[str, Any] | Non
                     last = message
                 if message.get("status") in TERMINAL:
                     break
-    except (TimeoutError, OSError, ValueError) as e:
-        # A socket that fails is a lost message, not a lost job: the read-back after the
-        # run looks again. ValueError covers a message that is not JSON.
-        if last is None or last.get("status") not in TERMINAL:
-            last = {**(last or {}), "watch_error": repr(e)}
-    except Exception as e:  # websockets' ConnectionClosed* and handshake errors
+    except Exception as e:  # the timeout, a refused handshake, a dropped socket, bad JSON
+        # A socket that fails loses a message, not the job: the read-back after the run
+        # looks again, and a job never seen finished counts as lost.
         last = {**(last or {}), "watch_error": repr(e)}
     return last
 
@@ -504,9 +501,10 @@ async def send(http: httpx.AsyncClient, url: str, case: Case) -> JobRecord:
             request_error=f"POST /execute answered {response.status_code}: {response.text[:300]}",
         )
     job: dict[str, Any] = response.json()
+    job_id = str(job["job_id"])
     if job.get("status") not in TERMINAL:
-        job = await watch(url, job["job_id"], WATCH_S) or job
-    return JobRecord(case, str(job["job_id"]), time.perf_counter() - started, seen=job)
+        job = {**job, **(await watch(url, job_id, WATCH_S) or {})}
+    return JobRecord(case, job_id, time.perf_counter() - started, seen=job)
 
 
 async def client(url: str, plan: Plan, records: list[JobRecord]) -> None:
@@ -532,11 +530,17 @@ async def read_back(url: str, records: list[JobRecord], timeout_s: float) -> Non
             async with sem:
                 try:
                     response = await http.get(f"/jobs/{record.job_id}")
-                    stored = response.json() if response.status_code == 200 else None
                 except httpx.HTTPError:
-                    stored = None
+                    response = None
+            stored: dict[str, Any] | None = None
+            if response is not None and response.status_code == 404:
+                # Gone before its TTL: lost, even if the client saw it finish.
+                record.stored = {"status": "NOT FOUND", "watch_error": "GET answered 404"}
+                return
+            if response is not None and response.status_code == 200:
+                stored = response.json()
             if stored is None or stored.get("status") not in TERMINAL:
-                stored = await watch(url, record.job_id, timeout_s) or stored
+                stored = {**(stored or {}), **(await watch(url, record.job_id, timeout_s) or {})}
             record.stored = stored
 
         await asyncio.gather(*(one(r) for r in records if r.job_id is not None))
