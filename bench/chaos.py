@@ -596,18 +596,22 @@ def classify(record: JobRecord) -> BadJob | None:
 
 
 def rebuilds(metrics_url: str) -> float | None:
-    """The sum of every sample of the slot-rebuild counter at metrics_url; None when the
-    counter is not there (or the endpoint does not answer)."""
+    """The sum of every sample of the slot-rebuild counter at metrics_url (0 when the
+    counter is there with no sample yet); None when the process does not export it, or the
+    endpoint does not answer."""
     try:
         text = httpx.get(metrics_url, timeout=10).text
     except httpx.HTTPError:
         return None
-    samples = [
+    lines = text.splitlines()
+    family = REBUILDS_METRIC.removesuffix("_total")
+    if not any(line.startswith(f"# TYPE {family}") for line in lines):
+        return None
+    return sum(
         float(line.rsplit(" ", 1)[1])
-        for line in text.splitlines()
+        for line in lines
         if line.startswith(REBUILDS_METRIC) and line[len(REBUILDS_METRIC)] in "{ "
-    ]
-    return sum(samples) if samples else None
+    )
 
 
 def _add(a: float | None, b: float | None) -> float | None:
