@@ -10,7 +10,7 @@ import pytest
 
 from bench.chaos import CATALOGUE, BadJob, JobRecord, classify, draw, run_backend
 
-JOBS = 300
+JOBS = 200
 SEED = 20261122
 
 
