@@ -350,7 +350,7 @@ class Plan:
         progress: Callable[[str], None] | None = None,
     ) -> None:
         if (jobs is None) == (duration_s is None):
-            raise ValueError("give jobs or duration_s, not both")
+            raise ValueError("give exactly one of jobs and duration_s")
         self.cases = cases
         self.jobs = jobs
         self.duration_s = duration_s
