@@ -191,6 +191,7 @@ async def test_judge_job_with_two_cases(sandbox: Sandbox, rid: str) -> None:
 
 async def test_judge_job_of_a_program_that_does_not_compile(sandbox: Sandbox) -> None:
     need(sandbox, "c")
+
     async def ignore(_: Progress) -> None:
         return None
 
