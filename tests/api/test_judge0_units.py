@@ -5,11 +5,21 @@ from __future__ import annotations
 import ipaddress
 
 import pytest
+from fastapi.exceptions import RequestValidationError
 
 from onpyrunner.api.compat.judge0.callbacks import CallbackURLError, check_url, is_public
 from onpyrunner.api.compat.judge0.encoding import Base64Error, decode64, encode64
 from onpyrunner.api.compat.judge0.languages import LANGUAGES, version_number
-from onpyrunner.api.compat.judge0.schemas import FieldsError, requested_fields, seconds
+from onpyrunner.api.compat.judge0.routes import _origin, _problems_of
+from onpyrunner.api.compat.judge0.schemas import (
+    FieldsError,
+    SubmissionIn,
+    parse_submission,
+    requested_fields,
+    seconds,
+)
+from onpyrunner.api.errors import field_error
+from onpyrunner.limits import LimitsError, LimitTable
 
 
 def test_encode64_is_rubys_base64_encode64() -> None:
@@ -104,3 +114,83 @@ def test_language_names_take_the_probed_version() -> None:
     assert python.display_name("3.11.2") == "Python (3.11.2)"
     assert python.display_name(None) == "Python"
     assert len({lang.id for lang in LANGUAGES}) == len(LANGUAGES)
+
+
+# --- the translation to and from the native job (pure functions) -----------------------
+
+
+def _parse(data: object) -> tuple[SubmissionIn | None, dict[str, list[str]]]:
+    return parse_submission(data, base64=False, runtimes=frozenset({"python"}), stack_kb=65536)
+
+
+def test_a_submission_becomes_native_units() -> None:
+    sub, problems = _parse(
+        {
+            "source_code": "print(1)",
+            "language_id": "71",
+            "cpu_time_limit": 1.5,
+            "wall_time_limit": "3",
+            "memory_limit": 100_000,
+            "max_processes_and_or_threads": 8,
+            "max_file_size": 2048,
+        }
+    )
+    assert problems == {}
+    assert sub is not None
+    assert sub.limits == {
+        "cpu_time_ms": 1500,
+        "wall_time_ms": 3000,
+        "memory_mb": 98,  # 100,000 KB, rounded up to whole MiB
+        "max_processes": 8,
+        "max_file_kb": 2048,
+    }
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("cpu_time_limit", 0, "must be greater than 0"),
+        ("cpu_time_limit", "fast", "is not a number"),
+        ("memory_limit", 10**400, "is too large"),
+        ("stack_limit", 65537, "must be less than or equal to 65536"),
+        ("number_of_runs", 3, "must be less than or equal to 1"),
+        ("enable_network", True, "this option cannot be enabled"),
+    ],
+)
+def test_a_field_judge0_would_refuse_is_named_in_its_shape(
+    field: str, value: object, message: str
+) -> None:
+    sub, problems = _parse({"source_code": "print(1)", "language_id": 71, field: value})
+    assert sub is None
+    assert message in " ".join(problems[field])
+
+
+def test_native_limit_problems_come_back_in_judge0_names_and_units() -> None:
+    table = LimitTable.shipped()
+    try:
+        table.resolve({"cpu_time_ms": 20_000, "memory_mb": 4096, "max_file_kb": 10**6})
+    except LimitsError as e:
+        errors = [
+            field_error(("body", "limits", p.name), p.message, p.kind, {"le": p.bound})
+            for p in e.problems
+        ]
+    assert _problems_of(RequestValidationError(errors)) == {
+        "cpu_time_limit": ["must be less than or equal to 15"],
+        "memory_limit": ["must be less than or equal to 1048576"],
+        "max_file_size": ["must be less than or equal to 16384"],
+    }
+
+
+def test_what_judge0_answers_back_travels_as_the_jobs_origin() -> None:
+    sub, _ = _parse(
+        {"source_code": "print(input())", "language_id": 71, "stdin": "x", "expected_output": "x"}
+    )
+    assert sub is not None
+    origin = _origin(sub)
+    assert origin.api == "judge0"
+    assert origin.data == {
+        "source_code": "print(input())",
+        "language_id": "71",
+        "stdin": "x",
+        "expected_output": "x",
+    }

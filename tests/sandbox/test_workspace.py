@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 from onpyrunner.sandbox.workspace import Workspace
 
 
@@ -29,6 +31,7 @@ def test_stdin_file_has_no_name_left(tmp_path: Path) -> None:
         os.close(fd)
 
 
+@pytest.mark.sandbox  # giving the box to another uid needs root
 def test_box_belongs_to_the_writer_only_while_compiling(tmp_path: Path) -> None:
     ws = Workspace(tmp_path / "slot")
     ws.create()

@@ -1,0 +1,406 @@
+"""The job store contract (queue/store.py), run directly on both backends: no HTTP, no
+sandbox. The in-memory store in this process; the Redis store on the real Redis, under a
+key prefix of this test's own."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+
+from onpyrunner.errors import JobFinishedError, JobNotFoundError, QueueFullError
+from onpyrunner.limits import Limits
+from onpyrunner.models import (
+    TERMINAL_STATUSES,
+    Job,
+    JobRequest,
+    JobStatus,
+    Origin,
+    Progress,
+    RunResult,
+    Usage,
+)
+from onpyrunner.queue.memory import MemoryStore
+from onpyrunner.queue.redis import RedisStore
+from onpyrunner.queue.store import Claim, Ending, JobStore, LanguageInfo, new_job
+from onpyrunner.settings import Settings
+from tests.service import REDIS_URL, delete_prefix, unique_prefix
+
+BACKENDS = ["memory", "redis"]
+PYTHON = frozenset({"python"})
+LEASE_S = 0.3
+#: Bound on waiting for something that takes real time (a lease, a TTL) to pass.
+PATIENCE_S = 10.0
+
+
+def _settings(**changes: object) -> Settings:
+    base: dict[str, object] = {
+        "lease_s": LEASE_S,
+        "max_deliveries": 3,
+        "job_ttl_s": 60,
+        "max_pending_jobs": 100,
+        "redis_prefix": unique_prefix(),
+    }
+    base.update(changes)
+    return Settings(**base)  # type: ignore[arg-type]
+
+
+@contextlib.asynccontextmanager
+async def open_store(backend: str, **changes: object) -> AsyncIterator[JobStore]:
+    settings = _settings(**changes)
+    store: JobStore = (
+        MemoryStore(settings) if backend == "memory" else RedisStore(settings, REDIS_URL)
+    )
+    await store.open()
+    try:
+        yield store
+    finally:
+        await store.close()
+        if backend == "redis":
+            delete_prefix(REDIS_URL, settings.redis_prefix)
+
+
+@pytest.fixture(params=BACKENDS)
+async def store(request: pytest.FixtureRequest) -> AsyncIterator[JobStore]:
+    async with open_store(str(request.param)) as opened:
+        yield opened
+
+
+def request_of(code: str = "print(1)", language: str = "python") -> JobRequest:
+    return JobRequest(language=language, source_code=code, limits=Limits())
+
+
+async def submitted(store: JobStore, language: str = "python", code: str = "print(1)") -> Job:
+    request = request_of(code, language)
+    job = new_job(request)
+    await store.submit(job, request)
+    return job
+
+
+def ending(status: JobStatus = JobStatus.COMPLETED, stdout: str = "1\n") -> Ending:
+    now = datetime.now(UTC)
+    result = RunResult(
+        outcome="SUCCESS",
+        stdout=stdout,
+        stderr="",
+        exit_code=0,
+        signal=None,
+        usage=Usage(cpu_time_ms=1, wall_time_ms=2, memory_kb=3),
+    )
+    if status is JobStatus.FAILED:
+        return Ending(status, None, "the sandbox failed", now, now)
+    return Ending(status, result, None, now, now)
+
+
+async def claim(
+    store: JobStore, worker: str = "w1", languages: frozenset[str] = PYTHON, block_s: float = 2.0
+) -> Claim:
+    got = await store.claim(worker, languages, block_s)
+    assert got is not None, "no job came"
+    return got
+
+
+async def claim_when_lease_passed(store: JobStore, worker: str) -> Claim:
+    """The next claim of worker once some lease has run out: lease expiry is time passing,
+    not an event, so this claims again (each claim blocks briefly) until one comes."""
+    deadline = asyncio.get_running_loop().time() + PATIENCE_S
+    while asyncio.get_running_loop().time() < deadline:
+        got = await store.claim(worker, PYTHON, LEASE_S / 2)
+        if got is not None:
+            return got
+    raise AssertionError(f"no lease ran out within {PATIENCE_S} s")
+
+
+# --- submit and claim ----------------------------------------------------------------
+
+
+async def test_a_submitted_job_is_pending_and_readable(store: JobStore) -> None:
+    job = await submitted(store)
+    read = await store.get(job.id)
+    assert read is not None
+    assert read.status is JobStatus.PENDING
+    assert (read.language, read.limits, read.attempts) == ("python", Limits(), 0)
+
+
+async def test_a_claimed_job_is_running_with_its_request_and_one_attempt(
+    store: JobStore,
+) -> None:
+    job = await submitted(store, code="print(42)")
+    got = await claim(store)
+    assert (got.job_id, got.worker_id, got.attempts) == (job.id, "w1", 1)
+    assert got.request.source_code == "print(42)"
+    read = await store.get(job.id)
+    assert read is not None and read.status is JobStatus.RUNNING
+    assert read.timestamps.picked_up_at is not None
+
+
+async def test_claim_gives_up_after_block_s_when_nothing_waits(store: JobStore) -> None:
+    assert await store.claim("w1", PYTHON, 0.05) is None
+
+
+async def test_jobs_are_claimed_in_the_order_they_were_submitted(store: JobStore) -> None:
+    jobs = [await submitted(store, code=f"print({i})") for i in range(5)]
+    claimed = [(await claim(store)).job_id for _ in jobs]
+    assert claimed == [job.id for job in jobs]
+
+
+async def test_a_job_goes_only_to_a_worker_that_has_its_language(store: JobStore) -> None:
+    java = await submitted(store, language="java")
+    python = await submitted(store, language="python")
+    assert (await claim(store, "pythonist", PYTHON)).job_id == python.id
+    assert await store.claim("pythonist", PYTHON, 0.05) is None  # the java job waits
+    assert (await claim(store, "polyglot", frozenset({"java", "python"}))).job_id == java.id
+
+
+async def test_a_job_submitted_while_a_worker_waits_wakes_it(store: JobStore) -> None:
+    waiting = asyncio.create_task(store.claim("w1", PYTHON, 5.0))
+    await asyncio.sleep(0)  # let the claim start waiting (ordering only; not a timed wait)
+    job = await submitted(store)
+    got = await asyncio.wait_for(waiting, 5.0)
+    assert got is not None and got.job_id == job.id
+
+
+# --- capacity ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_the_queue_refuses_jobs_past_its_capacity(backend: str) -> None:
+    async with open_store(backend, max_pending_jobs=2) as store:
+        await submitted(store)
+        await submitted(store, language="c")  # capacity counts every language
+        with pytest.raises(QueueFullError) as caught:
+            await submitted(store)
+        assert caught.value.limit == 2
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_a_batch_is_queued_whole_or_not_at_all(backend: str) -> None:
+    async with open_store(backend, max_pending_jobs=3) as store:
+        await submitted(store)
+        batch = [(new_job(request_of()), request_of()) for _ in range(3)]
+        with pytest.raises(QueueFullError):
+            await store.submit_many(batch)
+        assert [await store.get(job.id) for job, _ in batch] == [None, None, None]
+        await store.submit_many(batch[:2])
+        assert (await store.stats()).pending == 3
+
+
+async def test_finished_jobs_free_their_place_in_the_queue(store: JobStore) -> None:
+    await submitted(store)
+    got = await claim(store)
+    assert (await store.stats()).running == 1
+    assert await store.finish(got, ending())
+    stats = await store.stats()
+    assert (stats.pending, stats.running) == (0, 0)
+
+
+# --- finish -----------------------------------------------------------------------------
+
+
+async def test_the_owner_finishes_a_job_and_its_result_is_stored(store: JobStore) -> None:
+    job = await submitted(store)
+    got = await claim(store)
+    await store.started(got, datetime.now(UTC))
+    assert await store.finish(got, ending(stdout="done\n"))
+    read = await store.get(job.id)
+    assert read is not None and read.status is JobStatus.COMPLETED
+    assert isinstance(read.result, RunResult) and read.result.stdout == "done\n"
+    stamps = read.timestamps
+    assert None not in (stamps.started_at, stamps.finished_at, stamps.stored_at)
+
+
+async def test_a_failed_job_keeps_its_reason(store: JobStore) -> None:
+    job = await submitted(store)
+    got = await claim(store)
+    assert await store.finish(got, ending(JobStatus.FAILED))
+    read = await store.get(job.id)
+    assert read is not None
+    assert (read.status, read.error, read.result) == (JobStatus.FAILED, "the sandbox failed", None)
+
+
+async def test_a_job_is_finished_only_once(store: JobStore) -> None:
+    await submitted(store)
+    got = await claim(store)
+    assert await store.finish(got, ending(stdout="first\n"))
+    assert not await store.finish(got, ending(stdout="second\n"))
+    read = await store.get(got.job_id)
+    assert isinstance(read.result if read else None, RunResult)
+    assert read is not None and isinstance(read.result, RunResult)
+    assert read.result.stdout == "first\n"
+
+
+async def test_another_worker_cannot_finish_or_update_a_job_it_does_not_hold(
+    store: JobStore,
+) -> None:
+    await submitted(store)
+    got = await claim(store, "owner")
+    impostor = Claim(got.job_id, got.token, "impostor", got.request, 1, got.received_at)
+    await store.progress(impostor, Progress(done=1, total=2))
+    assert not await store.finish(impostor, ending())
+    read = await store.get(got.job_id)
+    assert read is not None and (read.status, read.progress) == (JobStatus.RUNNING, None)
+    await store.progress(got, Progress(done=1, total=2))
+    read = await store.get(got.job_id)
+    assert read is not None and read.progress == Progress(done=1, total=2)
+
+
+# --- leases -------------------------------------------------------------------------------
+
+
+async def test_a_job_whose_worker_went_silent_is_taken_over(store: JobStore) -> None:
+    await submitted(store)
+    first = await claim(store, "silent")
+    second = await claim_when_lease_passed(store, "rescuer")
+    assert (second.job_id, second.attempts) == (first.job_id, 2)
+    assert not await store.finish(first, ending())  # the silent worker lost it
+    assert await store.finish(second, ending())
+
+
+async def test_a_heartbeat_keeps_the_lease(store: JobStore) -> None:
+    await submitted(store)
+    got = await claim(store, "alive")
+    for _ in range(4):  # two leases' worth of heartbeats, a third of a lease apart
+        await store.heartbeat("alive", [], [got])
+        assert await store.claim("other", PYTHON, LEASE_S / 3) is None
+    assert await store.finish(got, ending())
+
+
+async def test_a_job_handed_back_is_taken_at_once_by_the_next_claim(store: JobStore) -> None:
+    await submitted(store)
+    got = await claim(store, "stopping")
+    await store.hand_back(got)
+    again = await claim_when_lease_passed(store, "next")
+    assert again.job_id == got.job_id
+
+
+async def test_a_job_delivered_too_often_ends_failed_with_the_reason(store: JobStore) -> None:
+    job = await submitted(store)
+    for attempt in (1, 2, 3):
+        got = await claim_when_lease_passed(store, f"doomed-{attempt}")
+        assert got.attempts == attempt
+    deadline = asyncio.get_running_loop().time() + PATIENCE_S
+    while (read := await store.get(job.id)) is not None and read.status is JobStatus.RUNNING:
+        assert asyncio.get_running_loop().time() < deadline, "the job was never settled"
+        assert await store.claim("last", PYTHON, LEASE_S / 2) is None  # settled, not run
+    assert read is not None and read.status is JobStatus.FAILED
+    assert read.error is not None and "delivered 3 times" in read.error
+
+
+# --- cancel, delete, expiry ---------------------------------------------------------------
+
+
+async def test_a_job_cancelled_while_pending_is_never_delivered(store: JobStore) -> None:
+    job = await submitted(store)
+    cancelled = await store.cancel(job.id)
+    assert cancelled.status is JobStatus.CANCELLED
+    assert await store.claim("w1", PYTHON, 0.1) is None
+
+
+async def test_cancelling_a_running_job_tells_the_workers_and_forbids_its_finish(
+    store: JobStore,
+) -> None:
+    heard: asyncio.Queue[str] = asyncio.Queue()
+
+    async def listen() -> None:
+        async for job_id in store.cancellations():
+            heard.put_nowait(job_id)
+
+    listener = asyncio.create_task(listen())
+    await asyncio.sleep(0)  # the listener starts (in memory that is its subscription)
+    try:
+        # The listener subscribes in the background, and a cancellation sent before that
+        # is not heard (workers listen from their start): cancel running jobs until one is.
+        deadline = asyncio.get_running_loop().time() + PATIENCE_S
+        while True:
+            assert asyncio.get_running_loop().time() < deadline, "no cancellation heard"
+            await submitted(store)
+            got = await claim(store)
+            assert (await store.cancel(got.job_id)).status is JobStatus.CANCELLED
+            with contextlib.suppress(TimeoutError):
+                if await asyncio.wait_for(heard.get(), 0.5) == got.job_id:
+                    break
+    finally:
+        listener.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await listener
+    assert not await store.finish(got, ending())
+    read = await store.get(got.job_id)
+    assert read is not None and read.status is JobStatus.CANCELLED
+
+
+async def test_cancelling_a_finished_or_unknown_job_is_refused(store: JobStore) -> None:
+    await submitted(store)
+    got = await claim(store)
+    await store.finish(got, ending())
+    with pytest.raises(JobFinishedError):
+        await store.cancel(got.job_id)
+    with pytest.raises(JobNotFoundError):
+        await store.cancel("no-such-job")
+
+
+async def test_only_finished_jobs_can_be_deleted(store: JobStore) -> None:
+    pending = await submitted(store)
+    assert not await store.delete(pending.id)
+    got = await claim(store)
+    await store.finish(got, ending())
+    assert await store.delete(got.job_id)
+    assert await store.get(got.job_id) is None
+    assert not await store.delete(got.job_id)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_records_expire_after_their_ttl(backend: str) -> None:
+    async with open_store(backend, job_ttl_s=1) as store:
+        job = await submitted(store)
+        assert await store.get(job.id) is not None
+        deadline = asyncio.get_running_loop().time() + PATIENCE_S
+        while await store.get(job.id) is not None:  # a TTL is time passing, not an event
+            assert asyncio.get_running_loop().time() < deadline, "the record never expired"
+            await asyncio.sleep(0.1)
+
+
+# --- watching, stats, languages, origin ---------------------------------------------------
+
+
+async def test_every_change_is_announced_to_watchers(store: JobStore) -> None:
+    job_id = new_job(request_of()).id
+    async with store.watch(job_id) as watch:
+        job = new_job(request_of()).model_copy(update={"id": job_id})
+        await store.submit(job, request_of())
+        got = await claim(store)
+        assert await watch.changed(PATIENCE_S)  # RUNNING
+        await store.progress(got, Progress(done=1, total=1))
+        assert await watch.changed(PATIENCE_S)
+        await store.finish(got, ending())
+        assert await watch.changed(PATIENCE_S)
+        read = await store.get(job_id)
+        assert read is not None and read.status in TERMINAL_STATUSES
+
+
+async def test_stats_count_waiting_and_running_jobs_and_live_workers(store: JobStore) -> None:
+    await submitted(store)
+    await submitted(store)
+    got = await claim(store)
+    await store.heartbeat("w1", [LanguageInfo("python", "Python", "3")], [got])
+    stats = await store.stats()
+    assert (stats.pending, stats.running, stats.workers_alive) == (1, 1, 1)
+    await store.forget_worker("w1")
+    assert (await store.stats()).workers_alive == 0
+
+
+async def test_languages_are_those_live_workers_offer(store: JobStore) -> None:
+    assert await store.languages() == []
+    await store.heartbeat("w1", [LanguageInfo("python", "Python 3", "CPython 3.11")], [])
+    assert await store.languages() == [LanguageInfo("python", "Python 3", "CPython 3.11")]
+
+
+async def test_a_jobs_origin_travels_with_it(store: JobStore) -> None:
+    request = request_of()
+    origin = Origin(api="judge0", data={"language_id": "71", "stdin": "x"})
+    job = new_job(request, origin)
+    await store.submit(job, request)
+    read = await store.get(job.id)
+    assert read is not None and read.origin == origin
