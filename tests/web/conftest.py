@@ -1,5 +1,8 @@
-"""A real server on loopback and Debian's Chromium, shared by the session; a fresh browser
-context (its own storage) per test."""
+"""A real server on loopback and Debian's Chromium, shared by the browser tests; a fresh
+browser context (its own storage) per test.
+
+Playwright's sync API keeps an event loop running in the test thread while it is open, and
+no asyncio test can run beside it: it is opened for this package and closed after it."""
 
 from __future__ import annotations
 
@@ -12,14 +15,14 @@ from tests.service import Server, server
 from tests.web.browser import TIMEOUT_MS, Playground, launch, loopback_context
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def playwright() -> Iterator[Playwright]:
     expect.set_options(timeout=TIMEOUT_MS)  # the default, 5 s, is short for a busy machine
     with sync_playwright() as p:
         yield p
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     found = launch(playwright)
     try:
@@ -28,7 +31,7 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
         found.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def web_server() -> Iterator[Server]:
     with server(workers=2) as s:
         yield s
