@@ -1,0 +1,104 @@
+"""Hostile input on every route of the native and the Judge0 API: never a 5xx, and every
+answer is what the OpenAPI schema says it is.
+
+Most of it runs in-process against an app with no workers (jobs are accepted, never run),
+which is all the API surface needs; a little runs against a real server whose workers run
+what was accepted.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from onpyrunner.api.app import create_app
+from onpyrunner.settings import Settings
+
+JSON = {"content-type": "application/json"}
+
+
+def queue_only_settings(**overrides: object) -> Settings:
+    """No in-process workers and the in-memory queue: jobs are accepted and never run."""
+    return Settings.model_validate({"workers": 0, "redis_url": None, **overrides})
+
+
+@pytest.fixture(scope="module")
+async def app() -> AsyncIterator[FastAPI]:
+    """The app in-process, its lifespan running."""
+    app = create_app(queue_only_settings())
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+@pytest.fixture(scope="module")
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the in-process app; a 500 is answered, not raised."""
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://fuzz") as c:
+        yield c
+
+
+# --- strings that are not Unicode text ---------------------------------------------------
+
+#: JSON allows "\ud800" (a UTF-16 surrogate with no partner): Python decodes it to a str that
+#: cannot be encoded as UTF-8, so it can reach neither a file, nor Redis, nor an answer.
+LONE_SURROGATE = "\ud800"
+
+SURROGATE_500 = pytest.mark.xfail(strict=True, reason="a lone surrogate answers 500")
+
+
+def raw_json(value: object) -> bytes:
+    """JSON with every non-ASCII character escaped, lone surrogates included."""
+    return json.dumps(value).encode()
+
+
+@pytest.mark.parametrize(
+    ("body", "loc"),
+    [
+        pytest.param({"source_code": LONE_SURROGATE}, ["source_code"], marks=SURROGATE_500),
+        pytest.param(
+            {"source_code": "x", "stdin": "a" + LONE_SURROGATE}, ["stdin"], marks=SURROGATE_500
+        ),
+        pytest.param(
+            {"source_code": "x", "test_cases": [{"expected_stdout": LONE_SURROGATE}]},
+            ["test_cases", 0, "expected_stdout"],
+            marks=pytest.mark.xfail(strict=True, reason="accepted although it is not text"),
+        ),
+        pytest.param(
+            {"source_code": "x", "test_cases": [{"expected_stdout": "", "stdin": LONE_SURROGATE}]},
+            ["test_cases", 0, "stdin"],
+            marks=SURROGATE_500,
+        ),
+        (
+            {"source_code": "x", "test_cases": [{"expected_stdout": "", "name": LONE_SURROGATE}]},
+            ["test_cases", 0, "name"],
+        ),
+    ],
+)
+async def test_lone_surrogate_in_a_native_field_is_a_422_naming_it(
+    client: httpx.AsyncClient, body: dict[str, object], loc: list[str | int]
+) -> None:
+    response = await client.post("/execute", content=raw_json(body), headers=JSON)
+    assert response.status_code == 422, response.text
+    error = response.json()
+    assert error["error"].startswith(".".join(map(str, loc)) + ":")
+    assert error["detail"][0]["loc"] == ["body", *loc]
+
+
+@SURROGATE_500
+@pytest.mark.parametrize("field", ["source_code", "stdin", "expected_output"])
+async def test_lone_surrogate_in_a_judge0_field_is_a_422_naming_it(
+    client: httpx.AsyncClient, field: str
+) -> None:
+    submission = {"source_code": "x", "language_id": 71, field: LONE_SURROGATE}
+    response = await client.post("/judge0/submissions", content=raw_json(submission), headers=JSON)
+    assert response.status_code == 422, response.text
+    assert list(response.json()) == [field]
+    batch = {"submissions": [submission]}
+    response = await client.post("/judge0/submissions/batch", content=raw_json(batch), headers=JSON)
+    assert response.status_code == 422, response.text
+    assert list(response.json()[0]) == [field]
