@@ -16,6 +16,7 @@ from onpyrunner.models import (
     Progress,
     RunResult,
     TestCase,
+    Text,
 )
 
 
@@ -49,9 +50,9 @@ class JobCreate(BaseModel):
         },
     )
 
-    language: str = Field("python", description="a runtime id from GET /languages")
-    source_code: str
-    stdin: str = ""
+    language: Text = Field("python", description="a runtime id from GET /languages")
+    source_code: Text
+    stdin: Text = ""
     limits: LimitsIn | None = None
     test_cases: list[TestCase] | None = None
     checker: Annotated[Checker, Field(union_mode="left_to_right")] = "lines"

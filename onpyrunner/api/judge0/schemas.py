@@ -16,7 +16,7 @@ from typing import Any
 from onpyrunner.api.judge0.encoding import Base64Error, decode64, encode64
 from onpyrunner.api.judge0.languages import BY_ID, PRIMARY_ID, Judge0Language
 from onpyrunner.api.judge0.status import Rendered, render
-from onpyrunner.models import TERMINAL_STATUSES, Job
+from onpyrunner.models import TERMINAL_STATUSES, Job, text_problem
 from onpyrunner.settings import Settings
 
 #: Every attribute of a Judge0 1.13.1 submission, in its serializer's order: the table's
@@ -158,6 +158,10 @@ class _Reader:
             return None
         if not isinstance(value, str):
             self.fail(field, "must be a string")
+            return None
+        problem = text_problem(value)
+        if problem is not None:
+            self.fail(field, problem)
             return None
         if encoded and self.base64:
             try:
