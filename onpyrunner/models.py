@@ -129,8 +129,9 @@ class TestCase(BaseModel):
 
     stdin: Text = ""
     expected_stdout: Text
-    points: float = Field(1.0, ge=0)
-    hidden: bool = False
+    # strict: a number, not "1"; finite, as JSON numbers are (Python's parser takes NaN)
+    points: float = Field(1.0, ge=0, strict=True, allow_inf_nan=False)
+    hidden: bool = Field(False, strict=True)  # true or false, not 0 or "yes"
     name: Text | None = Field(None, max_length=200)
 
 
@@ -140,8 +141,8 @@ class FloatChecker(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     type: Literal["float"]
-    abs_tol: float = Field(1e-6, ge=0)
-    rel_tol: float = Field(1e-6, ge=0)
+    abs_tol: float = Field(1e-6, ge=0, strict=True, allow_inf_nan=False)
+    rel_tol: float = Field(1e-6, ge=0, strict=True, allow_inf_nan=False)
 
 
 Checker = Literal["lines", "exact", "tokens"] | FloatChecker

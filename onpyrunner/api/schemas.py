@@ -23,7 +23,8 @@ from onpyrunner.models import (
 class LimitsIn(BaseModel):
     """Requested limits; a field left out takes the server's default."""
 
-    model_config = ConfigDict(extra="forbid")
+    # strict: an integer is an integer, not "2000", 2000.0 or true (pydantic would coerce)
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     cpu_time_ms: int | None = Field(None, ge=1, description="CPU time of the whole tree")
     wall_time_ms: int | None = Field(None, ge=1, description="wall-clock time")
@@ -56,7 +57,7 @@ class JobCreate(BaseModel):
     limits: LimitsIn | None = None
     test_cases: list[TestCase] | None = None
     checker: Annotated[Checker, Field(union_mode="left_to_right")] = "lines"
-    stop_on_first_failure: bool = False
+    stop_on_first_failure: bool = Field(False, strict=True)  # true or false, not 0 or "yes"
 
 
 class Accepted(BaseModel):

@@ -104,3 +104,42 @@ async def test_a_whole_surrogate_pair_is_text(client: httpx.AsyncClient) -> None
     assert (await client.post("/execute", content=body, headers=JSON)).status_code == 202
     body = f'{{"source_code": "print(1)", "language_id": 71, "stdin": "{grin}"}}'.encode()
     assert (await client.post("/judge0/submissions", content=body, headers=JSON)).status_code == 201
+
+
+# --- types are what the schema says ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "loc"),
+    [
+        ({"stop_on_first_failure": "yes"}, ["stop_on_first_failure"]),
+        ({"stop_on_first_failure": 1}, ["stop_on_first_failure"]),
+        ({"test_cases": [{"expected_stdout": "", "hidden": 0}]}, ["test_cases", 0, "hidden"]),
+        ({"test_cases": [{"expected_stdout": "", "points": "1"}]}, ["test_cases", 0, "points"]),
+        ({"test_cases": [{"expected_stdout": "", "points": True}]}, ["test_cases", 0, "points"]),
+        ({"limits": {"cpu_time_ms": "1000"}}, ["limits", "cpu_time_ms"]),
+        ({"limits": {"memory_mb": 64.0}}, ["limits", "memory_mb"]),
+        ({"limits": {"max_processes": True}}, ["limits", "max_processes"]),
+    ],
+)
+async def test_a_value_of_the_wrong_type_is_a_422_naming_it(
+    client: httpx.AsyncClient, body: dict[str, object], loc: list[str | int]
+) -> None:
+    response = await client.post("/execute", json={"source_code": "print(1)", **body})
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["loc"] == ["body", *loc]
+
+
+@pytest.mark.parametrize("token", [b"NaN", b"Infinity", b"-Infinity", b"1e400"])
+async def test_a_number_that_is_not_finite_is_a_422(
+    client: httpx.AsyncClient, token: bytes
+) -> None:
+    """Python's JSON parser reads NaN and Infinity, and 1e400 as infinity."""
+    for body, loc in [
+        (b'{"source_code": "", "test_cases": [{"expected_stdout": "", "points": %s}]}', "points"),
+        (b'{"source_code": "", "checker": {"type": "float", "abs_tol": %s}}', "abs_tol"),
+        (b'{"source_code": "", "limits": {"cpu_time_ms": %s}}', "cpu_time_ms"),
+    ]:
+        response = await client.post("/execute", content=body % token, headers=JSON)
+        assert response.status_code == 422, response.text
+        assert loc in response.text
