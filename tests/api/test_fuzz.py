@@ -22,8 +22,11 @@ JSON = {"content-type": "application/json"}
 
 
 def queue_only_settings(**overrides: object) -> Settings:
-    """No in-process workers and the in-memory queue: jobs are accepted and never run."""
-    return Settings.model_validate({"workers": 0, "redis_url": None, **overrides})
+    """No in-process workers and the in-memory queue: jobs are accepted and never run, and
+    ?wait gives up at once."""
+    return Settings.model_validate(
+        {"workers": 0, "redis_url": None, "max_wait_s": 0.01, **overrides}
+    )
 
 
 @pytest.fixture(scope="module")
@@ -143,3 +146,140 @@ async def test_a_number_that_is_not_finite_is_a_422(
         response = await client.post("/execute", content=body % token, headers=JSON)
         assert response.status_code == 422, response.text
         assert loc in response.text
+
+
+# --- bodies that are not what a route reads ------------------------------------------------
+
+MAX_BODY_BYTES = queue_only_settings().max_body_bytes
+
+#: Every route that reads a body, as (path, API).
+BODY_ROUTES = [
+    ("/execute", "native"),
+    ("/execute?wait=true", "native"),
+    ("/judge0/submissions", "judge0"),
+    ("/judge0/submissions?wait=true&base64_encoded=true", "judge0"),
+    ("/judge0/submissions/batch", "judge0"),
+]
+
+HOSTILE_BODIES = {
+    "not UTF-8": b'{"source_code": "\xff\xfe"}'.replace(b"\\xff\\xfe", b"\xff\xfe"),
+    "a lone UTF-8 continuation byte": b"\x80",
+    "UTF-16": '{"source_code": "print(1)"}'.encode("utf-16"),
+    "a surrogate encoded as UTF-8 bytes": b'{"source_code": "\xed\xa0\x80"}',
+    "not JSON": b"source_code=print(1)",
+    "empty": b"",
+    "only whitespace": b" \r\n\t",
+    "10,000 nested lists": b"[" * 10_000 + b"]" * 10_000,
+    "10,000 nested objects": b'{"a":' * 10_000 + b"1" + b"}" * 10_000,
+    "10,000 nested lists in a field": b'{"source_code": ' + b"[" * 10_000 + b"]" * 10_000 + b"}",
+    "an integer of 400 digits": b'{"source_code": "x", "language_id": 1%s}' % (b"0" * 400),
+    "an integer of 5000 digits": b'{"source_code": "x", "limits": {"cpu_time_ms": 1%s}}'
+    % (b"0" * 5000),
+    "1e400": b'{"source_code": "x", "language_id": 1e400, "limits": {"memory_mb": 1e400}}',
+    "NaN and Infinity": b'{"source_code": "x", "language_id": NaN, "cpu_time_limit": -Infinity}',
+    "a bare number": b"1" + b"0" * 400,
+    "null": b"null",
+    "a list": b"[]",
+    "NUL and control characters": b'{"source_code": "\\u0000\\u0001\\u001b[31m\\u007f'
+    b'\\u0085\\u2028\\ufeff\\uffff", "language_id": 71}',
+    "raw control bytes in a string": b'{"source_code": "a\x00b\x1bc\x7f"}',
+    "a source over max_source_kb": b'{"language_id": 71, "source_code": "%s"}' % (b"x" * (1 << 20)),
+    "a stdin of 3 MiB": b'{"language_id": 71, "source_code": "x", "stdin": "%s"}'
+    % (b"\\n" * (3 << 19)),
+    "duplicate keys": b'{"source_code": 1, "source_code": "x", "language_id": 71}',
+    "a body over max_body_bytes": b" " * (MAX_BODY_BYTES + 1),
+}
+
+CONTENT_TYPES = [
+    None,
+    "application/json",
+    "application/json; charset=latin-1",
+    "application/vnd.api+json",
+    "text/plain",
+    "application/x-www-form-urlencoded",
+    "multipart/form-data; boundary=x",
+    "application/octet-stream",
+    "\u00e9/\u00e9",
+]
+
+
+def assert_error_body(body: object) -> None:
+    """{"error": message}, as every API here answers a problem that names no field."""
+    assert isinstance(body, dict), body
+    assert isinstance(body.get("error"), str), body
+
+
+def assert_native_answer(response: httpx.Response) -> None:
+    """An answer of the native API: the job, or an error that names what is wrong."""
+    body = response.json()
+    if response.status_code in (200, 202):
+        assert isinstance(body["job_id"], str) and body["status"], body
+        return
+    assert_error_body(body)
+    if response.status_code == 422:
+        assert body["detail"], body
+        for problem in body["detail"]:
+            assert set(problem) == {"type", "loc", "msg"}, problem
+            assert problem["loc"][0] in ("body", "query"), problem
+        where = [str(part) for part in body["detail"][0]["loc"][1:]]
+        assert body["error"].startswith((".".join(where) or "body") + ":"), body
+
+
+def assert_judge0_problems(body: object) -> None:
+    """Judge0's problems: {"field": ["message", ...]}."""
+    assert isinstance(body, dict) and body, body
+    for field, messages in body.items():
+        assert isinstance(field, str), body
+        assert messages and all(isinstance(m, str) for m in messages), body
+
+
+def assert_judge0_answer(response: httpx.Response) -> None:
+    """An answer of the Judge0 API, in Judge0's shapes."""
+    body = response.json()
+    if response.status_code == 201:
+        for entry in body if isinstance(body, list) else [body]:
+            assert "token" in entry or "status" in entry or entry, body
+            if "token" not in entry:
+                assert_judge0_problems(entry)
+    elif response.status_code == 422:
+        for entry in body if isinstance(body, list) else [body]:
+            assert_judge0_problems(entry)
+    else:
+        assert_error_body(body)
+
+
+def assert_answer(api: str, response: httpx.Response) -> None:
+    assert response.status_code < 500, response.text
+    assert response.headers["content-type"] == "application/json", response.headers
+    if api == "native":
+        assert_native_answer(response)
+    else:
+        assert_judge0_answer(response)
+
+
+@pytest.mark.parametrize(("path", "api"), BODY_ROUTES)
+@pytest.mark.parametrize("name", HOSTILE_BODIES)
+async def test_hostile_body_gets_a_4xx_or_runs(
+    client: httpx.AsyncClient, path: str, api: str, name: str
+) -> None:
+    body = HOSTILE_BODIES[name]
+    if path.endswith("batch") and body.startswith(b"{"):
+        body = b'{"submissions": [%s]}' % body
+    response = await client.post(path, content=body, headers=JSON)
+    assert_answer(api, response)
+    if name == "a body over max_body_bytes":
+        assert response.status_code == 413
+
+
+@pytest.mark.parametrize(("path", "api"), BODY_ROUTES)
+@pytest.mark.parametrize("content_type", CONTENT_TYPES)
+async def test_any_content_type_gets_a_4xx_or_runs(
+    client: httpx.AsyncClient, path: str, api: str, content_type: str | None
+) -> None:
+    body = b'{"source_code": "print(1)", "language_id": 71}'
+    if path.endswith("batch"):
+        body = b'{"submissions": [%s]}' % body
+    # bytes: a header is latin-1 on the wire, whatever it holds
+    headers = {} if content_type is None else {b"content-type": content_type.encode("latin-1")}
+    response = await client.post(path, content=body, headers=headers)
+    assert_answer(api, response)

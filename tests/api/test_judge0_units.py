@@ -26,7 +26,7 @@ def test_decode64_takes_line_breaks_and_missing_padding() -> None:
     assert decode64("aGVsbG8g\nMTIzCg==\n") == "hello 123\n"
     assert decode64("aGVsbG8gMTIzCg") == "hello 123\n"
     assert decode64(encode64("é" * 100)) == "é" * 100
-    for bad in ("a", "aGVsbG8*", "print(1)"):
+    for bad in ("a", "aGVsbG8*", "print(1)", "éé", "aGVs\u00a0bG8é"):
         with pytest.raises(Base64Error):
             decode64(bad)
     with pytest.raises(Base64Error, match="UTF-8"):

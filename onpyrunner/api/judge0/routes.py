@@ -78,6 +78,8 @@ async def _body(request: Request) -> Any:
         return json.loads(await request.body() or b"{}")
     except (ValueError, UnicodeDecodeError) as e:
         raise _error(400, f"the body is not valid JSON: {e}") from e
+    except RecursionError as e:  # what json.loads raises past about 1,000 nested levels
+        raise _error(400, "the body is not valid JSON: it is nested too deeply") from e
 
 
 def _problems_of(e: RequestValidationError) -> Problems:

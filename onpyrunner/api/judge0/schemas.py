@@ -102,7 +102,12 @@ def _number(value: object) -> float:
     if isinstance(value, bool):
         raise ValueError("is not a number")
     if isinstance(value, int | float):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an integer beyond the float range, such as 10**400
+            raise ValueError("is out of range") from None
+        if math.isinf(number):  # JSON's 1e400 parses as infinity
+            raise ValueError("is out of range")
     elif isinstance(value, str):
         try:
             number = float(value.strip())
