@@ -10,6 +10,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from onpyrunner.errors import (
     BackendUnavailableError,
@@ -58,9 +59,33 @@ async def _validation(_: Request, exc: Exception) -> JSONResponse:
     return error(422, message, detail=detail)
 
 
-async def _http(_: Request, exc: Exception) -> JSONResponse:
+#: Methods a 405's Allow header may list.
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route answers at this request's path.
+
+    Starlette's own 405 lists the methods of the first route whose path matched, so for
+    /jobs/{id} (one route for GET, another for DELETE) it said only GET. This asks every
+    route, through the public BaseRoute.matches, wherever the routes are declared.
+    """
+    routes = request.app.router.routes
+    return [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes
+        )
+    ]
+
+
+async def _http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    return error(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None))
+    headers = getattr(exc, "headers", None)
+    if exc.status_code == 405:
+        headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request))}
+    return error(exc.status_code, str(exc.detail), headers=headers)
 
 
 async def _domain(_: Request, exc: Exception) -> JSONResponse:

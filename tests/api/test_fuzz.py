@@ -283,3 +283,25 @@ async def test_any_content_type_gets_a_4xx_or_runs(
     headers = {} if content_type is None else {b"content-type": content_type.encode("latin-1")}
     response = await client.post(path, content=body, headers=headers)
     assert_answer(api, response)
+
+
+# --- methods -------------------------------------------------------------------------------
+
+#: A path template's parameters filled in, to request the path.
+SAMPLE_PARAMS = {
+    "job_id": "5f0c6b8e-1111-4222-8333-944455556666",
+    "token": "5f0c6b8e-1111-4222-8333-944455556666",
+    "language_id": "71",
+}
+
+
+async def test_405_lists_every_method_of_the_path_in_allow(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    for template, operations in app.openapi()["paths"].items():
+        path = template.format(**SAMPLE_PARAMS)
+        documented = {method.upper() for method in operations}
+        response = await client.request("PATCH" if "PATCH" not in documented else "PUT", path)
+        assert response.status_code == 405, (path, response.text)
+        allowed = {m.strip() for m in response.headers["allow"].split(",")}
+        assert allowed - {"HEAD"} == documented, path

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 from typing import Annotated, Any
+from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -243,32 +244,35 @@ async def create(request: Request, state: State, base64_encoded: Base64 = None,
     return JSONResponse(await state.render(done, wanted, flag(base64_encoded)), status_code=201)
 
 
-@router.get("/submissions/{token}")
-async def read(token: str, svc: Deps, state: State, base64_encoded: Base64 = None,
+# Tokens are UUIDs (job ids): "/submissions/batch" is then no token, and a method the batch
+# routes lack (DELETE) gets 405, not "submission batch not found".
+@router.get("/submissions/{token:uuid}")
+async def read(token: UUID, svc: Deps, state: State, base64_encoded: Base64 = None,
                fields: Fields = None) -> JSONResponse:  # fmt: skip
     """A submission."""
     wanted = _fields(fields)
-    job = await svc.store.get(token)
+    job = await svc.store.get(str(token))
     if job is None:
-        raise JobNotFoundError(token)
+        raise JobNotFoundError(str(token))
     return JSONResponse(await state.render(job, wanted, flag(base64_encoded)))
 
 
-@router.delete("/submissions/{token}")
-async def delete(token: str, svc: Deps, state: State, fields: Fields = None) -> JSONResponse:
+@router.delete("/submissions/{token:uuid}")
+async def delete(token: UUID, svc: Deps, state: State, fields: Fields = None) -> JSONResponse:
     """Delete a finished submission; answers it as it was (always base64, as Judge0 does).
     A submission in the queue or running cannot be deleted (400)."""
     wanted = _fields(fields)
-    job = await svc.store.get(token)
+    job_id = str(token)
+    job = await svc.store.get(job_id)
     if job is None:
-        raise JobNotFoundError(token)
+        raise JobNotFoundError(job_id)
     if job.status not in TERMINAL_STATUSES:
         shown = await state.render(job, ("status",))
         status = shown["status"]
         raise _error(400, "submission cannot be deleted because its status is "
                           f"{status['id']} ({status['description']})")  # fmt: skip
-    if not await svc.store.delete(token):
-        raise JobNotFoundError(token)
+    if not await svc.store.delete(job_id):
+        raise JobNotFoundError(job_id)
     return JSONResponse(await state.render(job, wanted, True))
 
 
