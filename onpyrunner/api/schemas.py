@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
@@ -131,8 +131,28 @@ class ServerLimits(BaseModel):
     max_wait_s: float
 
 
+class FieldError(BaseModel):
+    """One problem of a 422, in FastAPI's shape: where (["body", "limits", "memory_mb"]),
+    what kind, and the message."""
+
+    type: str
+    loc: list[str | int]
+    msg: str
+
+
 class ErrorBody(BaseModel):
     """Every error answer: a message, and for 422 the fields at fault."""
 
     error: str
-    detail: list[dict[str, object]] | None = None
+    detail: list[FieldError] | None = None
+
+
+class Health(BaseModel):
+    """GET /health. The figures are left out when the queue backend did not answer."""
+
+    status: Literal["ok", "unavailable"]
+    backend: str
+    workers: int | None = None
+    pending: int | None = None
+    running: int | None = None
+    problems: list[str] | None = Field(None, description="why it is unavailable")

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
+import schemathesis
 from fastapi import FastAPI
+from schemathesis import BaseSchema, Case
 
 from onpyrunner.api.app import create_app
 from onpyrunner.settings import Settings
@@ -305,3 +308,78 @@ async def test_405_lists_every_method_of_the_path_in_allow(
         assert response.status_code == 405, (path, response.text)
         allowed = {m.strip() for m in response.headers["allow"].split(",")}
         assert allowed - {"HEAD"} == documented, path
+
+
+# --- schemathesis: every operation of the served OpenAPI schema ---------------------------
+
+#: What every answer is held to. Not positive_data_acceptance: a request the schema allows
+#: may still be refused for what only the server knows (a language no live worker offers,
+#: a limit over a server maximum, an unknown token).
+CHECKS = [
+    "not_a_server_error",
+    "status_code_conformance",
+    "content_type_conformance",
+    "response_schema_conformance",
+    "response_headers_conformance",
+    "negative_data_rejection",
+    "missing_required_header",
+    "unsupported_method",
+    "allow_header_conformance",
+]
+
+
+def fuzz_config(max_examples: int, *operations: dict[str, object]) -> schemathesis.Config:
+    """Reproducible (fixed seed, no example database), bounded, all checks in CHECKS."""
+    return schemathesis.Config.from_dict(
+        {
+            "seed": 20_260_101,
+            "generation": {
+                "mode": "all",  # schema-valid and schema-violating requests
+                "max-examples": max_examples,
+                "deterministic": True,
+                "database": "none",
+            },
+            "phases": {
+                "examples": {"enabled": True},
+                "coverage": {"enabled": True},  # boundaries, and the methods a path lacks
+                "fuzzing": {"enabled": True},
+                "stateful": {"enabled": False},
+            },
+            "checks": {"enabled": False, **{name: {"enabled": True} for name in CHECKS}},
+            "operations": list(operations),
+        }
+    )
+
+
+def in_process_schema(app: FastAPI, config: schemathesis.Config) -> BaseSchema:
+    """The app's schema, its operations called in-process. Loaded from app.openapi() (the
+    document GET /openapi.json serves), since schemathesis's fixture loader does not work
+    with pytest 9.2. schemathesis starts the app's lifespan at an operation's first request
+    and ends it after that operation's test."""
+    schema = schemathesis.openapi.from_dict(app.openapi(), config=config)
+    schema.app = app
+    return schema
+
+
+# create_app starts nothing: the lifespan runs only when schemathesis calls the app.
+QUEUE_ONLY_APP = create_app(queue_only_settings())
+QUEUE_ONLY_SCHEMA = in_process_schema(
+    QUEUE_ONLY_APP,
+    fuzz_config(
+        40,
+        {
+            # Without workers, readiness is 503 "no worker is alive" by design (documented).
+            "include-path": "/health",
+            "checks": {"not_a_server_error": {"expected-statuses": ["2xx", "4xx", "503"]}},
+        },
+    ),
+)
+
+
+async def test_served_schema_is_the_one_fuzzed(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/openapi.json")).json() == QUEUE_ONLY_APP.openapi()
+
+
+@QUEUE_ONLY_SCHEMA.parametrize()
+def test_every_operation_answers_as_its_schema_says(case: Case[Any]) -> None:
+    case.call_and_validate()

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 
+from onpyrunner.api.judge0 import openapi
 from onpyrunner.api.judge0.callbacks import CallbackURLError, check_url
 from onpyrunner.api.judge0.schemas import (
     MAX_BATCH,
@@ -176,7 +177,7 @@ async def _submit_and_wait(
     return current
 
 
-@router.post("/submissions/batch", status_code=201)
+@router.post("/submissions/batch", status_code=201, **openapi.CREATE_BATCH)
 async def create_batch(request: Request, svc: Deps, state: State,
                        base64_encoded: Base64 = None) -> JSONResponse:  # fmt: skip
     """Create up to 20 submissions; one answer per submission, in order: a token or the
@@ -206,7 +207,7 @@ async def create_batch(request: Request, svc: Deps, state: State,
     return JSONResponse(answers, status_code=201 if created else 422)
 
 
-@router.get("/submissions/batch")
+@router.get("/submissions/batch", responses=openapi.READ_BATCH)
 async def read_batch(request: Request, svc: Deps, state: State, base64_encoded: Base64 = None,
                      fields: Fields = None, tokens: str | None = None) -> JSONResponse:  # fmt: skip
     """Up to 20 submissions by token (comma-separated); null for an unknown token."""
@@ -225,7 +226,7 @@ async def read_batch(request: Request, svc: Deps, state: State, base64_encoded: 
     ]})  # fmt: skip
 
 
-@router.post("/submissions", status_code=201)
+@router.post("/submissions", status_code=201, **openapi.CREATE)
 async def create(request: Request, state: State, base64_encoded: Base64 = None,
                  wait: Annotated[str | None, Query(description='"true": answer when done')] = None,
                  fields: Fields = None) -> JSONResponse:  # fmt: skip
@@ -246,7 +247,7 @@ async def create(request: Request, state: State, base64_encoded: Base64 = None,
 
 # Tokens are UUIDs (job ids): "/submissions/batch" is then no token, and a method the batch
 # routes lack (DELETE) gets 405, not "submission batch not found".
-@router.get("/submissions/{token:uuid}")
+@router.get("/submissions/{token:uuid}", responses=openapi.READ)
 async def read(token: UUID, svc: Deps, state: State, base64_encoded: Base64 = None,
                fields: Fields = None) -> JSONResponse:  # fmt: skip
     """A submission."""
@@ -257,7 +258,7 @@ async def read(token: UUID, svc: Deps, state: State, base64_encoded: Base64 = No
     return JSONResponse(await state.render(job, wanted, flag(base64_encoded)))
 
 
-@router.delete("/submissions/{token:uuid}")
+@router.delete("/submissions/{token:uuid}", responses=openapi.DELETE)
 async def delete(token: UUID, svc: Deps, state: State, fields: Fields = None) -> JSONResponse:
     """Delete a finished submission; answers it as it was (always base64, as Judge0 does).
     A submission in the queue or running cannot be deleted (400)."""

@@ -25,6 +25,10 @@ Deps = Annotated[Services, Depends(services_dependency)]
 #: A WebSocket re-reads its job at least this often, in case an announcement was missed.
 WS_REREAD_S = 5.0
 
+LOCATION = {
+    "Location": {"description": "/jobs/{job_id}", "required": True, "schema": {"type": "string"}}
+}
+
 
 def _wait_seconds(raw: str | None, maximum: float) -> float:
     if raw is None or raw.lower() in ("false", "0", "no", ""):
@@ -55,7 +59,11 @@ def _public(
     status_code=202,
     response_model=Accepted,
     responses={
-        200: {"model": JobPublic, "description": "finished within ?wait"},
+        202: {
+            "description": "accepted (with ?wait: not finished in time, the job as it is)",
+            "headers": LOCATION,
+        },
+        200: {"model": JobPublic, "description": "finished within ?wait", "headers": LOCATION},
         **ErrorResponses.submit,
     },
 )
