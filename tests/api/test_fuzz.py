@@ -8,17 +8,24 @@ what was accepted.
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
 import schemathesis
 from fastapi import FastAPI
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 from schemathesis import BaseSchema, Case
+from starlette.types import Message
 
 from onpyrunner.api.app import create_app
+from onpyrunner.api.judge0.encoding import encode64
+from onpyrunner.models import text_problem
 from onpyrunner.settings import Settings
 
 JSON = {"content-type": "application/json"}
@@ -224,7 +231,7 @@ def assert_native_answer(response: httpx.Response) -> None:
         for problem in body["detail"]:
             assert set(problem) == {"type", "loc", "msg"}, problem
             assert problem["loc"][0] in ("body", "query"), problem
-        where = [str(part) for part in body["detail"][0]["loc"][1:]]
+        where = [str(part) for part in body["detail"][0]["loc"] if part != "body"]
         assert body["error"].startswith((".".join(where) or "body") + ":"), body
 
 
@@ -308,6 +315,377 @@ async def test_405_lists_every_method_of_the_path_in_allow(
         assert response.status_code == 405, (path, response.text)
         allowed = {m.strip() for m in response.headers["allow"].split(",")}
         assert allowed - {"HEAD"} == documented, path
+
+
+# --- hypothesis: arbitrary JSON, every kind of string -------------------------------------
+
+#: Reproducible and bounded: the same examples on every run, none remembered between runs.
+FUZZ = settings(
+    max_examples=150,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+
+#: Characters that break naive code, more often than chance would give them.
+SUSPECTS = ["\x00", "\x1b", "\x7f", "\x85", "\u2028", "\ufeff", "\uffff", "\U0010ffff", '"', "\\"]
+#: Unicode text: any character but a lone surrogate.
+TEXT = st.text(st.characters(codec="utf-8") | st.sampled_from(SUSPECTS), max_size=40)
+#: Any str Python's JSON parser can give: lone surrogates too (from "\ud800").
+WILD_TEXT = st.text(
+    st.characters(exclude_categories=()) | st.sampled_from([*SUSPECTS, "\ud800", "\udfff"]),
+    max_size=40,
+)
+STRINGS = st.one_of(TEXT, TEXT, WILD_TEXT)  # mostly text
+SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(min_value=2**63).map(lambda n: n**7)  # far beyond int64 and float
+    | st.floats()  # NaN and infinities included: Python's JSON reads them
+    | WILD_TEXT
+)
+JSON_VALUES = st.recursive(
+    SCALARS,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(WILD_TEXT, inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@st.composite
+def hostile(draw: st.DrawFn, plausible: st.SearchStrategy[dict[str, Any]]) -> object:
+    """A plausible body as it is, with one field (maybe a new one) set to any JSON value,
+    or any JSON value at all."""
+    body = draw(plausible)
+    how = draw(st.sampled_from(["as it is", "one field", "anything"]))
+    if how == "one field":
+        body[draw(st.sampled_from(sorted(body)) | WILD_TEXT)] = draw(JSON_VALUES)
+    elif how == "anything":
+        return draw(JSON_VALUES)
+    return body
+
+
+def encoded(value: object, how: str) -> bytes:
+    """value as a JSON body: every non-ASCII character escaped ("\\ud800"), or written as
+    UTF-8 bytes (a lone surrogate as its three CESU-8 bytes, which Python's parser takes)."""
+    if how == "escaped":
+        return json.dumps(value).encode()
+    return json.dumps(value, ensure_ascii=False).encode("utf-8", "surrogatepass")
+
+
+ENCODINGS = st.sampled_from(["escaped", "raw"])
+
+LIMIT_NAMES = ["cpu_time_ms", "wall_time_ms", "memory_mb", "output_kb", "max_processes"]
+NATIVE_CASE = st.fixed_dictionaries(
+    {"expected_stdout": STRINGS},
+    optional={
+        "stdin": STRINGS,
+        "points": st.floats(min_value=0, allow_infinity=False) | st.integers(0, 10**6),
+        "hidden": st.booleans(),
+        "name": STRINGS,
+    },
+)
+NATIVE_BODIES = hostile(
+    st.fixed_dictionaries(
+        {"source_code": STRINGS},
+        optional={
+            "language": st.sampled_from(["python", "pypy", "bash", "c"]) | STRINGS,
+            "stdin": STRINGS,
+            "limits": st.dictionaries(st.sampled_from(LIMIT_NAMES), st.integers(0, 40_000)),
+            "test_cases": st.lists(NATIVE_CASE, max_size=3),
+            "checker": st.sampled_from(["lines", "exact", "tokens"])
+            | st.fixed_dictionaries(
+                {"type": st.just("float")},
+                optional={"abs_tol": st.floats(min_value=0), "rel_tol": st.floats(0, 1)},
+            ),
+            "stop_on_first_failure": st.booleans(),
+        },
+    )
+)
+
+#: What Judge0 reads as a number: small numbers, strings holding one, null (the default),
+#: and now and then one it refuses.
+JUDGE0_NUMBER = st.one_of(
+    st.integers(1, 4),
+    st.floats(0.5, 4.0),
+    st.integers(1, 4).map(str),
+    st.none(),
+    st.sampled_from([0, -1, 600_000, 1e400, "1e400", "nan", "inf", " 2 ", "0x10", "٧١"]),
+)
+JUDGE0_NUMBERS = [
+    "cpu_time_limit",
+    "cpu_extra_time",
+    "wall_time_limit",
+    "memory_limit",
+    "stack_limit",
+    "max_processes_and_or_threads",
+    "max_file_size",
+    "number_of_runs",
+]
+JUDGE0_FLAGS = [
+    "enable_per_process_and_thread_time_limit",
+    "redirect_stderr_to_stdout",
+    "enable_per_process_and_thread_memory_limit",
+    "enable_network",
+]
+JUDGE0_UNSUPPORTED = ["compiler_options", "command_line_arguments", "additional_files"]
+JUDGE0_SUBMISSIONS = hostile(
+    st.fixed_dictionaries(
+        {
+            "source_code": STRINGS.map(lambda text: text or "print(1)"),
+            "language_id": st.sampled_from([71, "71", 71.0, 46, 50, 54, 4, None]),
+        },
+        optional={
+            "stdin": STRINGS | st.none(),
+            "expected_output": STRINGS | st.none(),
+            **dict.fromkeys(JUDGE0_NUMBERS, JUDGE0_NUMBER),
+            "number_of_runs": st.sampled_from([1, "1", 1.0, None, 2]),
+            **dict.fromkeys(JUDGE0_FLAGS, st.sampled_from([False, 0, "false", "", None, True])),
+            **dict.fromkeys(JUDGE0_UNSUPPORTED, st.sampled_from(["", None, "", None, "-O2"])),
+        },
+    )
+)
+#: Query values: Judge0's spellings, and anything.
+QUERY_VALUES = st.sampled_from(["true", "false", "", "*", "token,stdout", "0.01"]) | WILD_TEXT
+
+
+def base64_fields(body: object) -> object:
+    """A submission with its text fields base64-encoded, as ?base64_encoded=true reads them
+    (fields that are not text, or not Unicode text, are left for the server to refuse)."""
+    if not isinstance(body, dict):
+        return body
+    encoded_body = dict(body)
+    for name in ("source_code", "stdin", "expected_output"):
+        value = body.get(name)
+        if isinstance(value, str) and text_problem(value) is None:
+            encoded_body[name] = encode64(value)
+    return encoded_body
+
+
+def query_string(params: dict[str, str]) -> str:
+    """params percent-encoded as UTF-8, a lone surrogate as its CESU-8 bytes."""
+    return "&".join(
+        f"{quote(k.encode('utf-8', 'surrogatepass'))}={quote(v.encode('utf-8', 'surrogatepass'))}"
+        for k, v in params.items()
+    )
+
+
+@FUZZ
+@given(body=NATIVE_BODIES, how=ENCODINGS, wait=st.none() | QUERY_VALUES)
+async def test_any_json_to_execute_gets_a_4xx_naming_the_field_or_runs(
+    client: httpx.AsyncClient, body: object, how: str, wait: str | None
+) -> None:
+    query = "" if wait is None else "?" + query_string({"wait": wait})
+    response = await client.post("/execute" + query, content=encoded(body, how), headers=JSON)
+    event(f"answered {response.status_code}")  # see --hypothesis-show-statistics
+    assert_answer("native", response)
+    if response.status_code in (200, 202):  # accepted: it can be read back, and cancelled
+        job_id = response.json()["job_id"]
+        shown = await client.get(f"/jobs/{job_id}")
+        assert shown.status_code == 200 and shown.json()["job_id"] == job_id, shown.text
+        assert (await client.delete(f"/jobs/{job_id}")).status_code == 200
+
+
+@FUZZ
+@given(
+    submission=JUDGE0_SUBMISSIONS,
+    how=ENCODINGS,
+    params=st.dictionaries(st.sampled_from(["base64_encoded", "wait", "fields"]), QUERY_VALUES),
+    callback=st.none() | st.sampled_from(["http://127.0.0.1/", "https://[::1]/", "ftp://x/"]),
+)
+async def test_any_json_to_judge0_submissions_gets_a_4xx_naming_the_field_or_runs(
+    client: httpx.AsyncClient,
+    submission: object,
+    how: str,
+    params: dict[str, str],
+    callback: str | None,
+) -> None:
+    if callback is not None and isinstance(submission, dict):  # internal: always refused
+        submission["callback_url"] = callback
+    if params.get("base64_encoded") == "true":
+        submission = base64_fields(submission)
+    path = "/judge0/submissions?" + query_string(params)
+    response = await client.post(path, content=encoded(submission, how), headers=JSON)
+    event(f"answered {response.status_code}")  # see --hypothesis-show-statistics
+    assert_answer("judge0", response)
+    if response.status_code == 201:  # accepted: it can be read back, whatever it held
+        token = response.json()["token"]
+        for base64 in ("true", "false"):
+            shown = await client.get(
+                f"/judge0/submissions/{token}?fields=*&base64_encoded={base64}"
+            )
+            assert shown.status_code == 200 and shown.json()["token"] == token, shown.text
+
+
+@FUZZ
+@given(
+    submissions=st.lists(JUDGE0_SUBMISSIONS, max_size=22) | JSON_VALUES,
+    how=ENCODINGS,
+    base64=st.none() | QUERY_VALUES,
+)
+async def test_any_json_to_judge0_batch_gets_a_4xx_naming_the_field_or_runs(
+    client: httpx.AsyncClient, submissions: object, how: str, base64: str | None
+) -> None:
+    query = "" if base64 is None else "?" + query_string({"base64_encoded": base64})
+    if base64 == "true" and isinstance(submissions, list):
+        submissions = [base64_fields(s) for s in submissions]
+    body = encoded({"submissions": submissions}, how)
+    response = await client.post("/judge0/submissions/batch" + query, content=body, headers=JSON)
+    event(f"answered {response.status_code}")  # see --hypothesis-show-statistics
+    assert_answer("judge0", response)
+    if response.status_code == 201:
+        tokens = [entry["token"] for entry in response.json() if "token" in entry]
+        shown = await client.get("/judge0/submissions/batch?fields=*&tokens=" + ",".join(tokens))
+        assert shown.status_code == 200, shown.text
+        assert [s["token"] for s in shown.json()["submissions"]] == tokens
+
+
+#: Every route that reads an id or a query, with where the arbitrary text goes.
+READ_ROUTES = [
+    ("GET", "/jobs/{}", "native"),
+    ("DELETE", "/jobs/{}", "native"),
+    ("GET", "/judge0/submissions/{}", "judge0"),
+    ("DELETE", "/judge0/submissions/{}", "judge0"),
+    ("GET", "/judge0/submissions/batch?tokens={}", "judge0"),
+    ("GET", "/judge0/languages/{}", "judge0"),
+    ("GET", "/languages?{}", "native"),
+    ("GET", "/limits?{}", "native"),
+    ("GET", "/judge0/statuses?{}", "judge0"),
+    ("GET", "/judge0/about?{}", "judge0"),
+    ("GET", "/judge0/config_info?{}", "judge0"),
+    ("GET", "/judge0/system_info?{}", "judge0"),
+    ("GET", "/judge0/workers?{}", "judge0"),
+    ("GET", "/judge0/languages/all?{}", "judge0"),
+    ("POST", "/judge0/authenticate?{}", "judge0"),
+]
+
+
+@FUZZ
+@given(
+    route=st.sampled_from(READ_ROUTES),
+    text=WILD_TEXT | st.sampled_from(["5f0c6b8e-1111-4222-8333-944455556666", "1" * 400, "-1"]),
+    params=st.dictionaries(
+        st.sampled_from(["fields", "base64_encoded", "wait", "tokens", "X-Auth-Token"]) | WILD_TEXT,
+        QUERY_VALUES,
+        max_size=3,
+    ),
+    tokens_header=st.none() | st.text(st.characters(max_codepoint=255), max_size=40),
+)
+async def test_any_id_or_query_gets_a_4xx_or_an_answer(
+    client: httpx.AsyncClient,
+    route: tuple[str, str, str],
+    text: str,
+    params: dict[str, str],
+    tokens_header: str | None,
+) -> None:
+    method, template, api = route
+    quoted = quote(text.encode("utf-8", "surrogatepass"), safe="")
+    url = template.format(quoted)
+    if params:
+        url += ("&" if "?" in url else "?") + query_string(params)
+    headers = {} if tokens_header is None else {b"tokens": tokens_header.encode("latin-1")}
+    response = await client.request(method, url, headers=headers)
+    event(f"{method} {template}: answered {response.status_code}")
+    assert response.status_code < 500, response.text
+    if response.headers.get("content-type") == "application/json" and response.status_code >= 400:
+        assert_error_body(response.json())
+
+
+# --- WebSocket: /jobs/{job_id}/events --------------------------------------------------------
+
+
+async def websocket_session(
+    app: FastAPI,
+    path: str,
+    client_messages: list[Message] = [],  # noqa: B006 (read only)
+    on_send: Callable[[Message], Awaitable[None]] | None = None,
+    query: bytes = b"",
+) -> list[Message]:
+    """Every message the app sends on one WebSocket at path, driven as an ASGI server
+    would: the handshake, then client_messages, then nothing until the app closes (in at
+    most 10 s). on_send sees each message as it is sent."""
+    incoming: asyncio.Queue[Message] = asyncio.Queue()
+    for message in [{"type": "websocket.connect"}, *client_messages]:
+        incoming.put_nowait(message)
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+        if on_send is not None:
+            await on_send(message)
+
+    raw_path = quote(path.encode("utf-8", "surrogatepass")).encode()
+    scope = {
+        "type": "websocket",
+        "asgi": {"version": "3.0"},
+        "scheme": "ws",
+        "path": path,
+        "raw_path": raw_path,
+        "query_string": query,
+        "root_path": "",
+        "headers": [(b"host", b"fuzz")],
+        "client": ("127.0.0.1", 1),
+        "server": ("fuzz", 80),
+        "subprotocols": [],
+        "extensions": {"websocket.http.response": {}},  # so a refusal can be a 401
+    }
+    async with asyncio.timeout(10):
+        await app(scope, incoming.get, send)
+    return sent
+
+
+def sent_json(messages: list[Message]) -> list[Any]:
+    return [json.loads(m["text"]) for m in messages if m["type"] == "websocket.send"]
+
+
+@FUZZ
+@given(
+    job_id=TEXT.filter(lambda text: "/" not in text and text not in ("", ".", "..")),
+    client_messages=st.lists(
+        st.fixed_dictionaries({"type": st.just("websocket.receive"), "text": WILD_TEXT})
+        | st.fixed_dictionaries({"type": st.just("websocket.receive"), "bytes": st.binary()})
+        | st.just({"type": "websocket.disconnect", "code": 1001}),
+        max_size=3,
+    ),
+)
+async def test_websocket_of_an_unknown_job_says_so_and_closes_4404(
+    app: FastAPI, job_id: str, client_messages: list[Message]
+) -> None:
+    sent = await websocket_session(app, f"/jobs/{job_id}/events", client_messages)
+    assert [m["type"] for m in sent] == ["websocket.accept", "websocket.send", "websocket.close"]
+    assert "not found" in sent_json(sent)[0]["error"]
+    assert sent[-1]["code"] == 4404
+
+
+async def test_websocket_of_a_job_follows_it_to_its_end(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    job_id = (await client.post("/execute", json={"source_code": "x"})).json()["job_id"]
+
+    async def cancel_once_watched(message: Message) -> None:
+        if message["type"] == "websocket.send" and '"PENDING"' in message["text"]:
+            assert (await client.delete(f"/jobs/{job_id}")).status_code == 200  # no worker
+
+    sent = await websocket_session(app, f"/jobs/{job_id}/events", on_send=cancel_once_watched)
+    assert [job["status"] for job in sent_json(sent)] == ["PENDING", "CANCELLED"]
+    assert sent[-1] == {"type": "websocket.close", "code": 1000, "reason": ""}
+
+
+@pytest.mark.parametrize("path", ["/jobs/x/events/more", "/jobs//events", "/events", "/"])
+async def test_websocket_elsewhere_is_refused(app: FastAPI, path: str) -> None:
+    sent = await websocket_session(app, path)
+    assert sent[0]["type"] in ("websocket.close", "websocket.http.response.start"), sent
+
+
+async def test_websocket_without_a_token_is_a_401() -> None:
+    app = create_app(queue_only_settings(auth_tokens="fuzz-token"))
+    async with app.router.lifespan_context(app):
+        sent = await websocket_session(app, "/jobs/x/events")
+        assert sent[0]["type"] == "websocket.http.response.start"
+        assert sent[0]["status"] == 401
+        sent = await websocket_session(app, "/jobs/x/events", query=b"X-Auth-Token=fuzz-token")
+        assert sent[-1]["code"] == 4404
 
 
 # --- schemathesis: every operation of the served OpenAPI schema ---------------------------
