@@ -24,9 +24,10 @@ from schemathesis import BaseSchema, Case
 from starlette.types import Message
 
 from onpyrunner.api.app import create_app
-from onpyrunner.api.judge0.encoding import encode64
+from onpyrunner.api.judge0.encoding import decode64, encode64
 from onpyrunner.models import text_problem
 from onpyrunner.settings import Settings
+from tests.service import Server
 
 JSON = {"content-type": "application/json"}
 
@@ -783,3 +784,68 @@ def test_without_a_token_every_operation_answers_as_its_schema_says(case: Case[A
     response = case.call_and_validate()
     # The token is checked before routing, so even a method a path lacks is a 401.
     assert response.status_code in ((200, 405, 503) if case.path == "/health" else (401,))
+
+
+# --- with real workers: what is accepted runs ---------------------------------------------
+
+#: Fewer examples: each one runs in the sandbox. The api fixture is function-scoped only
+#: to take each backend in turn; the server behind it lives for the session.
+RUNS = settings(
+    FUZZ,
+    max_examples=25,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+
+#: A program that writes its stdin back, then a text of the test's choosing, byte for byte.
+ECHO = "import sys\nsys.stdout.buffer.write(sys.stdin.buffer.read() + {text!r}.encode())\n"
+
+
+@pytest.mark.sandbox
+@RUNS
+@given(stdin=TEXT, text=TEXT, garbage=TEXT, judged=st.booleans())
+def test_any_accepted_job_runs_to_the_end(
+    api: Server, stdin: str, text: str, garbage: str, judged: bool
+) -> None:
+    """Programs, input and expected output of any Unicode text run: a job ends COMPLETED
+    (garbage source is a RUNTIME_ERROR), never FAILED, and reads back whole."""
+    for source in (ECHO.format(text=text), garbage or "pass"):
+        body: dict[str, Any] = {"source_code": source, "stdin": stdin}
+        if judged:
+            case = {"stdin": stdin, "expected_stdout": stdin + text, "name": text}
+            body["test_cases"] = [case, {**case, "hidden": True}]
+        response = api.submit(body, wait="true")
+        assert response.status_code == 200, response.text
+        job = response.json()
+        assert job["status"] == "COMPLETED", job
+        if source != ECHO.format(text=text):
+            continue
+        if judged:
+            assert job["result"]["verdict"] == "ACCEPTED", job
+        else:
+            assert job["result"]["stdout"] == stdin + text, job
+        assert api.events(job["job_id"])[-1] == api.http.get(f"/jobs/{job['job_id']}").json()
+
+
+@pytest.mark.sandbox
+@RUNS
+@given(stdin=TEXT, text=TEXT, base64=st.booleans())
+def test_any_accepted_judge0_submission_runs_to_the_end(
+    api: Server, stdin: str, text: str, base64: bool
+) -> None:
+    fields = {
+        "source_code": ECHO.format(text=text),
+        "stdin": stdin,
+        "expected_output": stdin + text,
+    }
+    if base64:
+        fields = {name: encode64(value) for name, value in fields.items()}
+    response = api.http.post(
+        "/judge0/submissions",
+        params={"wait": "true", "fields": "*", "base64_encoded": str(base64).lower()},
+        json={**fields, "language_id": 71},
+    )
+    assert response.status_code == 201, response.text
+    submission = response.json()
+    assert submission["status"] == {"id": 3, "description": "Accepted"}, submission
+    stdout = submission["stdout"] or ""
+    assert (decode64(stdout) if base64 else stdout) == stdin + text
