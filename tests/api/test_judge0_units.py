@@ -6,10 +6,11 @@ import ipaddress
 
 import pytest
 
+from onpyrunner.api.judge0 import openapi
 from onpyrunner.api.judge0.callbacks import CallbackURLError, check_url, is_public
 from onpyrunner.api.judge0.encoding import Base64Error, decode64, encode64
 from onpyrunner.api.judge0.languages import LANGUAGES, version_number
-from onpyrunner.api.judge0.schemas import FieldsError, requested_fields, seconds
+from onpyrunner.api.judge0.schemas import FIELDS, FieldsError, requested_fields, seconds
 
 
 def test_encode64_is_rubys_base64_encode64() -> None:
@@ -99,3 +100,7 @@ def test_language_names_take_the_probed_version() -> None:
     assert python.display_name("3.11.2") == "Python (3.11.2)"
     assert python.display_name(None) == "Python"
     assert len({lang.id for lang in LANGUAGES}) == len(LANGUAGES)
+
+
+def test_the_openapi_schema_describes_every_attribute() -> None:
+    assert list(openapi.SUBMISSION_ATTRIBUTES) == list(FIELDS)
