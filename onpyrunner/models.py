@@ -9,9 +9,41 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
 from onpyrunner.limits import Limits
+
+
+def text_problem(value: str) -> str | None:
+    """Why value is not Unicode text, or None when it is.
+
+    JSON's "\\ud800" escape (half of a UTF-16 surrogate pair, with no other half) decodes
+    to a str that has no UTF-8 form: it could reach neither the program's files, nor Redis,
+    nor an answer. Every other str is text.
+    """
+    if value.isascii():
+        return None
+    try:
+        value.encode()
+    except UnicodeEncodeError as e:
+        return (
+            f"must be Unicode text: \\u{ord(value[e.start]):04x} at index {e.start} is half "
+            "of a UTF-16 surrogate pair, which has no UTF-8 form"
+        )
+    return None
+
+
+def _text(value: str) -> str:
+    problem = text_problem(value)
+    if problem is not None:
+        raise PydanticCustomError("string_unicode", problem)
+    return value
+
+
+#: A str field of a request: refused (422, naming the field) when it is not Unicode text.
+#: pydantic passes an unconstrained str through as Python decoded it, surrogates and all.
+Text = Annotated[str, AfterValidator(_text)]
 
 
 class JobStatus(StrEnum):
@@ -87,11 +119,12 @@ class TestCase(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    stdin: str = ""
-    expected_stdout: str
-    points: float = Field(1.0, ge=0)
-    hidden: bool = False
-    name: str | None = Field(None, max_length=200)
+    stdin: Text = ""
+    expected_stdout: Text
+    # strict: a number, not "1"; finite, as JSON numbers are (Python's parser takes NaN)
+    points: float = Field(1.0, ge=0, strict=True, allow_inf_nan=False)
+    hidden: bool = Field(False, strict=True)  # true or false, not 0 or "yes"
+    name: Text | None = Field(None, max_length=200)
 
 
 class FloatChecker(BaseModel):
@@ -100,8 +133,8 @@ class FloatChecker(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     type: Literal["float"]
-    abs_tol: float = Field(1e-6, ge=0)
-    rel_tol: float = Field(1e-6, ge=0)
+    abs_tol: float = Field(1e-6, ge=0, strict=True, allow_inf_nan=False)
+    rel_tol: float = Field(1e-6, ge=0, strict=True, allow_inf_nan=False)
 
 
 Checker = Literal["lines", "exact", "tokens"] | FloatChecker

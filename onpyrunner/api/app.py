@@ -13,8 +13,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from fastapi import FastAPI
 
 from onpyrunner import __version__
-from onpyrunner.api import errors
-from onpyrunner.api.auth import TokenAuth
+from onpyrunner.api import auth, errors
 from onpyrunner.api.body import BodyLimit
 from onpyrunner.api.compat import judge0
 from onpyrunner.api.routes import jobs, system
@@ -43,9 +42,13 @@ def create_api(settings: Settings, provide: ServicesProvider) -> FastAPI:
     errors.install(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     if settings.auth_tokens:  # outermost: refuse before reading a body
-        app.add_middleware(TokenAuth, tokens=[t.get_secret_value() for t in settings.auth_tokens])
+        app.add_middleware(
+            auth.TokenAuth, tokens=[t.get_secret_value() for t in settings.auth_tokens]
+        )
     judge0.install(app, settings)  # first: at the root, its GET /languages wins
     app.include_router(jobs.router)
     app.include_router(system.router)
     app.include_router(page.router())
+    if settings.auth_tokens:  # built now, once every route is in: the 401s are documented
+        app.openapi_schema = auth.document(app.openapi())
     return app

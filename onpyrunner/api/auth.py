@@ -11,6 +11,7 @@ from __future__ import annotations
 import hmac
 import json
 from collections.abc import Iterable
+from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -47,6 +48,43 @@ def token_matches(offered: Iterable[str], tokens: list[bytes]) -> bool:
         for token in tokens:
             ok |= hmac.compare_digest(raw, token)  # no early exit: same time for every token
     return ok
+
+
+#: The OpenAPI security schemes: the three ways a token may be given (any one will do).
+SECURITY_SCHEMES: dict[str, Any] = {
+    "bearer": {"type": "http", "scheme": "bearer"},
+    "tokenHeader": {"type": "apiKey", "in": "header", "name": TOKEN_NAME},
+    "tokenQuery": {"type": "apiKey", "in": "query", "name": TOKEN_NAME},
+}
+
+
+def document(schema: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAPI schema with tokens required: the security schemes, and on every operation
+    but the open ones, which token will do and the 401 answered without one."""
+    components = schema.setdefault("components", {})
+    components.setdefault("securitySchemes", {}).update(SECURITY_SCHEMES)
+    unauthorized = {
+        "description": "no valid API token",
+        "headers": {
+            "WWW-Authenticate": {"required": True, "schema": {"type": "string"}},
+        },
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["error"],
+                    "properties": {"error": {"type": "string"}},
+                }
+            }
+        },
+    }
+    for path, operations in schema.get("paths", {}).items():
+        if path in OPEN_PATHS:
+            continue
+        for operation in operations.values():
+            operation["security"] = [{name: []} for name in SECURITY_SCHEMES]
+            operation.setdefault("responses", {})["401"] = unauthorized
+    return schema
 
 
 class TokenAuth:

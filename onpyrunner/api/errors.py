@@ -10,7 +10,9 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
+from onpyrunner.api.schemas import ErrorBody
 from onpyrunner.errors import (
     BackendUnavailableError,
     JobFinishedError,
@@ -65,9 +67,33 @@ async def _validation(_: Request, exc: Exception) -> JSONResponse:
     return error(422, message, detail=detail)
 
 
-async def _http(_: Request, exc: Exception) -> JSONResponse:
+#: Methods a 405's Allow header may list.
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route answers at this request's path.
+
+    Starlette's own 405 lists the methods of the first route whose path matched, so for
+    /jobs/{id} (one route for GET, another for DELETE) it said only GET. This asks every
+    route, through the public BaseRoute.matches, wherever the routes are declared.
+    """
+    routes = request.app.router.routes
+    return [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes
+        )
+    ]
+
+
+async def _http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    return error(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None))
+    headers = getattr(exc, "headers", None)
+    if exc.status_code == 405:
+        headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request))}
+    return error(exc.status_code, str(exc.detail), headers=headers)
 
 
 async def _domain(_: Request, exc: Exception) -> JSONResponse:
@@ -98,20 +124,45 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(Exception, _unexpected)
 
 
+def error_answer(description: str, **headers: str) -> dict[str, Any]:
+    """An error answer (ErrorBody, and these required headers) for a route's `responses`."""
+    answer: dict[str, Any] = {"description": description, "model": ErrorBody}
+    if headers:
+        answer["headers"] = {
+            name: {"description": text, "required": True, "schema": {"type": "string"}}
+            for name, text in headers.items()
+        }
+    return answer
+
+
+RETRY_AFTER = "seconds to wait before trying again"
+
+
 class ErrorResponses:
     """OpenAPI descriptions of the error answers, per kind of route."""
 
-    _e: dict[str, Any] = {"content": {"application/json": {"example": {"error": "..."}}}}
+    unavailable: dict[int | str, dict[str, Any]] = {
+        503: error_answer("the queue backend is unavailable", **{"Retry-After": RETRY_AFTER}),
+    }
+    body: dict[int | str, dict[str, Any]] = {
+        # FastAPI answers 400 when reading the body fails for another reason than bad JSON
+        # syntax (that is a 422): bytes that are not UTF-8, nesting deeper than Python's
+        # parser goes, an integer of more than 4300 digits.
+        400: error_answer("the body cannot be read as JSON: not UTF-8, or nested too deeply"),
+        413: error_answer("request body too large"),
+    }
     submit: dict[int | str, dict[str, Any]] = {
-        413: {"description": "request body too large", **_e},
-        422: {"description": "invalid request: the message and detail name the field", **_e},
-        503: {"description": "queue full (with Retry-After) or backend unavailable", **_e},
+        **body,
+        422: error_answer("invalid request: the message and detail name the field"),
+        503: error_answer(
+            "queue full, or the queue backend is unavailable", **{"Retry-After": RETRY_AFTER}
+        ),
     }
     read: dict[int | str, dict[str, Any]] = {
-        404: {"description": "unknown or expired job", **_e},
-        503: {"description": "backend unavailable", **_e},
+        404: error_answer("unknown or expired job"),
+        **unavailable,
     }
     cancel: dict[int | str, dict[str, Any]] = {
         **read,
-        409: {"description": "the job already finished", **_e},
+        409: error_answer("the job already finished"),
     }

@@ -3,25 +3,43 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
-from onpyrunner.limits import Limits
-from onpyrunner.models import Checker, Job, JobStatus, JudgeResult, Progress, RunResult, TestCase
+from onpyrunner.limits import BY_NAME, Limits
+from onpyrunner.models import (
+    Checker,
+    Job,
+    JobStatus,
+    JudgeResult,
+    Progress,
+    RunResult,
+    TestCase,
+    Text,
+)
+
+
+def _limit(name: str) -> Any:
+    """A requested limit: its lower bound and words come from the limit vocabulary (the
+    server's maximums are settings, checked by LimitTable.resolve)."""
+    spec = BY_NAME[name]
+    unit = f", {spec.unit}" if spec.unit else ""
+    return Field(None, ge=spec.minimum, description=f"{spec.description}{unit}")
 
 
 class LimitsIn(BaseModel):
     """Requested limits; a field left out takes the server's default."""
 
-    model_config = ConfigDict(extra="forbid")
+    # strict: an integer is an integer, not "2000", 2000.0 or true (pydantic would coerce)
+    model_config = ConfigDict(extra="forbid", strict=True)
 
-    cpu_time_ms: int | None = Field(None, ge=1, description="CPU time of the whole tree")
-    wall_time_ms: int | None = Field(None, ge=1, description="wall-clock time")
-    memory_mb: int | None = Field(None, ge=1, description="memory of the whole tree, MiB")
-    output_kb: int | None = Field(None, ge=1, description="stdout and stderr each, KiB")
-    max_processes: int | None = Field(None, ge=1, description="processes and threads")
-    max_file_kb: int | None = Field(None, ge=0, description="largest file written, KiB")
+    cpu_time_ms: int | None = _limit("cpu_time_ms")
+    wall_time_ms: int | None = _limit("wall_time_ms")
+    memory_mb: int | None = _limit("memory_mb")
+    output_kb: int | None = _limit("output_kb")
+    max_processes: int | None = _limit("max_processes")
+    max_file_kb: int | None = _limit("max_file_kb")
 
 
 class JobCreate(BaseModel):
@@ -41,13 +59,13 @@ class JobCreate(BaseModel):
         },
     )
 
-    language: str = Field("python", description="a runtime id from GET /languages")
-    source_code: str
-    stdin: str = ""
+    language: Text = Field("python", description="a runtime id from GET /languages")
+    source_code: Text
+    stdin: Text = ""
     limits: LimitsIn | None = None
     test_cases: list[TestCase] | None = None
     checker: Annotated[Checker, Field(union_mode="left_to_right")] = "lines"
-    stop_on_first_failure: bool = False
+    stop_on_first_failure: bool = Field(False, strict=True)  # true or false, not 0 or "yes"
 
 
 class Accepted(BaseModel):
@@ -121,8 +139,28 @@ class ServerLimits(BaseModel):
     max_wait_s: float
 
 
+class FieldError(BaseModel):
+    """One problem of a 422, in FastAPI's shape: where (["body", "limits", "memory_mb"]),
+    what kind, and the message."""
+
+    type: str
+    loc: list[str | int]
+    msg: str
+
+
 class ErrorBody(BaseModel):
     """Every error answer: a message, and for 422 the fields at fault."""
 
     error: str
-    detail: list[dict[str, object]] | None = None
+    detail: list[FieldError] | None = None
+
+
+class Health(BaseModel):
+    """GET /health. The figures are left out when the queue backend did not answer."""
+
+    status: Literal["ok", "unavailable"]
+    backend: str
+    workers: int | None = None
+    pending: int | None = None
+    running: int | None = None
+    problems: list[str] | None = Field(None, description="why it is unavailable")

@@ -75,9 +75,14 @@ def summarize(cases: list[TestCase], results: list[TestResult], cut_short: bool)
     )
     if failing is None:
         failing = Verdict.TIME_LIMIT_EXCEEDED if cut_short else Verdict.ACCEPTED
-    total_points = sum(c.points for c in cases)
+    # Points relative to the largest: a sum of huge finite points would overflow to inf
+    # (and the score to NaN, which JSON cannot carry).
+    top = max((c.points for c in cases), default=0.0)
+    total_points = sum(c.points / top for c in cases) if top > 0 else 0.0
     earned = sum(
-        c.points for c, r in zip(cases, results, strict=True) if r.verdict is Verdict.ACCEPTED
+        c.points / top
+        for c, r in zip(cases, results, strict=True)
+        if r.verdict is Verdict.ACCEPTED and top > 0
     )
     if total_points > 0:
         score = round(100 * earned / total_points, 2)

@@ -7,11 +7,13 @@ import ipaddress
 import pytest
 from fastapi.exceptions import RequestValidationError
 
+from onpyrunner.api.compat.judge0 import openapi
 from onpyrunner.api.compat.judge0.callbacks import CallbackURLError, check_url, is_public
 from onpyrunner.api.compat.judge0.encoding import Base64Error, decode64, encode64
 from onpyrunner.api.compat.judge0.languages import LANGUAGES, version_number
 from onpyrunner.api.compat.judge0.routes import _origin, _problems_of
 from onpyrunner.api.compat.judge0.schemas import (
+    FIELDS,
     FieldsError,
     SubmissionIn,
     parse_submission,
@@ -36,7 +38,7 @@ def test_decode64_takes_line_breaks_and_missing_padding() -> None:
     assert decode64("aGVsbG8g\nMTIzCg==\n") == "hello 123\n"
     assert decode64("aGVsbG8gMTIzCg") == "hello 123\n"
     assert decode64(encode64("é" * 100)) == "é" * 100
-    for bad in ("a", "aGVsbG8*", "print(1)"):
+    for bad in ("a", "aGVsbG8*", "print(1)", "éé", "aGVs\u00a0bG8é"):
         with pytest.raises(Base64Error):
             decode64(bad)
     with pytest.raises(Base64Error, match="UTF-8"):
@@ -151,7 +153,7 @@ def test_a_submission_becomes_native_units() -> None:
     [
         ("cpu_time_limit", 0, "must be greater than 0"),
         ("cpu_time_limit", "fast", "is not a number"),
-        ("memory_limit", 10**400, "is too large"),
+        ("memory_limit", 10**400, "is out of range"),
         ("stack_limit", 65537, "must be less than or equal to 65536"),
         ("number_of_runs", 3, "must be less than or equal to 1"),
         ("enable_network", True, "this option cannot be enabled"),
@@ -194,3 +196,7 @@ def test_what_judge0_answers_back_travels_as_the_jobs_origin() -> None:
         "stdin": "x",
         "expected_output": "x",
     }
+
+
+def test_the_openapi_schema_describes_every_attribute() -> None:
+    assert list(openapi.SUBMISSION_ATTRIBUTES) == list(FIELDS)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import math
 from typing import Annotated, Any
@@ -20,6 +21,10 @@ from onpyrunner.models import TERMINAL_STATUSES, Job
 
 router = APIRouter(tags=["jobs"])
 Deps = Annotated[Services, Depends(services_dependency)]
+
+LOCATION = {
+    "Location": {"description": "/jobs/{job_id}", "required": True, "schema": {"type": "string"}}
+}
 
 
 def _wait_seconds(raw: str | None, maximum: float) -> float:
@@ -51,7 +56,11 @@ def _public(
     status_code=202,
     response_model=Accepted,
     responses={
-        200: {"model": JobPublic, "description": "finished within ?wait"},
+        202: {
+            "description": "accepted (with ?wait: not finished in time, the job as it is)",
+            "headers": LOCATION,
+        },
+        200: {"model": JobPublic, "description": "finished within ?wait", "headers": LOCATION},
         **ErrorResponses.submit,
     },
 )
@@ -102,6 +111,26 @@ async def job_events(websocket: WebSocket, job_id: str) -> None:
     """The job now, then one message per change; the last is the finished job; then close."""
     svc = services(websocket)
     await websocket.accept()
+    sending = asyncio.create_task(_send_events(websocket, svc, job_id))
+    listening = asyncio.create_task(_until_disconnect(websocket))
+    try:
+        await asyncio.wait([sending, listening], return_when=asyncio.FIRST_COMPLETED)
+    finally:  # a client that leaves stops the follower at once, not when the job ends
+        for task in (sending, listening):
+            task.cancel()
+        await asyncio.gather(sending, listening, return_exceptions=True)
+
+
+async def _until_disconnect(websocket: WebSocket) -> None:
+    """Read (and ignore) what the client sends, until it goes away."""
+    with contextlib.suppress(WebSocketDisconnect):
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+
+
+async def _send_events(websocket: WebSocket, svc: Services, job_id: str) -> None:
     try:
         async with waiting.follow(svc.store, job_id) as follower:
             last: Any = None

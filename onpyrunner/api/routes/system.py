@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from onpyrunner.api.schemas import Language, ServerLimits
+from onpyrunner.api.schemas import Health, Language, ServerLimits
 from onpyrunner.api.services import Services, services_dependency
 from onpyrunner.errors import BackendUnavailableError
 
@@ -40,7 +40,11 @@ async def limits(svc: Deps) -> ServerLimits:
     )
 
 
-@router.get("/health")
+@router.get(
+    "/health",
+    response_model=Health,
+    responses={503: {"model": Health, "description": "not ready: the problems say why"}},
+)
 async def health(svc: Deps) -> JSONResponse:
     """200 when the backend answers and a worker is alive; 503 with the reasons otherwise."""
     problems: list[str] = []
@@ -61,7 +65,16 @@ async def health(svc: Deps) -> JSONResponse:
     return JSONResponse(body, status_code=503 if problems else 200)
 
 
-@router.get("/metrics", response_class=Response)
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "Prometheus text format",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        }
+    },
+)
 async def metrics(svc: Deps) -> Response:
     """Prometheus metrics of this process, and queue figures read from the backend."""
     try:

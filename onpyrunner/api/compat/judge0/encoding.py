@@ -43,6 +43,8 @@ def decode64(text: str) -> str:
     if len(compact) % 4 == 1:
         raise Base64Error("is not valid base64 (wrong length)")
     compact += "=" * (-len(compact) % 4)
+    if not compact.isascii():  # b64decode would raise a plain ValueError for these
+        raise Base64Error("is not valid base64 (a character outside the base64 alphabet)")
     try:
         raw = base64.b64decode(compact, validate=True)
     except binascii.Error as e:

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from onpyrunner import __version__
-from onpyrunner.api.compat.judge0 import languages
+from onpyrunner.api.compat.judge0 import languages, openapi
 from onpyrunner.api.compat.judge0.schemas import MAX_BATCH, MAX_CPU_EXTRA_TIME_S
 from onpyrunner.api.compat.judge0.state import Judge0, judge0_dependency
 from onpyrunner.api.compat.judge0.status import Status
@@ -25,14 +25,14 @@ State = Annotated[Judge0, Depends(judge0_dependency)]
 JUDGE0_VERSION = "1.13.1"
 
 
-@router.post("/authenticate")
+@router.post("/authenticate", response_class=Response, responses=openapi.AUTHENTICATE)
 async def authenticate() -> Response:
     """200 when the request's token is valid (or no token is required): the check itself
     is done for every route by the token middleware."""
     return Response(status_code=200)
 
 
-@router.get("/languages")
+@router.get("/languages", responses=openapi.UNAVAILABLE)
 async def list_languages(svc: Deps) -> list[dict[str, Any]]:
     """The languages the live workers can run: [{"id", "name"}]."""
     return [
@@ -41,7 +41,7 @@ async def list_languages(svc: Deps) -> list[dict[str, Any]]:
     ]
 
 
-@router.get("/languages/all")
+@router.get("/languages/all", responses=openapi.UNAVAILABLE)
 async def all_languages(svc: Deps) -> list[dict[str, Any]]:
     """As /languages, with is_archived (OnPyRunner archives nothing)."""
     return [
@@ -50,7 +50,7 @@ async def all_languages(svc: Deps) -> list[dict[str, Any]]:
     ]
 
 
-@router.get("/languages/{language_id}")
+@router.get("/languages/{language_id}", responses=openapi.LANGUAGE)
 async def get_language(language_id: int, svc: Deps) -> JSONResponse:
     """One language with its file name and commands."""
     for lang, version in languages.offered(await svc.languages()):
@@ -181,7 +181,7 @@ async def system_info() -> dict[str, str]:
     }
 
 
-@router.get("/workers")
+@router.get("/workers", responses=openapi.UNAVAILABLE)
 async def workers(svc: Deps) -> list[dict[str, Any]]:
     """Judge0's one queue: its size, live workers, and jobs running now."""
     stats = await svc.store.stats()

@@ -13,12 +13,15 @@ import asyncio
 import json
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
+from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
+from pydantic import ValidationError
 
+from onpyrunner.api.compat.judge0 import openapi
 from onpyrunner.api.compat.judge0.callbacks import CallbackURLError, check_url
 from onpyrunner.api.compat.judge0.schemas import (
     BY_NATIVE,
@@ -101,16 +104,20 @@ def _fields(raw: str | None) -> tuple[str, ...]:
 async def _body(request: Request) -> Any:
     try:
         return json.loads(await request.body() or b"{}")
-    except (ValueError, UnicodeDecodeError, RecursionError) as e:
+    except (ValueError, UnicodeDecodeError) as e:
         raise _error(400, f"the body is not valid JSON: {e}") from e
+    except RecursionError as e:  # what json.loads raises past about 1,000 nested levels
+        raise _error(400, "the body is not valid JSON: it is nested too deeply") from e
 
 
 def _message(error: dict[str, Any], native: str | None) -> str:
     """A native problem's message, in Judge0's units and words for a limit field."""
     field = BY_NATIVE.get(native or "")
-    bound = (error.get("ctx") or {}).get("le")
-    if field is not None and isinstance(bound, int):
-        return f"must be less than or equal to {plain(field.of_native(bound))}"
+    ctx = error.get("ctx") or {}
+    for key, words in (("le", "less than or equal to"), ("ge", "greater than or equal to")):
+        bound = ctx.get(key)
+        if field is not None and isinstance(bound, int):
+            return f"must be {words} {plain(field.of_native(bound))}"
     return str(error.get("msg"))
 
 
@@ -127,18 +134,20 @@ def _problems_of(e: RequestValidationError) -> Problems:
 async def _request(sub: SubmissionIn, svc: Services) -> tuple[JobRequest | None, Problems]:
     """The job request, through the native path exactly as for POST /execute."""
     judged = sub.expected_output is not None
-    body = JobCreate(
-        language=sub.language.runtime,
-        source_code=sub.source_code,
-        stdin="" if judged else sub.stdin,
-        limits=LimitsIn(**sub.limits),
-        test_cases=[TestCase(stdin=sub.stdin, expected_stdout=sub.expected_output or "")]
-        if judged
-        else None,
-        checker="lines",
-    )
     try:
+        body = JobCreate(
+            language=sub.language.runtime,
+            source_code=sub.source_code,
+            stdin="" if judged else sub.stdin,
+            limits=LimitsIn(**sub.limits),
+            test_cases=[TestCase(stdin=sub.stdin, expected_stdout=sub.expected_output or "")]
+            if judged
+            else None,
+            checker="lines",
+        )
         return await job_request(body, svc), {}
+    except ValidationError as e:  # the native request's own checks (a limit's lower bound)
+        return None, _problems_of(RequestValidationError(e.errors()))
     except RequestValidationError as e:
         return None, _problems_of(e)
 
@@ -180,7 +189,7 @@ def _origin(sub: SubmissionIn) -> Origin:
     return Origin(api="judge0", data=echo)
 
 
-@router.post("/submissions/batch", status_code=201)
+@router.post("/submissions/batch", status_code=201, **openapi.CREATE_BATCH)
 async def create_batch(
     request: Request, svc: Deps, state: State, base64_encoded: Base64 = None
 ) -> JSONResponse:
@@ -210,7 +219,7 @@ async def create_batch(
     return JSONResponse(answers, status_code=201 if valid else 422)
 
 
-@router.get("/submissions/batch")
+@router.get("/submissions/batch", responses=openapi.READ_BATCH)
 async def read_batch(
     request: Request,
     svc: Deps,
@@ -237,7 +246,7 @@ async def read_batch(
     return JSONResponse({"submissions": rendered})
 
 
-@router.post("/submissions", status_code=201)
+@router.post("/submissions", status_code=201, **openapi.CREATE)
 async def create(
     request: Request,
     state: State,
@@ -273,26 +282,29 @@ async def create(
     return JSONResponse(await state.render(done, wanted, flag(base64_encoded)), status_code=201)
 
 
-@router.get("/submissions/{token}")
+# Tokens are UUIDs (job ids): "/submissions/batch" is then no token, and a method the batch
+# routes lack (DELETE) gets 405, not "submission batch not found".
+@router.get("/submissions/{token:uuid}", responses=openapi.READ)
 async def read(
-    token: str, svc: Deps, state: State, base64_encoded: Base64 = None, fields: Fields = None
+    token: UUID, svc: Deps, state: State, base64_encoded: Base64 = None, fields: Fields = None
 ) -> JSONResponse:
     """A submission."""
     wanted = _fields(fields)
-    job = await svc.store.get(token)
+    job = await svc.store.get(str(token))
     if job is None:
-        raise JobNotFoundError(token)
+        raise JobNotFoundError(str(token))
     return JSONResponse(await state.render(job, wanted, flag(base64_encoded)))
 
 
-@router.delete("/submissions/{token}")
-async def delete(token: str, svc: Deps, state: State, fields: Fields = None) -> JSONResponse:
+@router.delete("/submissions/{token:uuid}", responses=openapi.DELETE)
+async def delete(token: UUID, svc: Deps, state: State, fields: Fields = None) -> JSONResponse:
     """Delete a finished submission; answers it as it was (always base64, as Judge0 does).
     A submission in the queue or running cannot be deleted (400)."""
     wanted = _fields(fields)
-    job = await svc.store.get(token)
+    job_id = str(token)
+    job = await svc.store.get(job_id)
     if job is None:
-        raise JobNotFoundError(token)
+        raise JobNotFoundError(job_id)
     if job.status not in TERMINAL_STATUSES:
         status = (await state.render(job, ("status",)))["status"]
         raise _error(
@@ -300,6 +312,6 @@ async def delete(token: str, svc: Deps, state: State, fields: Fields = None) -> 
             "submission cannot be deleted because its status is "
             f"{status['id']} ({status['description']})",
         )
-    if not await svc.store.delete(token):
-        raise JobNotFoundError(token)
+    if not await svc.store.delete(job_id):
+        raise JobNotFoundError(job_id)
     return JSONResponse(await state.render(job, wanted, True))

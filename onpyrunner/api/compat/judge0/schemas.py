@@ -17,7 +17,7 @@ from typing import Any
 from onpyrunner.api.compat.judge0.encoding import Base64Error, decode64, encode64
 from onpyrunner.api.compat.judge0.languages import BY_ID, PRIMARY_ID, Judge0Language
 from onpyrunner.api.compat.judge0.status import Rendered, render
-from onpyrunner.models import TERMINAL_STATUSES, Job
+from onpyrunner.models import TERMINAL_STATUSES, Job, text_problem
 
 #: Every attribute of a Judge0 1.13.1 submission, in its serializer's order: the table's
 #: columns (language_id and status_id included) then status and language. `fields=*`
@@ -132,8 +132,10 @@ def _number(value: object) -> float:
     if isinstance(value, int | float):
         try:
             number = float(value)
-        except OverflowError:  # an integer past float's range: 10**400
-            raise ValueError("is too large") from None
+        except OverflowError:  # an integer beyond the float range, such as 10**400
+            raise ValueError("is out of range") from None
+        if math.isinf(number):  # JSON's 1e400 parses as infinity
+            raise ValueError("is out of range")
     elif isinstance(value, str):
         try:
             number = float(value.strip())
@@ -189,6 +191,10 @@ class _Reader:
             return None
         if not isinstance(value, str):
             self.fail(field, "must be a string")
+            return None
+        problem = text_problem(value)
+        if problem is not None:
+            self.fail(field, problem)
             return None
         if encoded and self.base64:
             try:
@@ -272,7 +278,7 @@ LIMIT_FIELDS: tuple[LimitField, ...] = (
     LimitField("cpu_time_limit", "cpu_time_ms", _ms_of_s, _s_of_ms),
     LimitField("wall_time_limit", "wall_time_ms", _ms_of_s, _s_of_ms),
     LimitField("memory_limit", "memory_mb", _mib_of_kb, _kb_of_mib),
-    LimitField("max_processes_and_or_threads", "max_processes", int, float),
+    LimitField("max_processes_and_or_threads", "max_processes", math.ceil, float),
     LimitField("max_file_size", "max_file_kb", int, float),
 )
 BY_NATIVE = {f.native: f for f in LIMIT_FIELDS}
