@@ -110,6 +110,9 @@ class RunResult(BaseModel):
     signal: int | None
     usage: Usage
     compile_output: str | None = None
+    #: Files the run was asked to give back: path -> content, base64. A path that was
+    #: missing, not a regular file, or over the size cap is absent. None when none was asked.
+    files: dict[str, str] | None = None
 
 
 class TestCase(BaseModel):

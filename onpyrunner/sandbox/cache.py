@@ -24,11 +24,20 @@ from onpyrunner.sandbox.runtimes import Runtime
 FORMAT = 2
 
 
-def cache_key(runtime: Runtime, source_file: str, source: bytes) -> str:
+def cache_key(
+    runtime: Runtime, source_file: str, source: bytes, options: tuple[str, ...] = ()
+) -> str:
     """The key of a compile: SHA-256 over what decides the compiler's output."""
     assert runtime.compile is not None
     head = json.dumps(
-        [FORMAT, runtime.id, runtime.version, list(runtime.compile.command), source_file]
+        [
+            FORMAT,
+            runtime.id,
+            runtime.version,
+            list(runtime.compile.command),
+            source_file,
+            list(options),
+        ]
     )
     digest = hashlib.sha256(head.encode())
     digest.update(b"\0")

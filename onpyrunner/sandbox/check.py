@@ -85,7 +85,10 @@ async def _check_runtimes(settings: Settings, report: Report) -> None:
         report.bad(f"sandbox: {e}")
         return
     try:
-        report.good(f"sandbox init built, nsjail policy composed in {settings.state_dir}")
+        report.good(
+            f"sandbox init built in {settings.state_dir}; every policy composed and "
+            "accepted by nsjail"
+        )
         if not sandbox.runtimes:
             report.bad("no runtime is installed (python: set ONPYRUNNER_PYTHON_PATH)")
         for runtime in sandbox.runtimes.values():

@@ -18,16 +18,27 @@
  * fd 3 is the slot's socket, passed by nsjail to every sandbox it builds. Only two
  * messages ever cross it:
  *   init -> host  "ready"             the sandbox is complete; init waits for its run
- *   host -> init  "go <cpu_s> <fsize_bytes> <wall_ms>" NUL program NUL arg NUL ...
- *                 with 4 fds: stdin, stdout, stderr, and the run's control socket.
- *                 The program is an absolute path.
+ *   host -> init  "go <cpu_s> <fsize_bytes> <wall_ms> <argc>" NUL program NUL arg NUL ...
+ *                 NUL link NUL link ..., with 4 fds: stdin, stdout, stderr, and the run's
+ *                 control socket. argc counts the program and its arguments; the names
+ *                 after them are files of the run to link rather than copy (below). The
+ *                 program is an absolute path.
  * Init closes fd 3 once it has the "go". Everything else about the run crosses the control
  * socket, which the host makes for this run alone: whatever happens to a run, none of its
  * messages can reach another sandbox.
+ *
+ * The run's files: the host puts them in /.onpyrunner/in (read-only here); init copies them
+ * into /sandbox, the program's working directory (a fresh tmpfs of this sandbox, writable
+ * and size-capped), as the sandbox user, subdirectories included. A file named in the go's
+ * link list (a compiled program from the compile cache) is a symlink to its read-only
+ * original instead of a copy. This happens before the program's clock starts.
  *   init -> host  "started"           the program's process exists (forked, not yet exec'd)
  *   host -> init  "kill"              stop the program (the host saw a limit hit)
+ *   host -> init  "signal <sig>"      send the program (PID 2) that signal
  *   init -> host  "exit <code> <wall_us> <cpu_us> <maxrss_kb> <fsize_hit>"
  *                 "signal <sig> <wall_us> <cpu_us> <maxrss_kb> <fsize_hit>"
+ *                 with 1 fd: /sandbox, open, for the host to read the files the run left
+ *                 (a compile's output, files asked back) before it closes the socket
  *                 "execfail <errno>"  the program could not be started: none of it ran
  *                                     (an "exit 127 ..." follows)
  *   the host closes the control socket once it has read the counters: init exits, and
@@ -68,6 +79,8 @@
 #include <unistd.h>
 
 #define SLOT_FD 3
+#define IN_DIR "/.onpyrunner/in"
+#define WORK_DIR "/sandbox"
 #define RUN_FDS 4 /* stdin, stdout, stderr, control */
 #define MESSAGE_MAX 65536
 #define ARGS_MAX 1024
@@ -85,6 +98,29 @@ static long long tv_us(struct timeval tv) {
 
 static void say(int fd, const char *text) {
     while (send(fd, text, strlen(text), MSG_NOSIGNAL) < 0 && errno == EINTR) {
+    }
+}
+
+/* Say text on fd with one descriptor attached (none when passed < 0). */
+static void say_with_fd(int fd, const char *text, int passed) {
+    if (passed < 0) {
+        say(fd, text);
+        return;
+    }
+    char control[CMSG_SPACE(sizeof(int))];
+    memset(control, 0, sizeof(control));
+    struct iovec iov = {(void *)text, strlen(text)};
+    struct msghdr msg = {0};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof(control);
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &passed, sizeof(int));
+    while (sendmsg(fd, &msg, MSG_NOSIGNAL) < 0 && errno == EINTR) {
     }
 }
 
@@ -155,16 +191,103 @@ static void run_program(char **argv, int ctl, unsigned long long cpu_s,
     _exit(fail(ctl, "execfail", errno, 127));
 }
 
-/* Split the go message's NUL-separated program and arguments into argv. */
-static int parse_argv(char *buf, ssize_t len, char **argv) {
-    int argc = 0;
+/* Split the go message's NUL-separated words after its header into argv (argc of them,
+ * NULL-terminated) and the link list (the rest, NULL-terminated). Returns 0, or -1 when the
+ * message does not hold argc words or holds too many. */
+static int parse_words(char *buf, ssize_t len, int argc, char **argv, char **links) {
     char *p = buf + strlen(buf) + 1; /* after "go ..." */
-    while (p < buf + len && argc < ARGS_MAX - 1) {
-        argv[argc++] = p;
+    int n = 0, k = 0;
+    if (argc < 1 || argc >= ARGS_MAX) return -1;
+    while (p < buf + len) {
+        if (n < argc) {
+            argv[n++] = p;
+        } else if (k < ARGS_MAX - 1) {
+            links[k++] = p;
+        } else {
+            return -1;
+        }
         p += strlen(p) + 1;
     }
-    argv[argc] = NULL;
-    return argc;
+    argv[n] = NULL;
+    links[k] = NULL;
+    return n == argc ? 0 : -1;
+}
+
+/* --- the run's files: IN_DIR (read-only) into WORK_DIR (the program's) ------------------ */
+static char **link_names;
+static int populate_errno;
+
+static int is_link(const char *rel) {
+    for (char **name = link_names; *name != NULL; name++)
+        if (strcmp(*name, rel) == 0) return 1;
+    return 0;
+}
+
+static int copy_file(const char *from, const char *to, mode_t mode) {
+    int in = open(from, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (in < 0) return -1;
+    int out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, (mode & 0111) ? 0755 : 0644);
+    if (out < 0) {
+        close(in);
+        return -1;
+    }
+    static char block[65536];
+    ssize_t n;
+    int failed = 0;
+    while ((n = read(in, block, sizeof(block))) != 0) {
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            failed = 1;
+            break;
+        }
+        for (ssize_t done = 0; done < n;) {
+            ssize_t w = write(out, block + done, (size_t)(n - done));
+            if (w < 0 && errno == EINTR) continue;
+            if (w <= 0) {
+                failed = 1;
+                break;
+            }
+            done += w;
+        }
+        if (failed) break;
+    }
+    int saved = errno;
+    close(in);
+    close(out);
+    errno = saved;
+    return failed ? -1 : 0;
+}
+
+static int populate_entry(const char *path, const struct stat *st, int type, struct FTW *ftw) {
+    (void)ftw;
+    const char *rel = path + strlen(IN_DIR);
+    if (*rel == '\0') return 0; /* IN_DIR itself */
+    rel++;
+    char dest[4096];
+    if (snprintf(dest, sizeof(dest), "%s/%s", WORK_DIR, rel) >= (int)sizeof(dest)) {
+        populate_errno = ENAMETOOLONG;
+        return 1;
+    }
+    int failed = 0;
+    if (type == FTW_D) {
+        failed = mkdir(dest, 0755) != 0 && errno != EEXIST;
+    } else if (type == FTW_F) {
+        failed = is_link(rel) ? symlink(path, dest) != 0 : copy_file(path, dest, st->st_mode);
+    }
+    if (failed) {
+        populate_errno = errno;
+        return 1;
+    }
+    return 0;
+}
+
+/* Copy (or link) the run's files into the working directory; 0 or an errno. */
+static int populate(char **links) {
+    link_names = links;
+    populate_errno = 0;
+    if (nftw(IN_DIR, populate_entry, 16, FTW_PHYS) != 0 && populate_errno == 0)
+        populate_errno = errno ? errno : EIO;
+    return populate_errno;
 }
 
 /* Wait for the program to end, reaping orphans as they die, and obeying "kill". */
@@ -188,8 +311,13 @@ static int wait_program(pid_t child, int ctl, int sigchld_fd, int *status) {
             int extra[RUN_FDS], n = 0;
             ssize_t len = hear(ctl, buf, sizeof(buf), extra, RUN_FDS, &n);
             for (int i = 0; i < n && i < RUN_FDS; i++) close(extra[i]);
+            int sig;
             if (len == 0) host_here = 0; /* the host is gone: stop, and stop listening */
-            if (len == 0 || strcmp(buf, "kill") == 0) kill(-1, SIGKILL);
+            if (len == 0 || strcmp(buf, "kill") == 0) {
+                kill(-1, SIGKILL);
+            } else if (sscanf(buf, "signal %d", &sig) == 1 && sig > 0 && sig < NSIG) {
+                kill(child, sig);
+            }
         }
     }
 }
@@ -221,11 +349,13 @@ static int file_at_limit(unsigned long long fsize) {
 
 static char message[MESSAGE_MAX + 1];
 static char *program[ARGS_MAX];
+static char *links[ARGS_MAX];
 
 int main(void) {
     char buf[256];
     int fds[RUN_FDS], nfds = 0;
     unsigned long long cpu_s, fsize, wall_ms;
+    int argc = 0;
     if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) return fail(SLOT_FD, "refused", errno, 125);
     if (fcntl(SLOT_FD, F_SETFD, FD_CLOEXEC) != 0) return fail(SLOT_FD, "refused", errno, 125);
     say(SLOT_FD, "ready");
@@ -233,8 +363,8 @@ int main(void) {
     ssize_t len = hear(SLOT_FD, message, sizeof(message), fds, RUN_FDS, &nfds);
     if (len == 0 && nfds == 0) return 0; /* the host let it go */
     if (len <= 0 || nfds != RUN_FDS
-        || sscanf(message, "go %llu %llu %llu", &cpu_s, &fsize, &wall_ms) != 3
-        || parse_argv(message, len, program) < 1 || program[0][0] != '/') {
+        || sscanf(message, "go %llu %llu %llu %d", &cpu_s, &fsize, &wall_ms, &argc) != 4
+        || parse_words(message, len, argc, program, links) != 0 || program[0][0] != '/') {
         for (int i = 0; i < nfds && i < RUN_FDS; i++) close(fds[i]);
         return fail(SLOT_FD, "refused", EINVAL, 125);
     }
@@ -255,6 +385,8 @@ int main(void) {
     sigprocmask(SIG_BLOCK, &chld, NULL);
     int sigchld_fd = signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
     if (sigchld_fd < 0) return fail(ctl, "execfail", errno, 126);
+    int populated = populate(links);
+    if (populated != 0) return fail(ctl, "execfail", populated, 126);
 
     long long started = now_us();
     pid_t child = fork();
@@ -283,7 +415,9 @@ int main(void) {
         snprintf(buf, sizeof(buf), "exit %d %lld %lld %ld 0", WEXITSTATUS(status), wall, cpu,
                  ru.ru_maxrss);
     }
-    say(ctl, buf);
+    int work = open(WORK_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    say_with_fd(ctl, buf, work);
+    if (work >= 0) close(work);
     int none[RUN_FDS], n = 0;
     while (hear(ctl, buf, sizeof(buf), none, RUN_FDS, &n) > 0) { /* until the host closes */
         for (int i = 0; i < n && i < RUN_FDS; i++) close(none[i]);

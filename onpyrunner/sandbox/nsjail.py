@@ -12,6 +12,8 @@ from onpyrunner.sandbox.policy import SANDBOX_INSIDE_ID, Policy
 
 #: Where the sandbox init is mounted inside every sandbox.
 INIT_PATH = "/.onpyrunner/init"
+#: Where the run's files are, read-only, for the init to put into /sandbox.
+IN_PATH = "/.onpyrunner/in"
 #: nsjail's fds: 3 is the socket to the sandbox init (passed in), 4 nsjail's own log.
 HOST_FD, LOG_FD = 3, 4
 #: nsjail's own log is kept up to this size.
@@ -49,7 +51,6 @@ def command(
     policy: Policy,
     host_id: int,
     box: Path,
-    box_writable: bool,
     init: Path,
     extra: Sequence[str] = (),
 ) -> list[str]:
@@ -64,8 +65,8 @@ def command(
         mapping,
         "--group",
         mapping,
-        "--bindmount" if box_writable else "--bindmount_ro",
-        f"{box}:/sandbox",
+        "--bindmount_ro",
+        f"{box}:{IN_PATH}",
         "--bindmount_ro",
         f"{init}:{INIT_PATH}",
         "--pass_fd",
@@ -79,11 +80,18 @@ def command(
 
 
 class CappedReader(asyncio.Protocol):
-    """Collects a pipe's bytes up to a cap; past it, keeps the cap and reports overflow."""
+    """Collects a pipe's bytes up to a cap; past it, keeps the cap and reports overflow.
+    `on_data` sees each chunk kept, as it arrives (a live run's output)."""
 
-    def __init__(self, cap_bytes: int, on_overflow: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        cap_bytes: int,
+        on_overflow: Callable[[], None] | None = None,
+        on_data: Callable[[bytes], None] | None = None,
+    ) -> None:
         self.cap = cap_bytes
         self.on_overflow = on_overflow
+        self.on_data = on_data
         self.chunks: list[bytes] = []
         self.size = 0
         self.overflowed = False
@@ -99,6 +107,8 @@ class CappedReader(asyncio.Protocol):
         room = self.cap - self.size
         if len(data) > room:
             self.chunks.append(data[:room])
+            if self.on_data is not None and room:
+                self.on_data(data[:room])
             self.size = self.cap
             self.overflowed = True
             if self.transport is not None:
@@ -108,6 +118,8 @@ class CappedReader(asyncio.Protocol):
             return
         self.chunks.append(data)
         self.size += len(data)
+        if self.on_data is not None:
+            self.on_data(data)
 
     def eof_received(self) -> bool | None:
         return None

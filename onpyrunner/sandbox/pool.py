@@ -14,11 +14,13 @@ fails is the run a SandboxError, with the last cause.
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import os
 import secrets
 import shutil
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,8 +29,10 @@ from onpyrunner.limits import Limits
 from onpyrunner.models import Outcome, RunResult
 from onpyrunner.sandbox import cgroup, initbin, nsjail, policy
 from onpyrunner.sandbox.cache import CompileCache, cache_key
+from onpyrunner.sandbox.live import Live
 from onpyrunner.sandbox.runtimes import Runtime, discover, phases_of
 from onpyrunner.sandbox.slot import Finished, RunSpec, Slot, SlotConfig
+from onpyrunner.sandbox.workspace import checked_path
 from onpyrunner.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -43,6 +47,23 @@ _COMPILE_STOPPED = {
     Outcome.MEMORY_LIMIT_EXCEEDED: "compilation stopped: over its memory limit ({mem} MiB)",
     Outcome.OUTPUT_LIMIT_EXCEEDED: "compilation stopped: the compiler wrote more than {out} KiB",
 }
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What a run may carry beyond its program, stdin and limits."""
+
+    #: More files in the working directory: relative path -> content (subdirectories are
+    #: made as needed). The program's own file wins over one of the same name.
+    files: Mapping[str, bytes] = field(default_factory=dict)
+    #: Arguments after the run command.
+    args: tuple[str, ...] = ()
+    #: Files to read back from the working directory after the run (relative paths), each
+    #: up to fetch_max_bytes; they come back base64-encoded in the result's `files`.
+    fetch: tuple[str, ...] = ()
+    fetch_max_bytes: int = 1 << 20
+    #: Stdin that stays open, output as it is written, signals (see live.py).
+    live: Live | None = None
 
 
 @dataclass(frozen=True)
@@ -130,18 +151,25 @@ class Sandbox:
             )
         nsjail_path = nsjail.locate(settings.nsjail_path)
         init = await asyncio.to_thread(initbin.ensure_init, settings.state_dir)
-        runtimes = await asyncio.to_thread(discover, settings, settings.state_dir / "policies")
-        await asyncio.gather(
-            *(policy.validate(nsjail_path, phase.policy) for phase in phases_of(runtimes))
-        )
         instance = f"onpyrunner-{os.getpid()}-{secrets.token_hex(3)}"  # several per process
+        work_dir = settings.work_dir / instance
+        # Composed policies are this instance's own: another service on the host (another
+        # version, or other settings) composes its own beside them, never over them.
+        try:
+            runtimes = await asyncio.to_thread(discover, settings, work_dir / "policies")
+            await asyncio.gather(
+                *(policy.validate(nsjail_path, phase.policy) for phase in phases_of(runtimes))
+            )
+        except BaseException:
+            shutil.rmtree(work_dir, ignore_errors=True)
+            raise
         layout = cgroup.detect(settings.cgroup_parent, instance)
         if layout.version is cgroup.CgroupVersion.V2:
             cgroup.prepare_v2_parent(layout)
         config = SlotConfig(
             nsjail=nsjail_path,
             init=init,
-            work_dir=settings.work_dir / instance,
+            work_dir=work_dir,
             cpus=len(os.sched_getaffinity(0)),
         )
         count = slots if slots is not None else settings.effective_slots()
@@ -219,9 +247,15 @@ class Sandbox:
                     await self._release(slot)
         raise AssertionError("unreachable")
 
-    async def prepare(self, language: str, source: bytes) -> Prepared:
+    async def prepare(
+        self, language: str, source: bytes, compile_options: tuple[str, ...] = ()
+    ) -> Prepared:
         """The files each run of this program needs: the source, or the compiled program
         (compiled once in the sandbox, or taken from the compile cache).
+
+        Args:
+            compile_options: more compiler arguments, where the compile command says
+                ${OPTIONS} (the caller has checked them against what the language allows).
 
         Raises:
             UnknownLanguageError: the language is not available here.
@@ -231,7 +265,7 @@ class Sandbox:
         source_file, main = runtime.source_name(source.decode(errors="replace"))
         if runtime.compile is None:
             return Prepared(runtime, {source_file: source}, source_file, main)
-        key = cache_key(runtime, source_file, source)
+        key = cache_key(runtime, source_file, source, compile_options)
         lock = self._compiling.setdefault(key, asyncio.Lock())
         try:
             async with lock:  # the same source compiled by two jobs at once: only once
@@ -240,13 +274,19 @@ class Sandbox:
                     self.compile_stats["hit"] += 1
                     return Prepared(runtime, {}, source_file, main, links=cached, cached=True)
                 self.compile_stats["miss"] += 1
-                return await self._compile(runtime, key, source_file, main, source)
+                return await self._compile(runtime, key, source_file, main, source, compile_options)
         finally:
             if not lock.locked() and self._compiling.get(key) is lock:
                 del self._compiling[key]
 
     async def _compile(
-        self, runtime: Runtime, key: str, source_file: str, main: str, source: bytes
+        self,
+        runtime: Runtime,
+        key: str,
+        source_file: str,
+        main: str,
+        source: bytes,
+        options: tuple[str, ...],
     ) -> Prepared:
         assert runtime.compile is not None
         limits = self.limits.compile
@@ -255,7 +295,7 @@ class Sandbox:
             RunSpec(
                 phase=runtime.compile,
                 files={source_file: source},
-                argv=runtime.compile.argv(source_file, main, limits),
+                argv=runtime.compile.argv(source_file, main, limits, options),
                 stdin=b"",
                 limits=limits,
                 memory_error=runtime.memory_error_in,
@@ -273,29 +313,47 @@ class Sandbox:
         return Prepared(runtime, {}, source_file, main, links=links, compile_ms=compile_ms)
 
     async def run_prepared(
-        self, prepared: Prepared, stdin: bytes = b"", limits: Limits | None = None
+        self,
+        prepared: Prepared,
+        stdin: bytes = b"",
+        limits: Limits | None = None,
+        options: RunOptions | None = None,
     ) -> RunResult:
         """Run a prepared program in a fresh sandbox and classify the outcome.
 
         Raises:
+            ValueError: a path of options.files or options.fetch is not a plain relative
+                path (the caller checks them first).
             SandboxError: the sandbox failed; nothing is said about the program.
         """
         if prepared.compile_error is not None:
             return prepared.compile_error
         limits = limits or self.limits.defaults
+        options = options or RunOptions()
         runtime = prepared.runtime
+        files = dict(options.files)
+        files.update(prepared.files)  # the program's own files win over a namesake
         finished = await self._in_slot(
             RunSpec(
                 phase=runtime.run,
-                files=prepared.files,
+                files=files,
                 links=prepared.links,
-                argv=runtime.run.argv(prepared.source_file, prepared.main, limits),
+                argv=[
+                    *runtime.run.argv(prepared.source_file, prepared.main, limits),
+                    *options.args,
+                ],
                 stdin=stdin,
                 limits=limits,
                 memory_error=runtime.memory_error_in,
+                fetch=tuple(checked_path(p) for p in options.fetch),
+                fetch_max_bytes=options.fetch_max_bytes,
+                live=options.live,
             )
         )
-        return finished.result
+        if not options.fetch:
+            return finished.result
+        fetched = {path: base64.b64encode(data).decode() for path, data in finished.fetched.items()}
+        return finished.result.model_copy(update={"files": fetched})
 
     async def run(
         self,
@@ -303,14 +361,18 @@ class Sandbox:
         source: bytes,
         stdin: bytes = b"",
         limits: Limits | None = None,
+        options: RunOptions | None = None,
+        compile_options: tuple[str, ...] = (),
     ) -> RunResult:
         """Compile if the language needs it, run in a fresh sandbox, classify the outcome.
 
         Raises:
             UnknownLanguageError: the language is not available here.
+            ValueError: a path of options is not a plain relative path.
             SandboxError: the sandbox failed; nothing is said about the program.
         """
-        return await self.run_prepared(await self.prepare(language, source), stdin, limits)
+        prepared = await self.prepare(language, source, compile_options)
+        return await self.run_prepared(prepared, stdin, limits, options)
 
     async def settle(self) -> None:
         """Wait until every idle slot's next sandbox is ready (or has failed to get ready)."""

@@ -32,11 +32,22 @@ EXECFAIL = "execfail"
 GO_FDS = ("stdin", "stdout", "stderr", "control")
 
 
-def go(cpu_s: int, fsize_bytes: int, wall_ms: int, argv: list[str]) -> bytes:
-    """The go message of a run: its limits, then the program and its arguments."""
+def go(
+    cpu_s: int, fsize_bytes: int, wall_ms: int, argv: list[str], links: list[str] | None = None
+) -> bytes:
+    """The go message of a run: its limits, the program and its arguments, and the names
+    of the run's files to link rather than copy into the working directory."""
     if not argv or not argv[0].startswith("/"):
         raise ValueError(f"the program must be an absolute path: {argv!r}")
-    return "\0".join([f"{GO} {cpu_s} {fsize_bytes} {wall_ms}", *argv]).encode()
+    words = [f"{GO} {cpu_s} {fsize_bytes} {wall_ms} {len(argv)}", *argv, *(links or [])]
+    if any("\0" in word for word in words):
+        raise ValueError("a word of the go message holds a NUL")
+    return "\0".join(words).encode()
+
+
+def signal_message(sig: int) -> bytes:
+    """The SIGNAL word asking the init to send the program sig."""
+    return f"{SIGNAL} {sig}".encode()
 
 
 @dataclass(frozen=True)

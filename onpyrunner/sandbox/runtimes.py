@@ -24,6 +24,8 @@ from onpyrunner.settings import Settings
 PROBE_TIMEOUT_S = 20
 #: Names a command may use that are filled per run.
 PER_RUN = ("SOURCE", "MAIN", "HEAP_MB")
+#: An argument of a command that stands for the caller's options (compiler options).
+OPTIONS = "${OPTIONS}"
 
 
 @dataclass(frozen=True)
@@ -41,16 +43,20 @@ class Phase:
         """What a slot's nsjail serves: one phase of one runtime."""
         return f"{self.runtime_id}:{self.name}"
 
-    @property
-    def box_writable(self) -> bool:
-        """The compile phase writes its output next to the source."""
-        return self.name == "compile"
-
-    def argv(self, source_file: str, main: str, limits: Limits) -> list[str]:
-        """The command of one run, its per-run names filled in."""
+    def argv(
+        self, source_file: str, main: str, limits: Limits, options: tuple[str, ...] = ()
+    ) -> list[str]:
+        """The command of one run, its per-run names filled in; an argument that is exactly
+        ${OPTIONS} becomes the options (none, or several arguments)."""
         heap_mb = max(16, limits.memory_mb * 3 // 4)
         values = {"SOURCE": source_file, "MAIN": main, "HEAP_MB": str(heap_mb)}
-        return [substitute(arg, values) for arg in self.command]
+        argv: list[str] = []
+        for arg in self.command:
+            if arg == OPTIONS:
+                argv += options
+            else:
+                argv.append(substitute(arg, values))
+        return argv
 
     def is_artifact(self, name: str) -> bool:
         return any(fnmatch.fnmatchcase(name, pattern) for pattern in self.artifacts)
@@ -138,7 +144,7 @@ def probe(spec: RuntimeSpec, variables: dict[str, str]) -> dict[str, str] | None
 def _compose_phase(
     spec: RuntimeSpec, phase: PhaseSpec, name: str, variables: dict[str, str], out: Path
 ) -> Phase:
-    per_run = {k: f"${{{k}}}" for k in PER_RUN}  # left for argv() to fill in
+    per_run = {k: f"${{{k}}}" for k in (*PER_RUN, "OPTIONS")}  # left for argv() to fill in
     policy_vars = dict(variables, TMP_SIZE=str(phase.tmp_mb << 20))
     policy = compose(phase.policy_file, policy_vars, out, f"{spec.id}.{name}")
     command = tuple(substitute(arg, {**variables, **per_run}) for arg in phase.command)

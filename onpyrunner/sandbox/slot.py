@@ -28,20 +28,21 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from onpyrunner.errors import SandboxError, SandboxFault
-from onpyrunner.limits import Limits
+from onpyrunner.limits import Limits, rlimit_cpu_s
 from onpyrunner.models import RunResult, Usage
 from onpyrunner.sandbox import nsjail, protocol
 from onpyrunner.sandbox.cgroup import RunStart, SlotCgroup
+from onpyrunner.sandbox.live import Live
 from onpyrunner.sandbox.nsjail import CappedReader, read_pipe
 from onpyrunner.sandbox.runtimes import Phase
 from onpyrunner.sandbox.verdict import ExitFacts, KillReason, classify
-from onpyrunner.sandbox.workspace import Workspace
+from onpyrunner.sandbox.workspace import Workspace, read_back, top_level_files
 
 log = logging.getLogger(__name__)
 
@@ -53,15 +54,6 @@ READY_TIMEOUT_S = 10.0
 END_TIMEOUT_S = 5.0
 #: Shortest pause between two reads of the cgroup's CPU counter.
 MIN_CPU_CHECK_S = 0.005
-
-
-def rlimit_cpu_s(cpu_time_ms: int) -> int:
-    """The per-process CPU rlimit (seconds) behind a run's CPU limit: a backstop for a
-    host that cannot watch in time, never the limit itself. The kernel checks it against
-    tick-sampled CPU time, which under load runs ahead of the exact time the host watches
-    (by 15% seen here), so it sits half the limit and a second above it: when it fires,
-    the exact CPU time is over the limit too."""
-    return -(-cpu_time_ms * 3 // 2000) + 1
 
 
 @dataclass
@@ -178,26 +170,39 @@ class LauncherClient:
                 await asyncio.to_thread(proc.wait)
 
 
+#: The most a compile's artifacts may weigh, each (a compiled program).
+MAX_ARTIFACT_BYTES = 256 << 20
+
+
 @dataclass(frozen=True)
 class RunSpec:
     """One run for a slot: which phase, the files, the command and its limits."""
 
     phase: Phase
-    files: dict[str, bytes]
+    files: Mapping[str, bytes]  # relative paths in the working directory
     argv: list[str]
     stdin: bytes
     limits: Limits
     memory_error: Callable[[str], bool]
-    links: dict[str, Path] | None = None  # files hard-linked in (a compiled program)
+    links: Mapping[str, Path] | None = None  # files hard-linked in (a compiled program)
     collect: bool = False  # read back the phase's artifacts (a compile)
+    #: Files to read back from the working directory after the run, and their size cap.
+    fetch: tuple[PurePosixPath, ...] = ()
+    fetch_max_bytes: int = 0
+    #: Stdin that stays open, output as it is written, signals (see live.py).
+    live: Live | None = None
 
 
 @dataclass(frozen=True)
 class Finished:
-    """A classified run, and the artifacts it left when asked for."""
+    """A classified run, and the files it left when asked for."""
 
     result: RunResult
     artifacts: dict[str, bytes]
+    #: Of `fetch`: the files read back, and the paths that could not be (missing, not a
+    #: regular file, or over the size cap).
+    fetched: dict[str, bytes] = field(default_factory=dict)
+    refused: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -375,16 +380,23 @@ class RunChannel:
         self.execfail: int | None = None
         #: The init forked the program: from here on, the program may have run.
         self.started = False
+        #: The run's working directory (/sandbox), sent with its end: for reading back.
+        self.work_dir_fd: int | None = None
         loop.add_reader(sock.fileno(), self._on_readable)
 
     def _on_readable(self) -> None:
         while True:
             try:
-                data = self.sock.recv(256)
+                data, fds, _, _ = socket.recv_fds(self.sock, 256, 1, socket.MSG_CMSG_CLOEXEC)
             except BlockingIOError:
                 return
             except OSError:
-                data = b""
+                data, fds = b"", []
+            for fd in fds:  # only the end of a run carries one: the working directory
+                if self.work_dir_fd is None:
+                    self.work_dir_fd = fd
+                else:
+                    os.close(fd)
             if not data:
                 self._stop_reading()
                 if not self.status.done():
@@ -415,6 +427,10 @@ class RunChannel:
         with contextlib.suppress(OSError):
             self.sock.send(protocol.KILL.encode())
 
+    def signal(self, sig: int) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.send(protocol.signal_message(sig))
+
     def _stop_reading(self) -> None:
         with contextlib.suppress(ValueError, OSError):
             asyncio.get_running_loop().remove_reader(self.sock.fileno())
@@ -423,6 +439,9 @@ class RunChannel:
         """End the run: the init exits once it sees the socket close."""
         self._stop_reading()
         self.sock.close()
+        if self.work_dir_fd is not None:  # it keeps the sandbox's /sandbox alive
+            os.close(self.work_dir_fd)
+            self.work_dir_fd = None
 
 
 class Slot:
@@ -481,7 +500,6 @@ class Slot:
             phase.policy,
             self.host_id,
             self.workspace.box,
-            phase.box_writable,
             self.config.init,
             self.config.extra_nsjail_args,
         )
@@ -532,23 +550,36 @@ class Slot:
         try:
             jail = await self.load(job.phase)
             await jail.take_ready()
-            result = await self._run(jail, job)
-            artifacts = self.workspace.collect(job.phase.is_artifact) if job.collect else {}
+            finished = await self._run(jail, job)
         except BaseException:
             await self._stop_jail()  # whatever state it is in: never trusted again
             raise
         finally:
             self.workspace.clean()
+            if job.live is not None:
+                job.live.detach()
         if not jail.usable:  # something went wrong after the run: build afresh now
             await self._stop_jail()
-        return Finished(result, artifacts)
+        return finished
 
-    async def _run(self, jail: Jail, job: RunSpec) -> RunResult:
+    def _stdin(self, job: RunSpec) -> tuple[int, int | None]:
+        """The program's stdin (given to the init) and, for a live run, the write end the
+        host keeps: a file of the run's bytes, or a pipe that stays open."""
+        if job.live is None:
+            return self.workspace.stdin_fd(job.stdin), None
+        read_end, write_end = os.pipe2(os.O_CLOEXEC)
+        if job.stdin:  # written before anything the live side sends: it fits or it waits
+            os.set_blocking(write_end, False)
+            with contextlib.suppress(BlockingIOError):
+                view = memoryview(job.stdin)
+                while view:
+                    view = view[os.write(write_end, view) :]
+        return read_end, write_end
+
+    async def _run(self, jail: Jail, job: RunSpec) -> Finished:
         limits = job.limits
-        self.workspace.write_files(
-            job.files, job.links, writer_uid=self.host_id if job.phase.box_writable else None
-        )
-        stdin_fd = self.workspace.stdin_fd(job.stdin)
+        self.workspace.write_files(job.files, job.links)
+        stdin_fd, stdin_write = self._stdin(job)
         (out_r, out_w), (err_r, err_w) = os.pipe2(os.O_CLOEXEC), os.pipe2(os.O_CLOEXEC)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         ours.setblocking(False)
@@ -562,8 +593,17 @@ class Slot:
             stop.set()
 
         cap = limits.output_kb * 1024
-        stdout = CappedReader(cap, lambda: stop_for(KillReason.OUTPUT))
-        stderr = CappedReader(cap, lambda: stop_for(KillReason.OUTPUT))
+        live = job.live
+        stdout = CappedReader(
+            cap,
+            lambda: stop_for(KillReason.OUTPUT),
+            (lambda data: live.output("stdout", data)) if live is not None else None,
+        )
+        stderr = CappedReader(
+            cap,
+            lambda: stop_for(KillReason.OUTPUT),
+            (lambda data: live.output("stderr", data)) if live is not None else None,
+        )
         try:
             start = self.cgroup.set_limits(
                 limits.memory_mb << 20, limits.max_processes + OVERHEAD_PROCESSES
@@ -573,12 +613,14 @@ class Slot:
                 limits.max_file_kb * 1024,
                 limits.wall_time_ms,
                 job.argv,
+                sorted(job.links or {}),
             )
             jail.send_go(go, [stdin_fd, out_w, err_w, theirs.fileno()])
         except BaseException:
             channel.close()
-            os.close(out_r)
-            os.close(err_r)
+            for fd in (out_r, err_r, stdin_write):
+                if fd is not None:
+                    os.close(fd)
             raise
         finally:
             for fd in (stdin_fd, out_w, err_w):
@@ -586,6 +628,8 @@ class Slot:
             theirs.close()
         started = time.monotonic()
         try:
+            if live is not None and stdin_write is not None:
+                await live.attach(stdin_write, channel.signal)
             await read_pipe(out_r, stdout)
             await read_pipe(err_r, stderr)
             status = await self._supervise(channel, limits, start, stop, stop_for)
@@ -594,6 +638,7 @@ class Slot:
             host_wall_s = time.monotonic() - started
             await self._drain(stdout, stderr)
             counters = self.cgroup.finish(start)
+            artifacts, fetched, refused = self._read_back(channel, job)
         finally:
             channel.close()  # the init exits; nsjail builds the next sandbox
             jail.run_ended()
@@ -619,7 +664,7 @@ class Slot:
             runtime_memory_error=job.memory_error(err),
             limits=limits,
         )
-        return RunResult(
+        result = RunResult(
             outcome=classify(facts),
             stdout=stdout.data().decode(errors="replace"),
             stderr=err,
@@ -627,6 +672,23 @@ class Slot:
             signal=status.signal,
             usage=usage,
         )
+        return Finished(result, artifacts, fetched, refused)
+
+    @staticmethod
+    def _read_back(
+        channel: RunChannel, job: RunSpec
+    ) -> tuple[dict[str, bytes], dict[str, bytes], list[str]]:
+        """What the run left that the host asked for: (a compile's artifacts, the files of
+        `fetch`, the paths of `fetch` that could not be read)."""
+        dir_fd = channel.work_dir_fd
+        if dir_fd is None or not (job.collect or job.fetch):
+            return {}, {}, [str(p) for p in job.fetch]
+        artifacts: dict[str, bytes] = {}
+        if job.collect:
+            names = top_level_files(dir_fd, job.phase.is_artifact)
+            artifacts, _ = read_back(dir_fd, names, MAX_ARTIFACT_BYTES)
+        fetched, refused = read_back(dir_fd, job.fetch, job.fetch_max_bytes)
+        return artifacts, fetched, refused
 
     def _without_init(
         self,

@@ -1,4 +1,11 @@
-"""A slot's directory: the program's files (seen read-only as /sandbox) and stdin files."""
+"""A slot's directory, where the host stages each run's files and stdin, and the safe reading
+of files a run left in its sandbox.
+
+Layout: <dir>/box/ is bind-mounted read-only at /.onpyrunner/in in every sandbox of the slot
+and holds only the current run's files; the init copies them into the sandbox's own
+/sandbox (see init.c). Each run's stdin is a file that is opened and unlinked at once: the
+program reads it as fd 0 and never sees its path.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +13,36 @@ import contextlib
 import errno
 import os
 import shutil
-from collections.abc import Callable
-from pathlib import Path
+import stat
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path, PurePosixPath
 
 from onpyrunner.errors import SandboxError
 
+#: Reserved at the top of a run's working directory (the init's own paths live elsewhere,
+#: but names starting so are refused, to keep room).
+RESERVED_PREFIX = ".onpyrunner"
+
+
+def checked_path(name: str) -> PurePosixPath:
+    """A file path of a run: relative, normalised, never `..`, never empty.
+
+    Raises:
+        ValueError: anything else; the message says why.
+    """
+    if not name or name.startswith("/") or "\0" in name:
+        raise ValueError(f"{name!r} is not a relative path")
+    path = PurePosixPath(name)
+    parts = path.parts
+    if any(part in ("..", ".") for part in parts) or str(path) != name.rstrip("/"):
+        raise ValueError(f"{name!r} is not a normalised relative path (no '.', '..' or '//')")
+    if parts[0].startswith(RESERVED_PREFIX):
+        raise ValueError(f"{name!r}: names starting with {RESERVED_PREFIX!r} are reserved")
+    return path
+
 
 class Workspace:
-    """The host directory of one slot.
-
-    Layout: <dir>/box/ is bind-mounted read-only at /sandbox in every sandbox of the slot
-    and holds only the current run's files. Each run's stdin is a file that is opened and
-    unlinked at once: the program reads it as fd 0 and never sees its path.
-    """
+    """The host directory of one slot."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -39,30 +63,25 @@ class Workspace:
                     os.unlink(entry.path)
 
     def write_files(
-        self,
-        files: dict[str, bytes],
-        links: dict[str, Path] | None = None,
-        writer_uid: int | None = None,
+        self, files: Mapping[str, bytes], links: Mapping[str, Path] | None = None
     ) -> None:
-        """Replace box/'s contents with the program's files (flat names only): files
-        written from bytes, links hard-linked from where they are (the compile cache),
-        or copied when that is another filesystem.
-
-        With writer_uid, box/ belongs to that host uid (the slot's sandbox user) so that a
-        compile can write its output there; otherwise it is root's and read-only inside.
+        """Replace box/'s contents with the run's files: files written from bytes (relative
+        paths, subdirectories made as needed), links hard-linked from where they are (the
+        compile cache; flat names), or copied when that is another filesystem.
 
         Raises:
-            ValueError: a name is not a plain file name.
+            ValueError: a path is not a plain relative path.
             SandboxError: a linked file is gone (evicted from the cache meanwhile).
         """
         self.clean()
-        uid = 0 if writer_uid is None else writer_uid
-        os.chown(self.box, uid, uid)
-        for name in [*files, *(links or {})]:
-            if "/" in name or name in ("", ".", ".."):
+        checked = {name: checked_path(name) for name in files}
+        for name in links or {}:
+            if "/" in name or checked_path(name).name != name:
                 raise ValueError(f"invalid file name {name!r}")
         for name, data in files.items():
-            path = self.box / name
+            path = self.box / checked[name]
+            if len(checked[name].parts) > 1:
+                path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
             path.write_bytes(data)
             path.chmod(0o755 if data[:4] == b"\x7fELF" else 0o644)
         for name, source in (links or {}).items():
@@ -74,17 +93,6 @@ class Workspace:
                 if e.errno != errno.EXDEV:
                     raise
                 shutil.copy2(source, self.box / name)
-
-    def collect(self, wanted: Callable[[str], bool]) -> dict[str, bytes]:
-        """The regular files of box/ whose names are wanted (never a link: a compile's
-        output is the user's, and must not point the service at anything else)."""
-        found = {}
-        for entry in os.scandir(self.box):
-            if entry.is_file(follow_symlinks=False) and wanted(entry.name):
-                fd = os.open(entry.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-                with os.fdopen(fd, "rb") as f:
-                    found[entry.name] = f.read()
-        return found
 
     def stdin_fd(self, data: bytes) -> int:
         """A read-only-positioned fd of a file holding data; the file's name is gone at once."""
@@ -104,3 +112,59 @@ class Workspace:
     def remove(self) -> None:
         """Delete the directory and everything in it."""
         shutil.rmtree(self.path, ignore_errors=True)
+
+
+def _open_in(dir_fd: int, path: PurePosixPath) -> int | None:
+    """An fd of a regular file at path below dir_fd, every component opened without
+    following a link; None when it is missing, a link, or not a regular file."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+    current = dir_fd
+    try:
+        for part in path.parts[:-1]:
+            opened = os.open(part, flags | os.O_DIRECTORY, dir_fd=current)
+            if current != dir_fd:
+                os.close(current)
+            current = opened
+        fd = os.open(path.parts[-1], flags, dir_fd=current)
+    except OSError:
+        return None
+    finally:
+        if current != dir_fd:
+            os.close(current)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        return None
+    return fd
+
+
+def read_back(
+    dir_fd: int, paths: Iterable[PurePosixPath], max_bytes: int
+) -> tuple[dict[str, bytes], list[str]]:
+    """Files a run left in its working directory (dir_fd: the sandbox's /sandbox, from its
+    init), read safely: no link is followed at any step, only regular files are read, and
+    no file past max_bytes is read whole. Returns (the files read, the paths refused: missing,
+    not a regular file, or over max_bytes)."""
+    found: dict[str, bytes] = {}
+    refused: list[str] = []
+    for path in paths:
+        fd = _open_in(dir_fd, path)
+        if fd is None:
+            refused.append(str(path))
+            continue
+        with os.fdopen(fd, "rb") as f:
+            data = f.read(max_bytes + 1)
+        if len(data) > max_bytes:
+            refused.append(str(path))
+        else:
+            found[str(path)] = data
+    return found, refused
+
+
+def top_level_files(dir_fd: int, wanted: Callable[[str], bool]) -> list[PurePosixPath]:
+    """The names at the top of the directory that wanted accepts (a compile's artifacts)."""
+    names = []
+    with os.scandir(dir_fd) as entries:
+        for entry in entries:
+            if wanted(entry.name) and entry.is_file(follow_symlinks=False):
+                names.append(PurePosixPath(entry.name))
+    return sorted(names)

@@ -70,7 +70,10 @@ def test_base_policy_turns_on_every_namespace_and_limits_tmp(tmp_path: Path) -> 
     assert policy.scalar("disable_no_new_privs") is False
     assert policy.tmpfs_size_bytes("/tmp") == 16 << 20
     assert "/usr/bin/python3" in policy.mount_destinations()
-    assert "/sandbox" not in policy.mount_destinations()  # added per run, read-only
+    # The working directory is a tmpfs of each sandbox's own, the run's files are added per
+    # slot, read-only, where only the init looks.
+    assert policy.tmpfs_size_bytes("/sandbox") == 16 << 20
+    assert "/.onpyrunner/in" not in policy.mount_destinations()
     assert policy.path.read_text().startswith(policy_text("base.cfg").split("${")[0])
 
 

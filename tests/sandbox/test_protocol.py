@@ -130,6 +130,8 @@ def test_status_messages_are_parsed_strictly() -> None:
 
 def test_a_go_carries_the_limits_and_an_absolute_program() -> None:
     message = protocol.go(2, 1024, 5000, ["/usr/bin/python3", "-I", "main.py"])
-    assert message == b"go 2 1024 5000\0/usr/bin/python3\0-I\0main.py"
+    assert message == b"go 2 1024 5000 3\0/usr/bin/python3\0-I\0main.py"
+    linked = protocol.go(2, 1024, 5000, ["/sandbox/main"], ["main"])
+    assert linked == b"go 2 1024 5000 1\0/sandbox/main\0main"
     with pytest.raises(ValueError, match="absolute"):
         protocol.go(2, 1024, 5000, ["python3"])

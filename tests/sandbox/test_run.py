@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import signal
 import textwrap
@@ -13,8 +14,9 @@ import pytest
 
 from onpyrunner.limits import Limits
 from onpyrunner.models import Outcome, RunResult
+from onpyrunner.sandbox.live import Live
 from onpyrunner.sandbox.nsjail import INIT_PATH
-from onpyrunner.sandbox.pool import Sandbox
+from onpyrunner.sandbox.pool import RunOptions, Sandbox
 from onpyrunner.settings import Settings
 
 pytestmark = pytest.mark.sandbox
@@ -60,10 +62,10 @@ async def test_syntax_error(sandbox: Sandbox) -> None:
 
 
 async def test_busy_loop_is_a_cpu_time_limit(sandbox: Sandbox) -> None:
-    result = await run(sandbox, "while True: pass", cpu_time_ms=500, wall_time_ms=5000)
+    result = await run(sandbox, "while True: pass", cpu_time_ms=500, wall_time_ms=30000)
     assert result.outcome is Outcome.TIME_LIMIT_EXCEEDED
     assert result.usage.cpu_time_ms >= 500
-    assert result.usage.wall_time_ms < 5000
+    assert result.usage.wall_time_ms < 30000  # the CPU limit stopped it, not the wall
 
 
 async def test_sleep_is_a_wall_time_limit_and_returns_promptly(sandbox: Sandbox) -> None:
@@ -73,7 +75,7 @@ async def test_sleep_is_a_wall_time_limit_and_returns_promptly(sandbox: Sandbox)
     assert result.outcome is Outcome.TIME_LIMIT_EXCEEDED
     assert result.usage.wall_time_ms >= 1000
     assert result.usage.cpu_time_ms < 500
-    assert elapsed < 1.0 + 2.0  # the wall limit plus a margin, not the 100 s sleep
+    assert elapsed < 30  # after the wall limit, not after the 100 s sleep (any load)
 
 
 async def test_cpu_time_of_child_processes_is_summed(sandbox: Sandbox) -> None:
@@ -112,12 +114,12 @@ async def test_threads_burning_cpu_hit_the_limit_of_the_whole_tree(sandbox: Sand
                 burn()
         burn()
     """
-    result = await run(sandbox, code, cpu_time_ms=1000, wall_time_ms=10000)
+    result = await run(sandbox, code, cpu_time_ms=1000, wall_time_ms=30000)
     assert result.outcome is Outcome.TIME_LIMIT_EXCEEDED
     assert result.usage.cpu_time_ms >= 1000
-    # Three processes share the two cores: the limit comes well before 1 s of wall time
-    # per process would have been used by each.
-    assert result.usage.wall_time_ms < 3000
+    # The limit is the whole tree's: were it each process's, the three processes would
+    # each run to their own CPU rlimit (3 s) before anything stopped them.
+    assert result.usage.cpu_time_ms < 3 * 3000
 
 
 async def test_memory_bomb_is_a_memory_limit(sandbox: Sandbox) -> None:
@@ -186,7 +188,7 @@ async def test_fork_bomb_is_contained(sandbox: Sandbox) -> None:
     result = await run(sandbox, code, max_processes=16, wall_time_ms=2000, cpu_time_ms=1000)
     elapsed = time.monotonic() - started
     assert result.outcome is Outcome.TIME_LIMIT_EXCEEDED
-    assert elapsed < 2.0 + 3.0
+    assert elapsed < 30  # contained: it ends at its limits, however loaded the machine
     await sandbox.settle()
     assert _processes_of_sandbox_users(sandbox) == []
 
@@ -344,22 +346,57 @@ async def test_host_files_outside_the_sandbox_are_not_there(
     assert result.stdout.count("denied") == 6
 
 
-async def test_only_tmp_is_writable(sandbox: Sandbox) -> None:
+async def test_only_the_working_directory_and_tmp_are_writable(sandbox: Sandbox) -> None:
     code = """
-        paths = ['/sandbox/new.txt', '/sandbox/main.py', '/new.txt', '/usr/bin/x']
-        for path in paths + ['/etc/passwd']:
+        paths = ['/.onpyrunner/in/main.py', '/new.txt', '/usr/bin/x', '/etc/passwd']
+        for path in paths + ['/sandbox/main.py', '/sandbox/new.txt', '/tmp/new.txt']:
             try:
                 open(path, 'a').write('x')
                 print('WROTE', path)
             except OSError as e:
                 print('denied', path)
-        open('/tmp/ok.txt', 'w').write('fine')
-        print(open('/tmp/ok.txt').read())
     """
     result = await run(sandbox, code)
     assert result.outcome is Outcome.SUCCESS, result.stderr
-    assert "WROTE" not in result.stdout
-    assert result.stdout.endswith("fine\n")
+    assert result.stdout.splitlines() == [
+        "denied /.onpyrunner/in/main.py",  # the staged original: the copy is the program's
+        "denied /new.txt",
+        "denied /usr/bin/x",
+        "denied /etc/passwd",
+        "WROTE /sandbox/main.py",
+        "WROTE /sandbox/new.txt",
+        "WROTE /tmp/new.txt",
+    ]
+
+
+async def test_the_working_directory_is_capped_in_size_and_in_files(sandbox: Sandbox) -> None:
+    code = """
+        import errno, os
+        made = 0
+        try:
+            while made < 100000:
+                open(f'f{made}', 'w').close()
+                made += 1
+        except OSError as e:
+            print('files', errno.errorcode[e.errno], made)
+        for name in os.listdir('.'):
+            os.unlink(name)
+        written = 0
+        try:
+            with open('big', 'wb') as f:
+                while written < 1 << 30:
+                    f.write(b'x' * 65536)
+                    f.flush()
+                    written += 65536
+        except OSError as e:
+            print('size', errno.errorcode[e.errno], written)
+    """
+    size = sandbox.runtime("python").run.policy.tmpfs_size_bytes("/sandbox")
+    result = await run(sandbox, code, memory_mb=256, max_file_kb=size // 1024 + 1024)
+    assert result.outcome is Outcome.SUCCESS, result.stderr
+    files, space = result.stdout.splitlines()
+    assert files.startswith("files ENOSPC ") and int(files.split()[2]) < 4096
+    assert space.startswith("size ENOSPC ") and int(space.split()[2]) <= size
 
 
 async def test_filling_tmp_hits_its_cap(sandbox: Sandbox) -> None:
@@ -645,3 +682,127 @@ async def test_a_c_program_writing_to_a_closed_pipe_dies_of_sigpipe_as_on_a_bare
     code += 'write(p[1], "x", 1); return 0; }\n'
     result = await run(sandbox, code, language="c")
     assert (result.outcome, result.signal) == (Outcome.RUNTIME_ERROR, signal.SIGPIPE), result
+
+
+# --- what a run may carry: files, arguments, files back, live input and output -----------
+
+
+async def test_a_runs_files_and_arguments_are_in_its_working_directory(sandbox: Sandbox) -> None:
+    code = """
+        import os, sys
+        print(sys.argv[1:])
+        print(open('data/in.txt').read(), open('notes.md').read())
+        os.makedirs('out/deep')
+        open('out/deep/result.txt', 'w').write('42')
+        open('data/in.txt', 'a').write(' more')  # its copy: the program's own
+        os.symlink('/etc/passwd', 'stolen')
+        os.mkfifo('pipe')
+        open('big.bin', 'wb').write(b'x' * 5000)
+    """
+    files = {"data/in.txt": b"input", "notes.md": b"# notes"}
+    fetch = ("out/deep/result.txt", "data/in.txt", "stolen", "pipe", "big.bin", "missing")
+    options = RunOptions(
+        files=files, args=("--fast", "two words"), fetch=fetch, fetch_max_bytes=4096
+    )
+    result = await sandbox.run("python", textwrap.dedent(code).encode(), options=options)
+    assert result.outcome is Outcome.SUCCESS, result.stderr
+    assert result.stdout == "['--fast', 'two words']\ninput # notes\n"
+    assert result.files == {
+        "out/deep/result.txt": base64.b64encode(b"42").decode(),
+        "data/in.txt": base64.b64encode(b"input more").decode(),
+    }
+
+
+async def test_a_run_path_that_is_not_plain_and_relative_is_refused(sandbox: Sandbox) -> None:
+    with pytest.raises(ValueError):
+        await sandbox.run("python", b"print(1)", options=RunOptions(fetch=("../etc/passwd",)))
+    with pytest.raises(ValueError):
+        await sandbox.run("python", b"print(1)", options=RunOptions(files={"/x": b""}))
+
+
+async def test_a_live_run_reads_stdin_as_it_comes_and_its_output_streams(
+    sandbox: Sandbox,
+) -> None:
+    chunks: list[tuple[str, bytes]] = []
+    got_line = asyncio.Event()
+
+    def on_output(stream: str, data: bytes) -> None:
+        chunks.append((stream, data))
+        if b"hello, Ada" in b"".join(d for s, d in chunks if s == "stdout"):
+            got_line.set()
+
+    live = Live(on_output)
+    code = (
+        "import sys\nname = input('name? ')\nprint('hello,', name)\n"
+        "print(input(), file=sys.stderr)\n"
+    )
+    running = asyncio.create_task(
+        sandbox.run("python", code.encode(), options=RunOptions(live=live))
+    )
+    assert await live.write(b"Ada\n")
+    await asyncio.wait_for(got_line.wait(), 10)  # the greeting, before the run ends
+    assert not running.done()
+    assert await live.write(b"bye\n")
+    live.close_stdin()
+    result = await asyncio.wait_for(running, 10)
+    assert result.outcome is Outcome.SUCCESS, result
+    assert result.stdout == "name? hello, Ada\n" and result.stderr == "bye\n"
+    assert b"".join(d for s, d in chunks if s == "stdout") == result.stdout.encode()
+    assert not await live.write(b"too late\n")
+
+
+async def test_a_live_run_that_waits_for_input_ends_at_its_wall_limit(sandbox: Sandbox) -> None:
+    live = Live()
+    result = await run_live(sandbox, "input()", live, wall_time_ms=500)
+    assert result.outcome is Outcome.TIME_LIMIT_EXCEEDED
+    assert result.usage.cpu_time_ms < 500
+
+
+async def test_a_signal_reaches_the_program(sandbox: Sandbox) -> None:
+    ready = asyncio.Event()
+    live = Live(lambda stream, data: ready.set())
+    code = """
+        import time
+        try:
+            print('ready')
+            time.sleep(30)
+        except KeyboardInterrupt:
+            print('interrupted')
+    """
+    running = asyncio.create_task(run_live(sandbox, code, live, wall_time_ms=20000))
+    await asyncio.wait_for(ready.wait(), 10)  # its handler is in place: it said so
+    assert live.signal(signal.SIGINT)
+    result = await asyncio.wait_for(running, 10)
+    assert (result.outcome, result.stdout) == (Outcome.SUCCESS, "ready\ninterrupted\n"), result
+
+
+async def test_a_program_that_never_reads_cannot_make_the_host_hold_its_input(
+    sandbox: Sandbox,
+) -> None:
+    live = Live()
+    running = asyncio.create_task(run_live(sandbox, "import time; time.sleep(3)", live))
+    sent = 0
+    while True:  # the pipe fills, then a write waits until the run ends
+        if not await live.write(b"x" * 65536):
+            break
+        sent += 1
+    assert sent < 64  # about the pipe's and the transport's buffers, not 4 MiB
+    assert (await running).outcome is Outcome.SUCCESS
+
+
+async def test_compiler_options_reach_the_compiler_and_the_cache_keeps_them_apart(
+    sandbox: Sandbox,
+) -> None:
+    if "c" not in sandbox.runtimes:
+        pytest.fail("C (gcc) is not installed: scripts/setup installs it")
+    code = b'#include <stdio.h>\nint main(void) { printf("%d\\n", VALUE); }\n'
+    one = await sandbox.run("c", code, compile_options=("-DVALUE=1",))
+    two = await sandbox.run("c", code, compile_options=("-DVALUE=2",))
+    assert (one.stdout, two.stdout) == ("1\n", "2\n")
+
+
+async def run_live(sandbox: Sandbox, code: str, live: Live, **limits: int) -> RunResult:
+    base = sandbox.limits.defaults.model_dump()
+    base.update(limits)
+    source = textwrap.dedent(code).encode()
+    return await sandbox.run("python", source, limits=Limits(**base), options=RunOptions(live=live))
