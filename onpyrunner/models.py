@@ -111,8 +111,9 @@ class RunResult(BaseModel):
     usage: Usage
     compile_output: str | None = None
     #: Files the run was asked to give back: path -> content, base64. A path that was
-    #: missing, not a regular file, or over the size cap is absent. None when none was asked.
-    files: dict[str, str] | None = None
+    #: missing, not a regular file, or over the size cap is absent. Left out of the result
+    #: when none was asked for.
+    files: dict[str, str] | None = Field(None, exclude_if=lambda files: files is None)
 
 
 class TestCase(BaseModel):
