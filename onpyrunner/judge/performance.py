@@ -1,9 +1,11 @@
 """The performance score: pure arithmetic on measured runs (the runs: judge/measure.py).
 
-Against a reference, each measured case gives the ratios submission / reference of the
-median CPU time and of the median peak memory. The job's ratio R is their weighted
-geometric mean over the cases (log-ratios averaged, CPU time and memory by their weights),
-and the score is
+Against a reference, run k of the submission on a case is paired with run k of the
+reference (which ran right after it), and each pair gives two ratios, submission over
+reference: CPU time and peak memory. A case's ratios are the medians of its pairs' (the
+pairing is what interleaving buys: a slow minute slows both runs of a pair, and cancels
+out of its ratio). The job's ratio R is the weighted geometric mean of the cases' ratios
+(log-ratios averaged over the cases, CPU time and memory by their weights), and the score is
 
     score = 100 / (1 + R)
 
@@ -11,14 +13,16 @@ and the score is
 half, 9.1 at ten times; always strictly between 0 and 100, and falling as any ratio rises.
 It is the reference's share of the two programs' combined cost.
 
-Against the limits (no reference), R is the weighted share of the limits used (median CPU
-time / cpu_time_ms, median memory / memory_mb), averaged over the cases, and the score is
-the headroom left: 100 x (1 - R), 0 at the limits.
+Against the limits (no reference), a case's ratios are its median CPU time over
+cpu_time_ms and its median memory over memory_mb; R is their weighted mean over the cases,
+the share of the limits used, and the score is the headroom left: 100 x (1 - R), 0 at the
+limits.
 
 Every figure is floored at its unit (1 ms, 1 KiB) so a ratio never divides by zero.
-The noise next to the score: each round of runs (the k-th run of every case, submission
-and reference side by side in time) is scored alone; `score_range` is the lowest and highest
-of these, and each case's ratio ranges are the lowest and highest per-run ratios.
+The noise next to the score: each case's ratio ranges are the lowest and highest of its
+per-run ratios; `ratio_range` combines the cases' lowest ratios and their highest ones, and
+`score_range` is the scores of those two: the score every run at its best would get, and
+every run at its worst. The score is always within it.
 """
 
 from __future__ import annotations
@@ -38,6 +42,9 @@ from onpyrunner.models import (
     Usage,
     Weights,
 )
+
+#: (CPU time, memory): of a submission over its baseline.
+Ratios = tuple[float, float]
 
 
 @dataclass(frozen=True)
@@ -92,7 +99,7 @@ def limit_figures(limits: Limits) -> Figures:
     return Figures(cpu_time_ms=limits.cpu_time_ms, memory_kb=limits.memory_mb * 1024)
 
 
-def ratios(used: Figures, baseline: Figures) -> tuple[float, float]:
+def ratios(used: Figures, baseline: Figures) -> Ratios:
     """CPU time and memory of used over baseline, each floored at its unit."""
     return (
         _floored(used.cpu_time_ms) / _floored(baseline.cpu_time_ms),
@@ -100,7 +107,7 @@ def ratios(used: Figures, baseline: Figures) -> tuple[float, float]:
     )
 
 
-def reference_ratio(case_ratios: Sequence[tuple[float, float]], weights: Weights) -> float:
+def reference_ratio(case_ratios: Sequence[Ratios], weights: Weights) -> float:
     """The weighted geometric mean of (CPU time, memory) ratios over the cases."""
     w_cpu, w_memory = normalized(weights)
     logs = [w_cpu * math.log(cpu) + w_memory * math.log(mem) for cpu, mem in case_ratios]
@@ -112,7 +119,7 @@ def reference_score(ratio: float) -> float:
     return 100.0 / (1.0 + ratio)
 
 
-def limits_ratio(case_ratios: Sequence[tuple[float, float]], weights: Weights) -> float:
+def limits_ratio(case_ratios: Sequence[Ratios], weights: Weights) -> float:
     """The weighted share of the limits used, averaged over the cases."""
     w_cpu, w_memory = normalized(weights)
     return statistics.fmean(w_cpu * cpu + w_memory * mem for cpu, mem in case_ratios)
@@ -124,7 +131,7 @@ def limits_score(ratio: float) -> float:
 
 
 def _combine(
-    basis: PerformanceBasis, case_ratios: Sequence[tuple[float, float]], weights: Weights
+    basis: PerformanceBasis, case_ratios: Sequence[Ratios], weights: Weights
 ) -> tuple[float, float]:
     """(ratio, score) of some cases' ratios on a basis."""
     if basis is PerformanceBasis.REFERENCE:
@@ -136,6 +143,17 @@ def _combine(
 
 def _span(values: Sequence[float]) -> tuple[float, float]:
     return _round(min(values)), _round(max(values))
+
+
+def _pairs(r: CaseRuns, basis: PerformanceBasis, limits: Limits | None) -> list[Ratios]:
+    """The per-run ratios of one case: run k of the submission over run k of the reference
+    (which ran right after it), or over the limits."""
+    if basis is PerformanceBasis.LIMITS:
+        assert limits is not None
+        return [ratios(figures(s), limit_figures(limits)) for s in r.submission]
+    if len(r.reference) != len(r.submission):
+        raise ValueError(f"case {r.case}: as many reference runs as submission runs")
+    return [ratios(figures(s), figures(b)) for s, b in zip(r.submission, r.reference, strict=True)]
 
 
 def score(
@@ -155,54 +173,42 @@ def score(
     basis = PerformanceBasis.REFERENCE if runs[0].reference else PerformanceBasis.LIMITS
     if basis is PerformanceBasis.LIMITS and limits is None:
         raise ValueError("the limits basis needs the job's limits")
-    rounds = min(len(r.submission) for r in runs)
     cases: list[CasePerformance] = []
-    per_case: list[tuple[float, float]] = []
-    per_round: list[list[tuple[float, float]]] = [[] for _ in range(rounds)]
+    middle: list[Ratios] = []  # per case: the median per-run ratios
+    lowest: list[Ratios] = []
+    highest: list[Ratios] = []
     for r in runs:
-        if basis is PerformanceBasis.REFERENCE:
-            if len(r.reference) != len(r.submission):
-                raise ValueError(f"case {r.case}: as many reference runs as submission runs")
-            baseline = medians(r.reference)
-            pairs = [
-                ratios(figures(s), figures(b))
-                for s, b in zip(r.submission, r.reference, strict=True)
-            ]
-        else:
-            assert limits is not None
-            baseline = limit_figures(limits)
-            pairs = [ratios(figures(s), baseline) for s in r.submission]
-        used = medians(r.submission)
-        case_ratio = ratios(used, baseline)
-        per_case.append(case_ratio)
-        for k in range(rounds):
-            per_round[k].append(pairs[k])
+        pairs = _pairs(r, basis, limits)
+        cpu = [p[0] for p in pairs]
+        memory = [p[1] for p in pairs]
+        middle.append((statistics.median(cpu), statistics.median(memory)))
+        lowest.append((min(cpu), min(memory)))
+        highest.append((max(cpu), max(memory)))
+        baseline = medians(r.reference) if r.reference else limit_figures(limits or Limits())
         cases.append(
             CasePerformance(
                 case=r.case,
                 name=r.name,
                 runs=len(r.submission),
-                submission=used,
+                submission=medians(r.submission),
                 baseline=baseline,
-                cpu_time_ratio=_round(case_ratio[0]),
-                memory_ratio=_round(case_ratio[1]),
-                cpu_time_ratio_range=_span([p[0] for p in pairs]),
-                memory_ratio_range=_span([p[1] for p in pairs]),
-                score=round(_combine(basis, [case_ratio], weights)[1], 2),
+                cpu_time_ratio=_round(middle[-1][0]),
+                memory_ratio=_round(middle[-1][1]),
+                cpu_time_ratio_range=_span(cpu),
+                memory_ratio_range=_span(memory),
+                score=round(_combine(basis, [middle[-1]], weights)[1], 2),
             )
         )
-    ratio, final = _combine(basis, per_case, weights)
-    round_results = [_combine(basis, ratios_k, weights) for ratios_k in per_round]
+    ratio, final = _combine(basis, middle, weights)
+    best_ratio, best = _combine(basis, lowest, weights)
+    worst_ratio, worst = _combine(basis, highest, weights)
     report = Performance(
         basis=basis,
         repeat=repeat,
         weights=weights,
         ratio=_round(ratio),
-        ratio_range=_span([r for r, _ in round_results]),
-        score_range=(
-            round(min(s for _, s in round_results), 2),
-            round(max(s for _, s in round_results), 2),
-        ),
+        ratio_range=(_round(best_ratio), _round(worst_ratio)),
+        score_range=(round(worst, 2), round(best, 2)),
         cases=cases,
     )
     return round(final, 2), report

@@ -98,18 +98,21 @@ def test_weights_of_zero_both_are_refused() -> None:
         Weights(cpu_time=0, memory=0)
 
 
-def test_the_case_ratio_is_the_ratio_of_the_medians() -> None:
-    submission = runs((300, 1000), (100, 1000), (200, 1000), (900, 1000))  # median 250
-    reference = runs((100, 1000), (100, 1000), (150, 1000), (100, 1000))  # median 100
-    _, report = score([case(submission, reference)], CPU_ONLY, repeat=4)
+def test_the_case_ratio_is_the_median_of_the_paired_per_run_ratios() -> None:
+    """Run k of the submission is paired with run k of the reference: a run both sides
+    had slow (the third) cancels out, where the ratio of the medians would not."""
+    submission = runs((200, 1000), (220, 1000), (900, 1000), (190, 1000), (210, 1000))
+    reference = runs((100, 1000), (100, 1000), (450, 1000), (150, 1000), (100, 1000))
+    _, report = score([case(submission, reference)], CPU_ONLY, repeat=5)
     (measured,) = report.cases
-    assert measured.submission.cpu_time_ms == 250.0
+    assert measured.submission.cpu_time_ms == 210.0  # the medians, as measured
     assert measured.baseline.cpu_time_ms == 100.0
-    assert measured.cpu_time_ratio == 2.5
-    assert measured.runs == 4
+    assert measured.cpu_time_ratio == 2.0  # median of 2, 2.2, 2, 1.267, 2.1
+    assert measured.cpu_time_ratio_range == (1.267, 2.2)
+    assert measured.runs == 5
 
 
-def test_the_spread_is_the_lowest_and_highest_per_run_ratio_and_round_score() -> None:
+def test_the_spread_is_the_lowest_and_highest_per_run_ratio_and_their_scores() -> None:
     submission = runs((200, 1000), (220, 2000), (150, 1000))
     reference = runs((100, 1000), (100, 1000), (100, 1000))
     value, report = score([case(submission, reference)], CPU_ONLY, repeat=3)
@@ -118,17 +121,32 @@ def test_the_spread_is_the_lowest_and_highest_per_run_ratio_and_round_score() ->
     assert measured.memory_ratio_range == (1.0, 2.0)
     assert report.ratio_range == (1.5, 2.2)
     assert report.score_range == (round(100 / 3.2, 2), 40.0)
-    assert report.score_range[0] <= value <= report.score_range[1]
+    assert value == round(100 / 3, 2)
 
 
-def test_a_round_pairs_the_kth_run_of_every_case() -> None:
-    """Round 1 is slow on both cases, round 2 fast on both: the range shows it."""
-    slow, fast = (300, 1000), (100, 1000)
-    one = case(runs(slow, fast), runs((100, 1000), (100, 1000)), i=0)
-    two = case(runs(slow, fast), runs((100, 1000), (100, 1000)), i=1)
-    _, report = score([one, two], CPU_ONLY, repeat=2)
-    assert report.ratio_range == (1.0, 3.0)
-    assert report.score_range == (25.0, 50.0)
+def test_the_job_range_combines_every_cases_best_and_worst_runs_and_holds_the_score() -> None:
+    one = case(
+        runs((300, 1000), (100, 1000), (110, 1000)),
+        runs(
+            (100, 1000),
+        )
+        * 3,
+        i=0,
+    )
+    two = case(
+        runs((100, 1000), (400, 1000), (120, 1000)),
+        runs(
+            (100, 1000),
+        )
+        * 3,
+        i=1,
+    )
+    value, report = score([one, two], CPU_ONLY, repeat=3)
+    assert report.ratio_range == (1.0, round(math.sqrt(3 * 4), 3))
+    low, high = report.score_range or (0.0, 0.0)
+    assert (low, high) == (round(100 / (1 + math.sqrt(12)), 2), 50.0)
+    assert low <= value <= high
+    assert report.ratio == 1.149  # sqrt(1.1 * 1.2), to four significant digits
 
 
 def test_the_job_ratio_is_the_geometric_mean_over_the_cases() -> None:
