@@ -54,6 +54,7 @@ REFERENCE = {"source_code": SORT}
     ("sent", "loc", "message"),
     [
         (body({}, test_cases=None), ["performance"], "needs test_cases"),
+        (body({"cases": [0]}, test_cases=[]), ["test_cases"], "must hold at least one case"),
         (body({"cases": [0, 3]}), ["performance", "cases", 1], "no test case 3"),
         (body({"cases": [2, 2]}), ["performance", "cases", 1], "case 2 is listed twice"),
         (body({"cases": []}), ["performance", "cases"], "at least 1 item"),
