@@ -10,11 +10,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_serializer
 from onpyrunner.limits import BY_NAME, Limits
 from onpyrunner.models import (
     Checker,
+    Interactor,
     Job,
     JobStatus,
     JudgeResult,
     Progress,
     RunResult,
+    Subtask,
     TestCase,
     Text,
 )
@@ -66,6 +68,12 @@ class JobCreate(BaseModel):
     test_cases: list[TestCase] | None = None
     checker: Annotated[Checker, Field(union_mode="left_to_right")] = "lines"
     stop_on_first_failure: bool = Field(False, strict=True)  # true or false, not 0 or "yes"
+    interactor: Interactor | None = Field(
+        None, description="an interactive problem: the interactor each case's run talks to"
+    )
+    subtasks: list[Subtask] | None = Field(
+        None, description="IOI-style subtasks: groups of cases scored together"
+    )
 
 
 class Accepted(BaseModel):
