@@ -9,7 +9,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag
 from pydantic_core import PydanticCustomError
 
 from onpyrunner.limits import Limits
@@ -187,7 +187,31 @@ class Interactor(ProblemProgram):
     stdout, reads the case's input from `input`, and gives its verdict by exit code."""
 
 
-Checker = Literal["lines", "exact", "tokens"] | FloatChecker | ProgramChecker
+def _checker_kind(value: object) -> str | None:
+    """Which kind of checker a value is: a built-in by name, or an object by its type (so
+    that a 422 names the field of that kind that is wrong, not every kind's)."""
+    if isinstance(value, str):
+        return "named"
+    if isinstance(value, dict):
+        kind = value.get("type")
+        return kind if kind in ("float", "program") else None
+    if isinstance(value, FloatChecker | ProgramChecker):
+        return value.type
+    return None
+
+
+#: A built-in checker by name, the float comparison, or a custom checker program.
+Checker = Annotated[
+    Annotated[Literal["lines", "exact", "tokens"], Tag("named")]
+    | Annotated[FloatChecker, Tag("float")]
+    | Annotated[ProgramChecker, Tag("program")],
+    Discriminator(
+        _checker_kind,
+        custom_error_type="checker_kind",
+        custom_error_message="must be 'lines', 'exact', 'tokens', or an object whose type is "
+        "'float' or 'program'",
+    ),
+]
 
 
 class Subtask(BaseModel):
@@ -216,7 +240,7 @@ class JobRequest(BaseModel):
     stdin: str = ""
     limits: Limits
     test_cases: list[TestCase] | None = None
-    checker: Annotated[Checker, Field(union_mode="left_to_right")] = "lines"
+    checker: Checker = "lines"
     stop_on_first_failure: bool = False
     interactor: Interactor | None = None
     subtasks: list[Subtask] | None = None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
@@ -66,7 +66,7 @@ class JobCreate(BaseModel):
     stdin: Text = ""
     limits: LimitsIn | None = None
     test_cases: list[TestCase] | None = None
-    checker: Annotated[Checker, Field(union_mode="left_to_right")] = "lines"
+    checker: Checker = "lines"
     stop_on_first_failure: bool = Field(False, strict=True)  # true or false, not 0 or "yes"
     interactor: Interactor | None = Field(
         None, description="an interactive problem: the interactor each case's run talks to"
