@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import textwrap
+from collections.abc import Mapping
 
 import pytest
 
@@ -73,7 +74,7 @@ REVERSE = "n, *xs = open(0).read().split()\nprint(' '.join(reversed(xs)))\n"
 
 
 def request(
-    source: str, cases: list[TestCase], checker: dict[str, object], **changes: object
+    source: str, cases: list[TestCase], checker: Mapping[str, object], **changes: object
 ) -> JobRequest:
     base: dict[str, object] = {
         "language": "python",
