@@ -106,7 +106,7 @@ SPECS: tuple[LimitSpec, ...] = (
         maximum=1024,
         minimum=1,
         compile=64,
-        checker=64,
+        checker=1024,  # an interactor's stdout is everything it says in an exchange
     ),
     LimitSpec(
         "max_processes",
