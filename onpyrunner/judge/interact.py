@@ -17,7 +17,10 @@ interactor has `interactor_grace_ms` to give its verdict before it is killed.
 The verdict comes from evidence, in this order (`verdict_of`): the program's time, memory
 or output limit; the program's runtime error if it ended first (a program that dies after
 the interactor ended, of the EOF or of the kill, is not blamed); an interactor that gave no
-verdict in its grace; then the interactor's verdict by testlib's protocol.
+verdict in its grace; then the interactor's verdict by testlib's protocol. The order of
+the two ends is the host's evidence: a program that floods without waiting for answers may
+reach its output limit in the same milliseconds as the interactor gives up, and then
+either may be seen first (OUTPUT_LIMIT_EXCEEDED or the interactor's verdict).
 
 Why no exchange can hang, whatever either side does:
 - Each side's run ends within its own wall limit: the sandbox stops it there (the program's

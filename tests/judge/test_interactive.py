@@ -124,13 +124,19 @@ async def test_a_program_that_floods_the_pipe_is_stopped_at_its_output_limit(
     assert transcript is not None and transcript.truncated
 
 
-async def test_a_program_that_floods_questions_is_cut_off_by_the_interactor(
-    sandbox: Sandbox,
-) -> None:
+async def test_a_program_that_floods_questions_ends_with_a_verdict(sandbox: Sandbox) -> None:
+    """The interactor gives up after 7 questions while the program, never waiting for an
+    answer, races to its output limit: both end within milliseconds, and which the host
+    sees first is not determined. Either verdict is earned; the exchange ends."""
     flood = "while True:\n    print('? 1', flush=True)\n"
     result = await judge(request(flood, [42]), sandbox, nothing)
-    assert result.tests[0].verdict is Verdict.WRONG_ANSWER
-    assert result.tests[0].message == "wrong answer too many questions"
+    case = result.tests[0]
+    assert case.verdict in (Verdict.WRONG_ANSWER, Verdict.OUTPUT_LIMIT_EXCEEDED)
+    if case.verdict is Verdict.WRONG_ANSWER:
+        assert case.message == "wrong answer too many questions"
+    assert case.transcript is not None
+    answered = "".join(m.data for m in case.transcript.messages if m.side == "interactor")
+    assert answered == "1 100\n" + ">\n" * 7
 
 
 async def test_a_program_that_closes_its_pipe_early_is_judged_by_the_interactor(
