@@ -1,8 +1,9 @@
 """The limit vocabulary: each limit's name, unit, bounds, shipped values, and backstop.
 
 This module is the one source of every fact about a run's limits. The shipped default,
-server maximum and compile-phase value of each limit are here; settings may change them
-(`ONPYRUNNER_DEFAULT_<NAME>`, `ONPYRUNNER_MAX_<NAME>`, `ONPYRUNNER_COMPILE_<NAME>`, checked
+server maximum, compile-phase value and checker value (custom checkers and interactors) of
+each limit are here; settings may change them (`ONPYRUNNER_DEFAULT_<NAME>`,
+`ONPYRUNNER_MAX_<NAME>`, `ONPYRUNNER_COMPILE_<NAME>`, `ONPYRUNNER_CHECKER_<NAME>`, checked
 against the lower bound here). A request's limits are resolved once, by `LimitTable.resolve`,
 whatever API it came through (adapters convert their units at their edge only). At start-up
 `LimitTable.check_backstops` proves that the sandbox policy's fixed backstops (base.cfg's
@@ -60,6 +61,8 @@ class LimitSpec:
     minimum: int
     #: What a compile gets (compiles are the service's own runs, not the user's).
     compile: int
+    #: What a checker or an interactor gets (the problem's own programs, not the user's).
+    checker: int
     backstop: Backstop | None = None
 
 
@@ -72,6 +75,7 @@ SPECS: tuple[LimitSpec, ...] = (
         maximum=15000,
         minimum=1,
         compile=10_000,
+        checker=5000,
         backstop=Backstop("rlimit_cpu", "s", rlimit_cpu_s),
     ),
     LimitSpec(
@@ -82,6 +86,7 @@ SPECS: tuple[LimitSpec, ...] = (
         maximum=30000,
         minimum=1,
         compile=20_000,
+        checker=10_000,
     ),
     LimitSpec(
         "memory_mb",
@@ -91,6 +96,7 @@ SPECS: tuple[LimitSpec, ...] = (
         maximum=1024,
         minimum=1,
         compile=512,
+        checker=256,
     ),
     LimitSpec(
         "output_kb",
@@ -100,6 +106,7 @@ SPECS: tuple[LimitSpec, ...] = (
         maximum=1024,
         minimum=1,
         compile=64,
+        checker=1024,  # an interactor's stdout is everything it says in an exchange
     ),
     LimitSpec(
         "max_processes",
@@ -109,6 +116,7 @@ SPECS: tuple[LimitSpec, ...] = (
         maximum=128,
         minimum=1,
         compile=64,
+        checker=32,
     ),
     LimitSpec(
         "max_file_kb",
@@ -118,6 +126,7 @@ SPECS: tuple[LimitSpec, ...] = (
         maximum=16384,
         minimum=0,
         compile=65_536,
+        checker=1024,
         backstop=Backstop("rlimit_fsize", "MiB", rlimit_fsize_mib),
     ),
 )
@@ -165,11 +174,13 @@ class LimitsError(ValueError):
 @dataclass(frozen=True)
 class LimitTable:
     """The limits of this server: what a run gets by default, the most it may ask for,
-    and what a compile gets. Built once from the settings."""
+    what a compile gets, and what a checker or interactor gets. Built once from the
+    settings."""
 
     defaults: Limits
     maximums: Limits
     compile: Limits
+    checker: Limits
     #: The stack every run gets, KiB: fixed by the sandbox policy (base.cfg's
     #: rlimit_stack), not a limit a request sets. Known once checked against the policy.
     stack_kb: int | None = None
@@ -181,7 +192,7 @@ class LimitTable:
         Raises:
             ConfigError: a value under its lower bound, or a default above its maximum.
         """
-        tables: dict[str, dict[str, int]] = {"default": {}, "max": {}, "compile": {}}
+        tables: dict[str, dict[str, int]] = {"default": {}, "max": {}, "compile": {}, "checker": {}}
         problems = []
         for spec in SPECS:
             for kind, table in tables.items():
@@ -200,12 +211,18 @@ class LimitTable:
             defaults=Limits(**tables["default"]),
             maximums=Limits(**tables["max"]),
             compile=Limits(**tables["compile"]),
+            checker=Limits(**tables["checker"]),
         )
 
     @classmethod
     def shipped(cls) -> LimitTable:
         """The table with every shipped value."""
-        shipped = {"default": "default", "max": "maximum", "compile": "compile"}
+        shipped = {
+            "default": "default",
+            "max": "maximum",
+            "compile": "compile",
+            "checker": "checker",
+        }
 
         def value(key: str) -> int:
             kind, _, name = key.partition("_")
@@ -263,7 +280,8 @@ class LimitTable:
             if have is None:
                 problems.append(f"{policy_name} does not set {spec.backstop.field}")
                 continue
-            for kind, table in (("max", self.maximums), ("compile", self.compile)):
+            tables = (("max", self.maximums), ("compile", self.compile), ("checker", self.checker))
+            for kind, table in tables:
                 value = getattr(table, spec.name)
                 needs = spec.backstop.needs(value)
                 if needs > have:

@@ -9,7 +9,15 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from onpyrunner.limits import Limits
@@ -76,16 +84,29 @@ class Outcome(StrEnum):
 
 
 class Verdict(StrEnum):
-    """A judged test case (or a whole judge job)."""
+    """A judged test case (or a whole judge job, or a subtask).
+
+    PARTIAL: a custom checker or interactor gave part of the case's points (testlib's
+    `points`). CHECKER_ERROR: the problem's own checker or interactor failed (testlib's
+    `fail`, a crash, a limit, a compile error): a service-side verdict, never the
+    contestant's fault, and never counted as their failure (see SERVICE_VERDICTS).
+    """
 
     ACCEPTED = "ACCEPTED"
+    PARTIAL = "PARTIAL"
     WRONG_ANSWER = "WRONG_ANSWER"
     TIME_LIMIT_EXCEEDED = "TIME_LIMIT_EXCEEDED"
     MEMORY_LIMIT_EXCEEDED = "MEMORY_LIMIT_EXCEEDED"
     OUTPUT_LIMIT_EXCEEDED = "OUTPUT_LIMIT_EXCEEDED"
     RUNTIME_ERROR = "RUNTIME_ERROR"
     COMPILE_ERROR = "COMPILE_ERROR"
+    CHECKER_ERROR = "CHECKER_ERROR"
     SKIPPED = "SKIPPED"
+
+
+#: Verdicts that say the service (the problem's checker or interactor) failed, not the
+#: contestant's program.
+SERVICE_VERDICTS = frozenset({Verdict.CHECKER_ERROR})
 
 
 class Usage(BaseModel):
@@ -141,7 +162,81 @@ class FloatChecker(BaseModel):
     rel_tol: float = Field(1e-6, ge=0, strict=True, allow_inf_nan=False)
 
 
-Checker = Literal["lines", "exact", "tokens"] | FloatChecker
+#: A file name beside a checker's or interactor's source (a header such as testlib.h):
+#: letters, digits, '.', '_' and '-', not starting with '.'.
+FileName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,99}$")]
+
+
+class ProblemProgram(BaseModel):
+    """A program of the problem's own (a checker or an interactor): its language, its
+    source, and more files beside the source (a header such as testlib.h)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    language: Text = Field("python", description="a runtime id from GET /languages")
+    source_code: Text
+    files: dict[FileName, Text] = Field(
+        default_factory=dict,
+        max_length=16,
+        description="more files beside the source, by name (e.g. testlib.h): compiled with "
+        "it, or beside it when it runs",
+    )
+
+
+class ProgramChecker(ProblemProgram):
+    """A custom checker, testlib's protocol: `checker input output answer`, verdict by exit
+    code (0 accepted, 1 wrong answer, 2 presentation error, 3 failure, 7 points), message
+    on the first line of stderr."""
+
+    type: Literal["program"]
+
+
+class Interactor(ProblemProgram):
+    """An interactor, testlib's protocol: it talks with the program over its stdin and
+    stdout, reads the case's input from `input`, and gives its verdict by exit code."""
+
+
+def _checker_kind(value: object) -> str | None:
+    """Which kind of checker a value is: a built-in by name, or an object by its type (so
+    that a 422 names the field of that kind that is wrong, not every kind's)."""
+    if isinstance(value, str):
+        return "named"
+    if isinstance(value, dict):
+        kind = value.get("type")
+        return kind if kind in ("float", "program") else None
+    if isinstance(value, FloatChecker | ProgramChecker):
+        return value.type
+    return None
+
+
+#: A built-in checker by name, the float comparison, or a custom checker program.
+Checker = Annotated[
+    Annotated[Literal["lines", "exact", "tokens"], Tag("named")]
+    | Annotated[FloatChecker, Tag("float")]
+    | Annotated[ProgramChecker, Tag("program")],
+    Discriminator(
+        _checker_kind,
+        custom_error_type="checker_kind",
+        custom_error_message="must be 'lines', 'exact', 'tokens', or an object whose type is "
+        "'float' or 'program'",
+    ),
+]
+
+
+class Subtask(BaseModel):
+    """A group of cases scored together, IOI-style: its points times the minimum of its
+    cases' scores; skipped when a subtask it depends on scored zero."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Text = Field(min_length=1, max_length=200)
+    points: float = Field(strict=True, ge=0, le=1_000_000, allow_inf_nan=False)
+    cases: list[Annotated[int, Field(strict=True, ge=0)]] = Field(
+        min_length=1, description="indexes into test_cases, from 0"
+    )
+    depends_on: list[Text] = Field(
+        default_factory=list, description="names of earlier subtasks this one needs"
+    )
 
 
 class Reference(BaseModel):
@@ -196,9 +291,11 @@ class JobRequest(BaseModel):
     stdin: str = ""
     limits: Limits
     test_cases: list[TestCase] | None = None
-    checker: Annotated[Checker, Field(union_mode="left_to_right")] = "lines"
+    checker: Checker = "lines"
     stop_on_first_failure: bool = False
     performance: PerformanceRequest | None = None
+    interactor: Interactor | None = None
+    subtasks: list[Subtask] | None = None
 
 
 class Progress(BaseModel):
@@ -209,8 +306,24 @@ class Progress(BaseModel):
     total: int
 
 
+class TranscriptMessage(BaseModel):
+    """What one side of an interactive exchange wrote (consecutive writes merged)."""
+
+    side: Literal["program", "interactor"]
+    data: str
+
+
+class Transcript(BaseModel):
+    """Both directions of an interactive case, in the order the host relayed them, each
+    direction bounded (`interactor_transcript_kb`); `truncated` when one went past."""
+
+    messages: list[TranscriptMessage]
+    truncated: bool = False
+
+
 class TestResult(BaseModel):
-    """One case of a judge job. For a hidden case only name, verdict and usage are set."""
+    """One case of a judge job. For a hidden case only name, verdict, fraction and usage
+    are set."""
 
     __test__ = False
 
@@ -224,6 +337,29 @@ class TestResult(BaseModel):
     signal: int | None = None
     usage: Usage | None = None
     diff: str | None = None
+    #: The share of the case's points earned, 0-1, when a custom checker or an interactor
+    #: judged it (between 0 and 1 for PARTIAL); None otherwise.
+    fraction: float | None = None
+    #: The first line of the custom checker's or interactor's stderr (bounded), or why it
+    #: failed (CHECKER_ERROR).
+    message: str | None = None
+    transcript: Transcript | None = None
+
+
+class SubtaskResult(BaseModel):
+    """One subtask of a judge job: what it was worth and what it scored."""
+
+    name: str
+    points: float
+    #: Points earned: points times the minimum of its cases' scores.
+    score: float
+    #: ACCEPTED, PARTIAL, the verdict of its first failing case, or SKIPPED.
+    verdict: Verdict
+    cases: list[int]
+    #: The verdict of each of `cases` within this subtask: SKIPPED after its first failure.
+    verdicts: list[Verdict]
+    #: Why it was skipped (a dependency scored zero), when it was.
+    reason: str | None = None
 
 
 class PerformanceBasis(StrEnum):
@@ -300,6 +436,9 @@ class JudgeResult(BaseModel):
     #: 0-100 when the job asked for performance and got a score (docs/performance.md).
     performance_score: float | None = None
     performance: Performance | None = None
+    #: The compiler's messages when the custom checker or the interactor does not compile.
+    checker_compile_output: str | None = None
+    subtasks: list[SubtaskResult] | None = None
 
 
 class Timestamps(BaseModel):

@@ -17,6 +17,7 @@ _LIMIT_KINDS = {
     "default": ("default", "a run gets when the request sets none"),
     "max": ("maximum", "the most a request may ask for"),
     "compile": ("compile", "what a compile gets"),
+    "checker": ("checker", "what a custom checker or an interactor gets"),
 }
 
 
@@ -107,6 +108,18 @@ class Settings(BaseSettings):
     max_performance_repeat: int = Field(
         20, ge=1, description="the most runs of each measured case a performance request may ask"
     )
+    checker_message_chars: int = Field(
+        500, ge=1, description="a checker's or interactor's message kept per case, characters"
+    )
+    interactor_transcript_kb: int = Field(
+        16, ge=0, description="transcript of an interactive case kept, each direction, KiB"
+    )
+    interactor_grace_ms: int = Field(
+        1000,
+        ge=0,
+        description="an interactor's wall time beyond the exchange's, to give its verdict "
+        "after the program ended",
+    )
 
     # --- access ---------------------------------------------------------------------
     auth_tokens: Annotated[list[SecretStr], NoDecode] = Field(
@@ -141,21 +154,27 @@ class Settings(BaseSettings):
     default_cpu_time_ms: int = _limit("default", "cpu_time_ms")
     max_cpu_time_ms: int = _limit("max", "cpu_time_ms")
     compile_cpu_time_ms: int = _limit("compile", "cpu_time_ms")
+    checker_cpu_time_ms: int = _limit("checker", "cpu_time_ms")
     default_wall_time_ms: int = _limit("default", "wall_time_ms")
     max_wall_time_ms: int = _limit("max", "wall_time_ms")
     compile_wall_time_ms: int = _limit("compile", "wall_time_ms")
+    checker_wall_time_ms: int = _limit("checker", "wall_time_ms")
     default_memory_mb: int = _limit("default", "memory_mb")
     max_memory_mb: int = _limit("max", "memory_mb")
     compile_memory_mb: int = _limit("compile", "memory_mb")
+    checker_memory_mb: int = _limit("checker", "memory_mb")
     default_output_kb: int = _limit("default", "output_kb")
     max_output_kb: int = _limit("max", "output_kb")
     compile_output_kb: int = _limit("compile", "output_kb")
+    checker_output_kb: int = _limit("checker", "output_kb")
     default_max_processes: int = _limit("default", "max_processes")
     max_max_processes: int = _limit("max", "max_processes")
     compile_max_processes: int = _limit("compile", "max_processes")
+    checker_max_processes: int = _limit("checker", "max_processes")
     default_max_file_kb: int = _limit("default", "max_file_kb")
     max_max_file_kb: int = _limit("max", "max_file_kb")
     compile_max_file_kb: int = _limit("compile", "max_file_kb")
+    checker_max_file_kb: int = _limit("checker", "max_file_kb")
     # --- sizes of a request ---------------------------------------------------------------
     max_source_kb: int = Field(256, ge=1, description="largest source_code, KiB")
     compile_cache_mb: int = Field(256, ge=1, description="size cap of the compile cache")

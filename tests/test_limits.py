@@ -27,7 +27,7 @@ def test_every_limit_is_named_alike_in_the_model_the_api_and_the_settings() -> N
     assert list(Limits.model_fields) == NAMES
     assert list(LimitsIn.model_fields) == NAMES
     for name in NAMES:
-        for kind in ("default", "max", "compile"):
+        for kind in ("default", "max", "compile", "checker"):
             assert f"{kind}_{name}" in Settings.model_fields, f"{kind}_{name}"
 
 
@@ -38,6 +38,7 @@ def test_the_shipped_values_come_from_the_vocabulary() -> None:
         assert getattr(table.defaults, spec.name) == spec.default == getattr(Limits(), spec.name)
         assert getattr(table.maximums, spec.name) == spec.maximum
         assert getattr(table.compile, spec.name) == spec.compile
+        assert getattr(table.checker, spec.name) == spec.checker
 
 
 def test_resolve_fills_in_the_defaults() -> None:

@@ -10,11 +10,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_serializer
 from onpyrunner.limits import BY_NAME, Limits
 from onpyrunner.models import (
     Checker,
+    Interactor,
     Job,
     JobStatus,
     JudgeResult,
     Progress,
     RunResult,
+    Subtask,
     TestCase,
     Text,
     Weights,
@@ -101,10 +103,16 @@ class JobCreate(BaseModel):
     stdin: Text = ""
     limits: LimitsIn | None = None
     test_cases: list[TestCase] | None = None
-    checker: Annotated[Checker, Field(union_mode="left_to_right")] = "lines"
+    checker: Checker = "lines"
     stop_on_first_failure: bool = Field(False, strict=True)  # true or false, not 0 or "yes"
     performance: PerformanceIn | None = Field(
         None, description="measure how fast and lean the submission is (needs test_cases)"
+    )
+    interactor: Interactor | None = Field(
+        None, description="an interactive problem: the interactor each case's run talks to"
+    )
+    subtasks: list[Subtask] | None = Field(
+        None, description="IOI-style subtasks: groups of cases scored together"
     )
 
 

@@ -22,7 +22,16 @@ from onpyrunner.api.schemas import JobCreate
 from onpyrunner.api.services import Services
 from onpyrunner.errors import JobNotFoundError
 from onpyrunner.limits import LimitsError
-from onpyrunner.models import NATIVE, Job, JobRequest, Origin, PerformanceRequest, Reference
+from onpyrunner.models import (
+    NATIVE,
+    Job,
+    JobRequest,
+    Origin,
+    PerformanceRequest,
+    ProblemProgram,
+    ProgramChecker,
+    Reference,
+)
 from onpyrunner.queue.store import new_job
 
 
@@ -64,6 +73,14 @@ def _performance_errors(
     loc = ("body", "performance")
     if body.test_cases is None:
         return [field_error(loc, "needs test_cases: a performance is measured on test cases")]
+    if isinstance(body.checker, ProgramChecker) or body.interactor is not None:
+        return [
+            field_error(
+                loc,
+                "is measured on jobs judged by a built-in checker, not by a checker program "
+                "or an interactor",
+            )
+        ]
     if not body.test_cases:
         return []  # test_cases: "must hold at least one case" says it
     errors: list[dict[str, Any]] = []
@@ -117,6 +134,95 @@ def _performance(body: JobCreate, svc: Services) -> PerformanceRequest | None:
     )
 
 
+def _problem_program_errors(
+    body: JobCreate, accepted: frozenset[str], svc: Services
+) -> list[dict[str, Any]]:
+    """A custom checker's or an interactor's problems: it judges test cases, in a language
+    this server has, within the source size."""
+    errors: list[dict[str, Any]] = []
+    programs: list[tuple[str, ProblemProgram]] = []
+    if isinstance(body.checker, ProgramChecker):
+        programs.append(("checker", body.checker))
+    if body.interactor is not None:
+        programs.append(("interactor", body.interactor))
+        if "checker" in body.model_fields_set:
+            errors.append(
+                field_error(
+                    ("body", "checker"),
+                    "an interactive job is judged by its interactor: leave checker out",
+                )
+            )
+    max_bytes = svc.settings.max_source_kb * 1024
+    for field, program in programs:
+        if body.test_cases is None:
+            errors.append(field_error(("body", field), f"a {field} needs test_cases to judge"))
+        if program.language not in accepted:
+            errors.append(
+                field_error(
+                    ("body", field, "language"),
+                    f"unknown language {program.language!r}; available: "
+                    f"{', '.join(sorted(accepted))}",
+                )
+            )
+        errors += _over((field, "source_code"), len(program.source_code.encode()), max_bytes)
+        for name, text in program.files.items():
+            errors += _over((field, "files", name), len(text.encode()), max_bytes)
+    return errors
+
+
+def _subtask_errors(body: JobCreate, svc: Services) -> list[dict[str, Any]]:
+    """Subtasks' problems: they group the job's cases, name earlier subtasks only."""
+    if body.subtasks is None:
+        return []
+    errors: list[dict[str, Any]] = []
+    if body.test_cases is None:
+        errors.append(field_error(("body", "subtasks"), "subtasks need test_cases to group"))
+    if body.stop_on_first_failure:
+        errors.append(
+            field_error(
+                ("body", "stop_on_first_failure"),
+                "cannot be combined with subtasks (a subtask skips its own cases after its "
+                "first failure)",
+            )
+        )
+    if len(body.subtasks) > svc.settings.max_test_cases:
+        errors.append(
+            field_error(
+                ("body", "subtasks"),
+                f"has {len(body.subtasks)} subtasks; the server maximum is "
+                f"{svc.settings.max_test_cases} (max_test_cases)",
+            )
+        )
+    total = len(body.test_cases or [])
+    earlier: list[str] = []
+    for i, subtask in enumerate(body.subtasks):
+        if subtask.name in earlier:
+            errors.append(field_error(("body", "subtasks", i, "name"), "is used twice"))
+        for j, index in enumerate(subtask.cases):
+            if index >= total:
+                errors.append(
+                    field_error(
+                        ("body", "subtasks", i, "cases", j),
+                        f"{index} is not a case: the job has {total} (indexes 0 to {total - 1})",
+                    )
+                )
+            elif index in subtask.cases[:j]:
+                errors.append(
+                    field_error(("body", "subtasks", i, "cases", j), f"{index} is listed twice")
+                )
+        for k, name in enumerate(subtask.depends_on):
+            if name not in earlier:
+                known = ", ".join(repr(n) for n in earlier) or "none"
+                errors.append(
+                    field_error(
+                        ("body", "subtasks", i, "depends_on", k),
+                        f"{name!r} is not an earlier subtask (earlier ones: {known})",
+                    )
+                )
+        earlier.append(subtask.name)
+    return errors
+
+
 async def job_request(body: JobCreate, svc: Services) -> JobRequest:
     """The request with this server's checks done and its limits resolved.
 
@@ -135,6 +241,8 @@ async def job_request(body: JobCreate, svc: Services) -> JobRequest:
                 f"unknown language {body.language!r}; available: {', '.join(sorted(accepted))}",
             ),
         )
+    errors += _problem_program_errors(body, accepted, svc)
+    errors += _subtask_errors(body, svc)
     requested = body.limits.model_dump() if body.limits is not None else {}
     try:
         limits = svc.limits.resolve(requested)
@@ -154,6 +262,8 @@ async def job_request(body: JobCreate, svc: Services) -> JobRequest:
         checker=body.checker,
         stop_on_first_failure=body.stop_on_first_failure,
         performance=_performance(body, svc),
+        interactor=body.interactor,
+        subtasks=body.subtasks,
     )
 
 

@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 
 from onpyrunner.sandbox.runtimes import Runtime
@@ -25,9 +26,14 @@ FORMAT = 2
 
 
 def cache_key(
-    runtime: Runtime, source_file: str, source: bytes, options: tuple[str, ...] = ()
+    runtime: Runtime,
+    source_file: str,
+    source: bytes,
+    options: tuple[str, ...] = (),
+    files: Mapping[str, bytes] | None = None,
 ) -> str:
-    """The key of a compile: SHA-256 over what decides the compiler's output."""
+    """The key of a compile: SHA-256 over what decides the compiler's output (with the
+    files compiled beside the source, such as a header, when there are any)."""
     assert runtime.compile is not None
     head = json.dumps(
         [
@@ -42,6 +48,10 @@ def cache_key(
     digest = hashlib.sha256(head.encode())
     digest.update(b"\0")
     digest.update(source)
+    for name in sorted(files or {}):
+        content = (files or {})[name]
+        digest.update(f"\0{name}\0{len(content)}\0".encode())
+        digest.update(content)
     return digest.hexdigest()
 
 

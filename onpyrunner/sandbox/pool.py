@@ -20,7 +20,7 @@ import os
 import secrets
 import shutil
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,6 +64,16 @@ class RunOptions:
     fetch_max_bytes: int = 1 << 20
     #: Stdin that stays open, output as it is written, signals (see live.py).
     live: Live | None = None
+
+
+@dataclass(frozen=True)
+class PreparedRun:
+    """One run of a prepared program, for Sandbox.run_together."""
+
+    prepared: Prepared
+    stdin: bytes = b""
+    limits: Limits | None = None
+    options: RunOptions = field(default_factory=lambda: RunOptions())
 
 
 @dataclass(frozen=True)
@@ -127,6 +137,7 @@ class Sandbox:
         self._running = asyncio.Semaphore(settings.effective_concurrency())
         self._closed = False
         self._compiling: dict[str, asyncio.Lock] = {}
+        self._together = asyncio.Lock()  # one caller at a time takes several slots
         self.cache = CompileCache(
             settings.compile_cache_dir or settings.work_dir / "compile-cache",
             settings.compile_cache_mb << 20,
@@ -248,7 +259,11 @@ class Sandbox:
         raise AssertionError("unreachable")
 
     async def prepare(
-        self, language: str, source: bytes, compile_options: tuple[str, ...] = ()
+        self,
+        language: str,
+        source: bytes,
+        compile_options: tuple[str, ...] = (),
+        files: Mapping[str, bytes] | None = None,
     ) -> Prepared:
         """The files each run of this program needs: the source, or the compiled program
         (compiled once in the sandbox, or taken from the compile cache).
@@ -256,16 +271,23 @@ class Sandbox:
         Args:
             compile_options: more compiler arguments, where the compile command says
                 ${OPTIONS} (the caller has checked them against what the language allows).
+            files: more files beside the source (relative paths): compiled with it (a
+                header; part of the compile cache's key), or, for a language that is not
+                compiled, put beside it in each run. The source wins over a namesake.
 
         Raises:
             UnknownLanguageError: the language is not available here.
+            ValueError: a path of files is not a plain relative path.
             SandboxError: the sandbox failed.
         """
         runtime = self.runtime(language)
+        extra = dict(files or {})
+        for path in extra:
+            checked_path(path)
         source_file, main = runtime.source_name(source.decode(errors="replace"))
         if runtime.compile is None:
-            return Prepared(runtime, {source_file: source}, source_file, main)
-        key = cache_key(runtime, source_file, source, compile_options)
+            return Prepared(runtime, {**extra, source_file: source}, source_file, main)
+        key = cache_key(runtime, source_file, source, compile_options, extra)
         lock = self._compiling.setdefault(key, asyncio.Lock())
         try:
             async with lock:  # the same source compiled by two jobs at once: only once
@@ -274,7 +296,9 @@ class Sandbox:
                     self.compile_stats["hit"] += 1
                     return Prepared(runtime, {}, source_file, main, links=cached, cached=True)
                 self.compile_stats["miss"] += 1
-                return await self._compile(runtime, key, source_file, main, source, compile_options)
+                return await self._compile(
+                    runtime, key, source_file, main, {**extra, source_file: source}, compile_options
+                )
         finally:
             if not lock.locked() and self._compiling.get(key) is lock:
                 del self._compiling[key]
@@ -285,7 +309,7 @@ class Sandbox:
         key: str,
         source_file: str,
         main: str,
-        source: bytes,
+        files: dict[str, bytes],
         options: tuple[str, ...],
     ) -> Prepared:
         assert runtime.compile is not None
@@ -294,7 +318,7 @@ class Sandbox:
         finished = await self._in_slot(
             RunSpec(
                 phase=runtime.compile,
-                files={source_file: source},
+                files=files,
                 argv=runtime.compile.argv(source_file, main, limits, options),
                 stdin=b"",
                 limits=limits,
@@ -328,32 +352,104 @@ class Sandbox:
         """
         if prepared.compile_error is not None:
             return prepared.compile_error
-        limits = limits or self.limits.defaults
         options = options or RunOptions()
+        finished = await self._in_slot(self._run_spec(prepared, stdin, limits, options))
+        return self._with_fetched(finished, options)
+
+    def _run_spec(
+        self, prepared: Prepared, stdin: bytes, limits: Limits | None, options: RunOptions
+    ) -> RunSpec:
+        limits = limits or self.limits.defaults
         runtime = prepared.runtime
         files = dict(options.files)
         files.update(prepared.files)  # the program's own files win over a namesake
-        finished = await self._in_slot(
-            RunSpec(
-                phase=runtime.run,
-                files=files,
-                links=prepared.links,
-                argv=[
-                    *runtime.run.argv(prepared.source_file, prepared.main, limits),
-                    *options.args,
-                ],
-                stdin=stdin,
-                limits=limits,
-                memory_error=runtime.memory_error_in,
-                fetch=tuple(checked_path(p) for p in options.fetch),
-                fetch_max_bytes=options.fetch_max_bytes,
-                live=options.live,
-            )
+        return RunSpec(
+            phase=runtime.run,
+            files=files,
+            links=prepared.links,
+            argv=[
+                *runtime.run.argv(prepared.source_file, prepared.main, limits),
+                *options.args,
+            ],
+            stdin=stdin,
+            limits=limits,
+            memory_error=runtime.memory_error_in,
+            fetch=tuple(checked_path(p) for p in options.fetch),
+            fetch_max_bytes=options.fetch_max_bytes,
+            live=options.live,
         )
+
+    @staticmethod
+    def _with_fetched(finished: Finished, options: RunOptions) -> RunResult:
         if not options.fetch:
             return finished.result
         fetched = {path: base64.b64encode(data).decode() for path, data in finished.fetched.items()}
         return finished.result.model_copy(update={"files": fetched})
+
+    async def run_together(self, runs: Sequence[PreparedRun]) -> list[RunResult]:
+        """Run prepared programs at the same time, each in its own fresh sandbox (an
+        interactor and the program it talks to, joined by their live options).
+
+        A slot for every run is taken before any of them starts, so none waits for
+        another's sandbox while its clock runs. Only one caller takes several slots at a
+        time (the others wait for it): two callers can never each hold part of what the
+        other needs. A sandbox that fails before its program starts is not tried again
+        here: the other runs are already going; the caller may try the whole again.
+
+        Raises:
+            SandboxFault: a sandbox failed before its program started (after every run
+                ended); the caller may try them all again.
+            SandboxError: the sandbox failed; or the pool has fewer slots than runs.
+            ValueError: a path of an options' files or fetch is not a plain relative path.
+        """
+        if any(run.prepared.compile_error is not None for run in runs):
+            raise ValueError("run_together needs programs that compiled")
+        if len(runs) > len(self.slots):
+            raise SandboxError(
+                f"{len(runs)} programs at once need {len(runs)} sandbox slots; "
+                f"this pool has {len(self.slots)} (setting sandbox_slots)"
+            )
+        specs = [self._run_spec(r.prepared, r.stdin, r.limits, r.options) for r in runs]
+        # With one run at a time allowed (concurrency 1), the runs share its one permit:
+        # holding it, no other run takes a slot, so enough slots come free.
+        permits = min(len(specs), self.settings.effective_concurrency())
+        held = 0
+        slots: list[Slot] = []
+        try:
+            async with self._together:
+                for _ in range(permits):
+                    await self._running.acquire()
+                    held += 1
+                for spec in specs:
+                    slots.append(await self._acquire(spec.phase.key))
+            ended = await asyncio.gather(
+                *(self._in_held_slot(slot, spec) for slot, spec in zip(slots, specs, strict=True)),
+                return_exceptions=True,
+            )
+        finally:
+            for slot in slots:
+                await self._release(slot)
+            for _ in range(held):
+                self._running.release()
+        failures = [e for e in ended if isinstance(e, BaseException)]
+        if failures:  # a fault (retryable) only when every failure is one
+            worst = next((e for e in failures if not isinstance(e, SandboxFault)), failures[0])
+            raise worst
+        return [
+            self._with_fetched(finished, run.options)
+            for finished, run in zip(ended, runs, strict=True)
+            if isinstance(finished, Finished)
+        ]
+
+    async def _in_held_slot(self, slot: Slot, spec: RunSpec) -> Finished:
+        try:
+            return await slot.run(spec)
+        except SandboxFault as e:
+            self.rebuilds[e.cause] = self.rebuilds.get(e.cause, 0) + 1
+            log.warning(
+                "slot %d rebuilt (%s): %s; a run of several at once", slot.index, e.cause, e
+            )
+            raise
 
     async def run(
         self,

@@ -86,6 +86,40 @@ def test_float_checker_and_stop_on_first_failure_through_the_api(api: Server) ->
         ({"test_cases": []}, "test_cases"),
         ({"test_cases": [{"stdin": "1"}]}, "test_cases.0.expected_stdout"),
         ({"test_cases": [{"expected_stdout": "", "points": -1}]}, "test_cases.0.points"),
+        (
+            {"checker": {"type": "program", "language": "cobol", "source_code": "x"}},
+            "checker.language: unknown language 'cobol'",
+        ),
+        (
+            {"checker": {"type": "program", "source_code": "x", "files": {"../x.h": ""}}},
+            "checker.program.files",
+        ),
+        ({"checker": {"type": "program"}}, "checker.program.source_code"),
+        ({"interactor": {"source_code": "x"}, "checker": "tokens"}, "checker: an interactive"),
+        ({"interactor": {"language": "cobol", "source_code": "x"}}, "interactor.language"),
+        (
+            {"subtasks": [{"name": "a", "points": 1, "cases": [3]}]},
+            "subtasks.0.cases.0: 3 is not a case: the job has 3",
+        ),
+        (
+            {"subtasks": [{"name": "a", "points": 1, "cases": [0], "depends_on": ["b"]}]},
+            "subtasks.0.depends_on.0: 'b' is not an earlier subtask",
+        ),
+        (
+            {
+                "subtasks": [
+                    {"name": "a", "points": 1, "cases": [0]},
+                    {"name": "a", "points": 1, "cases": [1, 1]},
+                ]
+            },
+            "subtasks.1.name: is used twice",
+        ),
+        (
+            {"subtasks": [{"name": "a", "points": 1, "cases": [0]}], "stop_on_first_failure": True},
+            "stop_on_first_failure",
+        ),
+        ({"subtasks": [{"name": "a", "points": -1, "cases": [0]}]}, "subtasks.0.points"),
+        ({"subtasks": [{"name": "a", "points": 1, "cases": []}]}, "subtasks.0.cases"),
     ],
 )
 def test_bad_judge_requests_are_422(api: Server, changes: dict[str, object], field: str) -> None:
@@ -139,3 +173,60 @@ def test_a_wrong_submission_has_a_null_performance_score_through_the_api(api: Se
     assert result["performance"]["basis"] == "LIMITS"
     assert result["performance"]["reason"] == "SUBMISSION_FAILED"
     assert result["performance"]["detail"] == "the submission on case 0: WRONG_ANSWER"
+
+
+def test_checker_program_and_subtasks_through_the_api(api: Server) -> None:
+    checker = (
+        "import sys\n"
+        "out, ans = (open(p).read().split() for p in sys.argv[2:4])\n"
+        "if out == ans: sys.exit(0)\n"
+        "sys.stderr.write(f'points 0.5 half of {ans[0]}\\n'); sys.exit(7)\n"
+    )
+    body = {
+        "source_code": "print(input())",
+        "test_cases": [
+            {"stdin": "1\n", "expected_stdout": "1\n"},
+            {"stdin": "2\n", "expected_stdout": "3\n"},
+            {"stdin": "SECRET-STDIN\n", "expected_stdout": "SECRET-EXPECTED\n", "hidden": True},
+        ],
+        "checker": {"type": "program", "language": "python", "source_code": checker},
+        "subtasks": [
+            {"name": "one", "points": 40, "cases": [0]},
+            {"name": "two", "points": 60, "cases": [1, 2], "depends_on": ["one"]},
+        ],
+    }
+    result = api.run(body)["result"]
+    assert result["score"] == 70.0
+    assert [(s["name"], s["verdict"], s["score"]) for s in result["subtasks"]] == [
+        ("one", "ACCEPTED", 40.0),
+        ("two", "PARTIAL", 30.0),
+    ]
+    assert result["tests"][1]["message"] == "points 0.5 half of 3"
+    assert result["tests"][1]["fraction"] == 0.5
+    hidden = result["tests"][2]
+    assert hidden["verdict"] == "PARTIAL" and hidden["message"] is None
+    assert not any(secret in json.dumps(result) for secret in SECRETS)
+
+
+def test_interactive_job_through_the_api_shows_its_transcript(api: Server) -> None:
+    interactor = (
+        "import sys\n"
+        "n = int(open(sys.argv[1]).read())\n"
+        "print(n, flush=True)\n"
+        "got = sys.stdin.readline().strip()\n"
+        "sys.exit(0 if got == str(2 * n) else 1)\n"
+    )
+    body = {
+        "source_code": "print(int(input()) * 2, flush=True)",
+        "test_cases": [{"stdin": "21\n", "expected_stdout": ""}],
+        "interactor": {"source_code": interactor},
+    }
+    result = api.run(body)["result"]
+    assert result["verdict"] == "ACCEPTED", result
+    assert result["tests"][0]["transcript"] == {
+        "messages": [
+            {"side": "interactor", "data": "21\n"},
+            {"side": "program", "data": "42\n"},
+        ],
+        "truncated": False,
+    }

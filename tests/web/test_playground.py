@@ -117,6 +117,37 @@ def test_hidden_case_shows_only_its_verdict(playground: Playground) -> None:
     expect(page.locator("#judge-summary")).to_contain_text("score 100 / 100")
 
 
+def test_a_checker_program_and_subtasks_show_each_subtask_and_the_checkers_message(
+    playground: Playground,
+) -> None:
+    page = playground.open().page
+    playground.type_code("print(input())")
+    playground.remove_all_cases()
+    playground.add_case("1\n", "1\n", name="one")
+    playground.add_case("2\n", "3\n", name="two")
+    playground.add_case("4\n", "4\n", name="four")
+    page.select_option("#checker", "program")  # the checker editor holds an example checker
+    expect(page.locator("#checker-editor .cm-content")).to_contain_text("sys.argv[1:4]")
+    for name, points, cases, needs in (("first", "40", "1", ""), ("rest", "60", "2-3", "first")):
+        page.click("#add-subtask")
+        subtask = page.locator("#subtasks > li").last
+        subtask.locator("[data-field=name]").fill(name)
+        subtask.locator("[data-field=points]").fill(points)
+        subtask.locator("[data-field=cases]").fill(cases)
+        subtask.locator("[data-field=depends_on]").fill(needs)
+    playground.run_tests()
+
+    playground.wait_outcome("WRONG_ANSWER")
+    expect(playground.row(2).locator(".message")).to_have_text("wrong answer expected '3', got '2'")
+    first = page.locator("#subtask-rows tr[data-subtask=first]")
+    rest = page.locator("#subtask-rows tr[data-subtask=rest]")
+    expect(first).to_have_attribute("data-verdict", "ACCEPTED")
+    expect(first.locator(".score")).to_have_text("40 / 40")
+    expect(rest).to_have_attribute("data-verdict", "WRONG_ANSWER")
+    expect(rest.locator(".details")).to_have_text("#2 wrong answer · #3 skipped")
+    expect(page.locator("#judge-summary")).to_contain_text("score 40 / 100")
+
+
 def test_share_link_restores_code_stdin_language_and_tests(
     browser: Browser, web_server: Server, playground: Playground
 ) -> None:

@@ -4,7 +4,7 @@ import "./style.css";
 import * as api from "./api.js";
 import { createEditor } from "./editor.js";
 import { renderJob, resetResult, setStatus, setTransport, showJobLink } from "./render.js";
-import { clean, EXAMPLE, loadDraft, readFragment, saveDraft, shareFragment } from "./state.js";
+import { CHECKER_EXAMPLE, clean, EXAMPLE, loadDraft, readFragment, saveDraft, shareFragment } from "./state.js";
 
 const $ = (id) => document.getElementById(id);
 const isMac = /Mac|iPhone|iPad/.test(navigator.platform || navigator.userAgent);
@@ -28,6 +28,7 @@ async function loadConfig() {
 let config = {};
 let state = clean(EXAMPLE);
 let editor = null;
+let checkerEditor = null; // the second editor: a checker program, in judge mode
 let saveTimer = null;
 let current = null; // {id, controller} of the job being followed
 
@@ -57,8 +58,12 @@ function fillInputs() {
   $("cpu").value = state.limits.cpu_time_ms;
   $("memory").value = state.limits.memory_mb;
   $("checker").value = state.checker;
+  checkerEditor.code = state.checker_program.code || CHECKER_EXAMPLE;
+  showChecker();
   selectLanguage(state.language);
+  selectCheckerLanguage(state.checker_program.language);
   renderCases();
+  renderSubtasks();
   fillPerformance();
 }
 
@@ -161,6 +166,61 @@ function renderCases() {
   $("judge").title = state.tests.length ? "" : "Add a test case first";
 }
 
+function showChecker() {
+  $("checker-program").hidden = state.checker !== "program";
+}
+
+function selectCheckerLanguage(id) {
+  const select = $("checker-language");
+  if (![...select.options].some((o) => o.value === id)) select.append(new Option(id, id));
+  select.value = id;
+}
+
+function renderSubtasks() {
+  const list = $("subtasks");
+  const template = $("subtask-template");
+  list.replaceChildren(
+    ...state.subtasks.map((t, i) => {
+      const item = template.content.firstElementChild.cloneNode(true);
+      item.setAttribute("aria-label", `Subtask ${i + 1}`);
+      for (const input of item.querySelectorAll("[data-field]")) {
+        const field = input.dataset.field;
+        input.value = t[field];
+        input.addEventListener("input", () => {
+          state.subtasks[i][field] = input.value;
+          changed();
+        });
+      }
+      const remove = item.querySelector("[data-action=remove]");
+      remove.setAttribute("aria-label", `Remove subtask ${i + 1}`);
+      remove.addEventListener("click", () => {
+        state.subtasks.splice(i, 1);
+        changed();
+        renderSubtasks();
+        const next = $("subtasks").children[Math.min(i, state.subtasks.length - 1)];
+        (next ? next.querySelector("[data-action=remove]") : $("add-subtask")).focus();
+      });
+      return item;
+    }),
+  );
+  $("subtasks-count").textContent = state.subtasks.length ? `(${state.subtasks.length})` : "";
+}
+
+/** "1 2 5-7" (case numbers as the table shows them) -> [0, 1, 4, 5, 6]; a word that is not a
+ * number is sent as it is, and the server's 422 names it. */
+function caseIndexes(text) {
+  const indexes = [];
+  for (const word of text.split(/[\s,]+/).filter(Boolean)) {
+    const range = /^(\d+)-(\d+)$/.exec(word);
+    if (range) {
+      for (let n = Number(range[1]); n <= Number(range[2]) && indexes.length < 1000; n++) indexes.push(n - 1);
+    } else {
+      indexes.push(/^\d+$/.test(word) ? Number(word) - 1 : word);
+    }
+  }
+  return indexes;
+}
+
 function showLimits() {
   const limits = config.limits || {};
   for (const [name, id] of Object.entries(LIMIT_FIELDS)) {
@@ -221,12 +281,14 @@ async function loadLanguages() {
   selectReferenceLanguage(state.performance.language);
   if (available.length) {
     select.replaceChildren(...available.map((l) => new Option(l.name, l.id)));
+    $("checker-language").replaceChildren(...available.map((l) => new Option(l.name, l.id)));
   } else {
     select.replaceChildren(new Option("python (no worker is up yet)", "python"));
     $("language-note").textContent = "No worker is up yet: a job waits in the queue until one starts.";
     $("language-note").hidden = false;
   }
   selectLanguage(state.language);
+  selectCheckerLanguage(state.checker_program.language);
 }
 
 // --- errors ------------------------------------------------------------------------------
@@ -258,10 +320,10 @@ function clearFieldError(id) {
 }
 
 function clearFieldErrors() {
-  for (const id of ["cpu", "memory", "stdin", "code", "language", "perf-language", "perf-repeat", "perf-code"]) {
+  for (const id of ["cpu", "memory", "stdin", "code", "language", "checker", "perf-language", "perf-repeat", "perf-code"]) {
     clearFieldError(id);
   }
-  for (const item of $("cases").children) {
+  for (const item of [...$("cases").children, ...$("subtasks").children]) {
     item.classList.remove("invalid");
     item.querySelector(".field-error").hidden = true;
   }
@@ -280,6 +342,14 @@ function markField(path, message) {
     target = { input: editor.view.contentDOM, error: $("code-error") };
   } else if (head === "language") {
     target = { input: $("language"), error: null };
+  } else if (head === "checker" && state.checker === "program") {
+    target = { input: checkerEditor.view.contentDOM, error: $("checker-error") };
+  } else if (head === "subtasks" && /^\d+$/.test(index || "")) {
+    const item = $("subtasks").children[Number(index)];
+    if (item) {
+      item.classList.add("invalid");
+      target = { input: item.querySelector("input"), error: item.querySelector(".field-error") };
+    }
   } else if (head === "performance") {
     const id = { repeat: "perf-repeat", "reference.language": "perf-language" }[path.split(".").slice(1).join(".")] || "perf-code";
     target = { input: $(id), error: $(`${id}-error`) };
@@ -336,6 +406,21 @@ function requestBody(mode) {
       ...(c.name ? { name: c.name } : {}),
     }));
     body.checker = state.checker;
+    if (state.checker === "program") {
+      body.checker = {
+        type: "program",
+        language: state.checker_program.language,
+        source_code: checkerEditor.code,
+      };
+    }
+    if (state.subtasks.length) {
+      body.subtasks = state.subtasks.map((t) => ({
+        name: t.name,
+        points: t.points === "" ? 0 : Number(t.points),
+        cases: caseIndexes(t.cases),
+        depends_on: t.depends_on.split(/[\s,]+/).filter(Boolean),
+      }));
+    }
     const performance = performanceBody();
     if (performance) body.performance = performance;
   }
@@ -469,6 +554,18 @@ async function start() {
   });
   editor.view.contentDOM.setAttribute("aria-labelledby", "code-title");
   editor.view.contentDOM.setAttribute("aria-describedby", "code-error");
+  checkerEditor = createEditor($("checker-editor"), {
+    doc: state.checker_program.code || CHECKER_EXAMPLE,
+    label: "Checker code",
+    onRun: () => run("run"),
+    onJudge: () => run("judge"),
+    onChange: (code) => {
+      state.checker_program.code = code;
+      clearFieldError("checker");
+      changed();
+    },
+  });
+  checkerEditor.view.contentDOM.setAttribute("aria-describedby", "checker-error");
 
   config = await loadConfig();
   showLimits();
@@ -483,7 +580,19 @@ async function start() {
   });
   $("checker").addEventListener("change", (e) => {
     state.checker = e.target.value;
+    showChecker();
     changed();
+  });
+  $("checker-language").addEventListener("change", (e) => {
+    state.checker_program.language = e.target.value;
+    changed();
+  });
+  $("add-subtask").addEventListener("click", () => {
+    const n = state.subtasks.length + 1;
+    state.subtasks.push({ name: `subtask ${n}`, points: "", cases: "", depends_on: "" });
+    changed();
+    renderSubtasks();
+    $("subtasks").lastElementChild.querySelector("input").focus();
   });
   $("language").addEventListener("change", (e) => {
     state.language = e.target.value;

@@ -91,6 +91,8 @@ export function resetResult(mode, cases = [], extraRuns = 0) {
   $("perf-view").hidden = true;
   $("perf-summary").textContent = "";
   $("perf-rows").replaceChildren();
+  $("subtask-view").hidden = true;
+  $("subtask-rows").replaceChildren();
   const rows = $("verdict-rows");
   rows.replaceChildren(
     ...cases.map((c, i) => {
@@ -155,6 +157,7 @@ function details(test) {
     cell.append(el("span", { className: "muted", textContent: "hidden case: only its verdict is shown" }));
     return cell;
   }
+  if (test.message) cell.append(el("p", { className: "message", textContent: test.message }));
   if (test.diff) cell.append(el("pre", { className: "diff", textContent: test.diff }));
   const lines = [];
   if (test.outcome && test.outcome !== "SUCCESS") lines.push(exitText(test.exit_code, test.signal));
@@ -165,7 +168,40 @@ function details(test) {
     if (test.stderr) more.append(el("h4", { textContent: "stderr" }), el("pre", { className: "out small err", textContent: test.stderr }));
     cell.append(more);
   }
+  if (test.transcript && test.transcript.messages.length) {
+    // "> " what the program said, "< " what the interactor answered
+    const said = test.transcript.messages.map((m) => {
+      const mark = m.side === "program" ? "> " : "< ";
+      return m.data.replace(/\n$/, "").split("\n").map((line) => mark + line).join("\n");
+    });
+    if (test.transcript.truncated) said.push("[cut at the transcript's limit]");
+    const box = el("details", { className: "transcript" }, el("summary", { textContent: "transcript" }));
+    box.append(el("pre", { className: "out small", textContent: said.join("\n") }));
+    cell.append(box);
+  }
   return cell;
+}
+
+const points = (v) => (Number.isInteger(v) ? String(v) : v.toFixed(2));
+
+function renderSubtasks(subtasks) {
+  $("subtask-view").hidden = !subtasks;
+  if (!subtasks) return;
+  $("subtask-rows").replaceChildren(
+    ...subtasks.map((s) => {
+      const tr = el("tr");
+      tr.dataset.subtask = s.name;
+      tr.dataset.verdict = s.verdict;
+      const cases = s.cases.map((c, i) => `#${c + 1} ${label(s.verdicts[i]).toLowerCase()}`).join(" · ");
+      tr.append(
+        el("td", { className: "name", textContent: s.name }),
+        el("td", { className: "verdict" }, badgeEl(s.verdict)),
+        el("td", { className: "score", textContent: `${points(s.score)} / ${points(s.points)}` }),
+        el("td", { className: "details", textContent: s.reason ? `${cases} (${s.reason})` : cases }),
+      );
+      return tr;
+    }),
+  );
 }
 
 function renderJudge(result, progress) {
@@ -173,10 +209,15 @@ function renderJudge(result, progress) {
   const runs = progress ? progress.total : result.total; // with performance runs: more
   setProgress(runs, runs);
   const score = Number.isInteger(result.score) ? String(result.score) : result.score.toFixed(1);
+  const most = result.subtasks ? points(result.subtasks.reduce((sum, s) => sum + s.points, 0)) : "100";
   $("judge-summary").replaceChildren(
     el("strong", { textContent: `${result.passed} of ${result.total} passed` }),
-    ` · score ${score} / 100 · max CPU ${ms(result.usage.cpu_time_ms)} · max memory ${memory(result.usage.memory_kb)}`,
+    ` · score ${score} / ${most} · max CPU ${ms(result.usage.cpu_time_ms)} · max memory ${memory(result.usage.memory_kb)}`,
   );
+  if (result.checker_compile_output) {
+    $("judge-summary").append(el("pre", { className: "diff", textContent: result.checker_compile_output }));
+  }
+  renderSubtasks(result.subtasks);
   $("verdict-rows").replaceChildren(
     ...result.tests.map((test, i) => {
       const tr = el("tr");

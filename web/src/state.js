@@ -4,6 +4,19 @@
 const DRAFT_KEY = "onpyrunner.playground.draft.v1";
 const MAX_TESTS = 100;
 
+/** What the checker editor starts with: a checker in testlib's protocol, in Python. */
+export const CHECKER_EXAMPLE = [
+  "# A checker (testlib's protocol): input, output, answer as files.",
+  "import sys",
+  "",
+  "inp, out, ans = (open(path).read() for path in sys.argv[1:4])",
+  "if out.split() == ans.split():",
+  "    sys.exit(0)  # accepted",
+  'sys.stderr.write(f"wrong answer expected {ans.strip()!r}, got {out.strip()!r}\\n")',
+  "sys.exit(1)  # wrong answer (7 with 'points X' on stderr: partial)",
+  "",
+].join("\n");
+
 export const EXAMPLE = {
   language: "python",
   code: [
@@ -15,6 +28,8 @@ export const EXAMPLE = {
   stdin: "world\n",
   limits: { cpu_time_ms: "", memory_mb: "" },
   checker: "lines",
+  checker_program: { language: "python", code: "" },
+  subtasks: [],
   tests: [
     { name: "world", stdin: "world\n", expected_stdout: "Hello, world!\n", hidden: false },
     { name: "Ada", stdin: "Ada\n", expected_stdout: "Hello, Ada!\n", hidden: false },
@@ -39,7 +54,17 @@ export function clean(raw) {
       cpu_time_ms: limit(s.limits && s.limits.cpu_time_ms),
       memory_mb: limit(s.limits && s.limits.memory_mb),
     },
-    checker: ["lines", "tokens", "exact"].includes(s.checker) ? s.checker : "lines",
+    checker: ["lines", "tokens", "exact", "program"].includes(s.checker) ? s.checker : "lines",
+    checker_program: {
+      language: str(s.checker_program && s.checker_program.language, "python"),
+      code: str(s.checker_program && s.checker_program.code),
+    },
+    subtasks: (Array.isArray(s.subtasks) ? s.subtasks.slice(0, MAX_TESTS) : []).map((t) => ({
+      name: str(t && t.name),
+      points: str(t && t.points),
+      cases: str(t && t.cases),
+      depends_on: str(t && t.depends_on),
+    })),
     performance: {
       enabled: Boolean(p.enabled),
       language: str(p.language),
