@@ -32,7 +32,7 @@
  * and size-capped), as the sandbox user, subdirectories included. A file named in the go's
  * link list (a compiled program from the compile cache) is a symlink to its read-only
  * original instead of a copy. This happens before the program's clock starts.
- *   init -> host  "started"           the program's process exists (forked, not yet exec'd)
+ *   init -> host  "started"           the program runs (its exec succeeded)
  *   host -> init  "kill"              stop the program (the host saw a limit hit)
  *   host -> init  "signal <sig>"      send the program (PID 2) that signal
  *   init -> host  "exit <code> <wall_us> <cpu_us> <maxrss_kb> <fsize_hit>"
@@ -134,11 +134,16 @@ static void say_with_fd(int fd, const char *text, int passed) {
     }
 }
 
-/* Say "<word> <errno>" on fd and return code: the way out of every failed step. */
-static int fail(int fd, const char *word, int err, int code) {
+/* Say "<word> <errno>" on fd. */
+static void say_errno(int fd, const char *word, int err) {
     char line[64];
     snprintf(line, sizeof(line), "%s %d", word, err);
     say(fd, line);
+}
+
+/* Say "<word> <errno>" on fd and return code: the way out of every failed step. */
+static int fail(int fd, const char *word, int err, int code) {
+    say_errno(fd, word, err);
     return code;
 }
 
@@ -184,7 +189,9 @@ static ssize_t hear(int fd, char *buf, size_t size, int *fds, int max_fds, int *
     return n;
 }
 
-static void run_program(char **argv, int ctl, unsigned long long cpu_s,
+/* In the child: set the run's rlimits and dispositions and exec the program. On failure
+ * the errno goes to exec_fd (close-on-exec: a successful exec closes it with nothing said). */
+static void run_program(char **argv, int exec_fd, unsigned long long cpu_s,
                         unsigned long long fsize) {
     struct rlimit cpu = {cpu_s, cpu_s + 1}; /* SIGXCPU at the soft limit, SIGKILL at hard */
     struct rlimit fs = {fsize, fsize};
@@ -194,11 +201,26 @@ static void run_program(char **argv, int ctl, unsigned long long cpu_s,
      * and the service's Python ignores SIGPIPE and SIGXFSZ. */
     for (int sig = 1; sig < NSIG; sig++) signal(sig, SIG_DFL);
     sigprocmask(SIG_SETMASK, &none, NULL);
+    int err = 0;
     if (setrlimit(RLIMIT_CPU, &cpu) != 0 || setrlimit(RLIMIT_FSIZE, &fs) != 0) {
-        _exit(fail(ctl, W_EXECFAIL, errno, 127));
+        err = errno;
+    } else {
+        execv(argv[0], argv);
+        err = errno;
     }
-    execv(argv[0], argv);
-    _exit(fail(ctl, W_EXECFAIL, errno, 127));
+    while (write(exec_fd, &err, sizeof(err)) < 0 && errno == EINTR) {
+    }
+    _exit(127);
+}
+
+/* After the fork: 0 once the program runs (its exec closed exec_fd), or the errno of why
+ * it could not start. */
+static int exec_result(int exec_fd) {
+    int err = 0;
+    ssize_t n;
+    while ((n = read(exec_fd, &err, sizeof(err))) < 0 && errno == EINTR) {
+    }
+    return n == (ssize_t)sizeof(err) ? (err ? err : EIO) : 0;
 }
 
 /* Split the go message's NUL-separated words after its header into argv (argc of them,
@@ -399,10 +421,19 @@ int main(void) {
     if (populated != 0) return fail(ctl, W_EXECFAIL, populated, 126);
 
     long long started = now_us();
+    int exec_pipe[2];
+    if (pipe2(exec_pipe, O_CLOEXEC) != 0) return fail(ctl, W_EXECFAIL, errno, 126);
     pid_t child = fork();
     if (child < 0) return fail(ctl, W_EXECFAIL, errno, 126);
-    if (child == 0) run_program(program, ctl, cpu_s, fsize);
-    say(ctl, W_STARTED);
+    if (child == 0) {
+        close(exec_pipe[0]);
+        run_program(program, exec_pipe[1], cpu_s, fsize);
+    }
+    close(exec_pipe[1]);
+    int exec_errno = exec_result(exec_pipe[0]);
+    close(exec_pipe[0]);
+    if (exec_errno != 0) say_errno(ctl, W_EXECFAIL, exec_errno); /* its exit 127 follows */
+    else say(ctl, W_STARTED);
     for (int i = 0; i < 3; i++) close(i); /* only the program holds the run's pipes */
     alarm((unsigned)(wall_ms / 1000 + 2));
 

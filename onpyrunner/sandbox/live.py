@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
+from typing import BinaryIO
 
 #: A chunk of output: ("stdout" or "stderr", its bytes).
 OutputSink = Callable[[str, bytes], None]
@@ -101,11 +102,10 @@ class Live:
                 waiter.cancel()
 
     # --- the slot's side -----------------------------------------------------------------
-    async def attach(self, stdin_write_fd: int, send_signal: Callable[[int], None]) -> None:
+    async def attach(self, stdin: BinaryIO, send_signal: Callable[[int], None]) -> None:
         """The program runs: its stdin pipe's write end (taken over) and how to signal it."""
         loop = asyncio.get_running_loop()
-        pipe = open(stdin_write_fd, "wb", buffering=0, closefd=True)
-        transport, writer = await loop.connect_write_pipe(_PipeWriter, pipe)
+        transport, writer = await loop.connect_write_pipe(_PipeWriter, stdin)
         self._transport = transport
         self._writer = writer
         self._send_signal = send_signal

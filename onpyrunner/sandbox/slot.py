@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, BinaryIO
 
 from onpyrunner.errors import SandboxError, SandboxFault
 from onpyrunner.limits import Limits, rlimit_cpu_s
@@ -378,8 +378,9 @@ class RunChannel:
         loop = asyncio.get_running_loop()
         self.status: asyncio.Future[protocol.Status] = loop.create_future()
         self.execfail: int | None = None
-        #: The init forked the program: from here on, the program may have run.
+        #: The program runs (its exec succeeded): from here on, it may have done anything.
         self.started = False
+        self.started_event = asyncio.Event()
         #: The run's working directory (/sandbox), sent with its end: for reading back.
         self.work_dir_fd: int | None = None
         loop.add_reader(sock.fileno(), self._on_readable)
@@ -410,6 +411,7 @@ class RunChannel:
     def _on_message(self, text: str) -> None:
         if text == protocol.STARTED:
             self.started = True
+            self.started_event.set()
             return
         failed = protocol.parse_errno(text, protocol.EXECFAIL)
         if failed is not None:
@@ -551,13 +553,20 @@ class Slot:
             jail = await self.load(job.phase)
             await jail.take_ready()
             finished = await self._run(jail, job)
+        except SandboxFault:
+            # The program never ran: a live run's input is still all there, for the next
+            # sandbox it is tried in (Live is attached only once the program runs).
+            await self._stop_jail()
+            raise
         except BaseException:
             await self._stop_jail()  # whatever state it is in: never trusted again
+            if job.live is not None:
+                job.live.detach()
             raise
         finally:
             self.workspace.clean()
-            if job.live is not None:
-                job.live.detach()
+        if job.live is not None:
+            job.live.detach()
         if not jail.usable:  # something went wrong after the run: build afresh now
             await self._stop_jail()
         return finished
@@ -627,9 +636,13 @@ class Slot:
                 os.close(fd)
             theirs.close()
         started = time.monotonic()
+        stdin_pipe = open(stdin_write, "wb", buffering=0) if stdin_write is not None else None
+        attaching = (
+            asyncio.ensure_future(self._attach_when_started(live, stdin_pipe, channel))
+            if live is not None and stdin_pipe is not None
+            else None
+        )
         try:
-            if live is not None and stdin_write is not None:
-                await live.attach(stdin_write, channel.signal)
             await read_pipe(out_r, stdout)
             await read_pipe(err_r, stderr)
             status = await self._supervise(channel, limits, start, stop, stop_for)
@@ -640,6 +653,8 @@ class Slot:
             counters = self.cgroup.finish(start)
             artifacts, fetched, refused = self._read_back(channel, job)
         finally:
+            if attaching is not None and stdin_pipe is not None:
+                await self._settle_attach(attaching, stdin_pipe)
             channel.close()  # the init exits; nsjail builds the next sandbox
             jail.run_ended()
         if channel.execfail is not None:
@@ -673,6 +688,24 @@ class Slot:
             usage=usage,
         )
         return Finished(result, artifacts, fetched, refused)
+
+    @staticmethod
+    async def _attach_when_started(live: Live, stdin: BinaryIO, channel: RunChannel) -> None:
+        """Hand the live side its program once the program runs (never before: a run that
+        fails to start is tried again in another sandbox, its input untouched)."""
+        await channel.started_event.wait()
+        await live.attach(stdin, channel.signal)
+
+    @staticmethod
+    async def _settle_attach(attaching: asyncio.Future[None], stdin: BinaryIO) -> None:
+        """The run is over: an attach not done by now never will be, and its pipe end is
+        closed (closing it twice, after a transport did, is harmless)."""
+        if not attaching.done():
+            attaching.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await attaching
+        if attaching.cancelled() or attaching.exception() is not None:
+            stdin.close()
 
     @staticmethod
     def _read_back(

@@ -806,3 +806,25 @@ async def run_live(sandbox: Sandbox, code: str, live: Live, **limits: int) -> Ru
     base.update(limits)
     source = textwrap.dedent(code).encode()
     return await sandbox.run("python", source, limits=Limits(**base), options=RunOptions(live=live))
+
+
+async def test_a_live_run_tried_again_in_a_fresh_sandbox_keeps_its_input(
+    settings: Settings,
+) -> None:
+    # The ready sandbox dies before the run: its first try fails before the program starts,
+    # and the input the caller wrote meanwhile must reach the program of the second try.
+    pool = await Sandbox.start(settings, slots=1)
+    try:
+        await pool.settle()
+        pool.slots[0].kill()
+        live = Live()
+        running = asyncio.create_task(
+            pool.run("python", b"print(input()[::-1])", options=RunOptions(live=live))
+        )
+        assert await live.write(b"abc\n")
+        live.close_stdin()
+        result = await asyncio.wait_for(running, 30)
+        assert (result.outcome, result.stdout) == (Outcome.SUCCESS, "cba\n"), result
+        assert sum(pool.rebuilds.values()) == 1, pool.rebuilds
+    finally:
+        await pool.close()
