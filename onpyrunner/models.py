@@ -113,6 +113,9 @@ class RunResult(BaseModel):
     #: Files the run was asked to give back: path -> content, base64. A path that was
     #: missing, not a regular file, or over the size cap is absent. None when none was asked.
     files: dict[str, str] | None = None
+    #: stdout and stderr interleaved in the order the host read them, when the request
+    #: asked for it (`interleave_output`); None otherwise.
+    output: str | None = None
 
 
 class TestCase(BaseModel):
@@ -155,6 +158,22 @@ class JobRequest(BaseModel):
     test_cases: list[TestCase] | None = None
     checker: Annotated[Checker, Field(union_mode="left_to_right")] = "lines"
     stop_on_first_failure: bool = False
+    #: A live session: stdin stays open for what a client sends (WS /jobs/{id}/session),
+    #: output is published as it is written. Plain runs only.
+    interactive: bool = False
+    #: Output published as it is written, for the events WebSocket. Plain runs only.
+    stream: bool = False
+    #: The result also holds stdout and stderr interleaved (RunResult.output).
+    interleave_output: bool = False
+    #: More files in the working directory: relative path -> content, base64.
+    files: dict[str, str] = Field(default_factory=dict)
+    #: Arguments after the run command.
+    args: list[str] = Field(default_factory=list)
+
+    @property
+    def live(self) -> bool:
+        """Whether its run publishes output as it is written (a session or a stream)."""
+        return self.interactive or self.stream
 
 
 class Progress(BaseModel):
@@ -225,6 +244,9 @@ class Job(BaseModel):
     language: str
     limits: Limits
     judge: bool = False
+    #: Submitted `interactive` (a live session) or `stream` (output as written).
+    interactive: bool = False
+    stream: bool = False
     timestamps: Timestamps
     result: RunResult | JudgeResult | None = None
     error: str | None = None

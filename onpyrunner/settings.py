@@ -11,7 +11,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from onpyrunner.errors import ConfigError
-from onpyrunner.limits import BY_NAME, LimitTable
+from onpyrunner.limits import BY_NAME, INTERACTIVE_WALL_TIME_MS, LimitTable
 
 _LIMIT_KINDS = {
     "default": ("default", "a run gets when the request sets none"),
@@ -22,7 +22,7 @@ _LIMIT_KINDS = {
 
 def _limit(kind: str, name: str) -> Any:
     """A limit setting: its shipped value and lower bound come from limits.py."""
-    spec = BY_NAME[name]
+    spec = INTERACTIVE_WALL_TIME_MS if name == INTERACTIVE_WALL_TIME_MS.name else BY_NAME[name]
     attribute, meaning = _LIMIT_KINDS[kind]
     unit = f", {spec.unit}" if spec.unit else ""
     return Field(
@@ -98,6 +98,12 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(16 << 20, ge=1024, description="largest request body")
     max_test_cases: int = Field(100, ge=1, description="test cases per judge job")
     max_judge_wall_s: float = Field(300.0, gt=0, description="wall time cap of one whole judge job")
+    session_idle_s: float = Field(
+        30.0,
+        gt=0,
+        description="an interactive job no client has been attached to for this long is "
+        "cancelled (its wall limit ends it anyway)",
+    )
 
     # --- access ---------------------------------------------------------------------
     auth_tokens: Annotated[list[SecretStr], NoDecode] = Field(
@@ -147,6 +153,8 @@ class Settings(BaseSettings):
     default_max_file_kb: int = _limit("default", "max_file_kb")
     max_max_file_kb: int = _limit("max", "max_file_kb")
     compile_max_file_kb: int = _limit("compile", "max_file_kb")
+    default_interactive_wall_time_ms: int = _limit("default", "interactive_wall_time_ms")
+    max_interactive_wall_time_ms: int = _limit("max", "interactive_wall_time_ms")
     # --- sizes of a request ---------------------------------------------------------------
     max_source_kb: int = Field(256, ge=1, description="largest source_code, KiB")
     compile_cache_mb: int = Field(256, ge=1, description="size cap of the compile cache")
