@@ -16,7 +16,7 @@ from onpyrunner import __version__
 from onpyrunner.api import auth, errors
 from onpyrunner.api.body import BodyLimit
 from onpyrunner.api.compat import judge0
-from onpyrunner.api.routes import jobs, system
+from onpyrunner.api.routes import jobs, session, system
 from onpyrunner.api.services import Services
 from onpyrunner.settings import Settings
 from onpyrunner.web import page
@@ -47,6 +47,7 @@ def create_api(settings: Settings, provide: ServicesProvider) -> FastAPI:
         )
     judge0.install(app, settings)  # first: at the root, its GET /languages wins
     app.include_router(jobs.router)
+    app.include_router(session.router)
     app.include_router(system.router)
     app.include_router(page.router())
     if settings.auth_tokens:  # built now, once every route is in: the 401s are documented
