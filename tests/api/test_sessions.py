@@ -56,8 +56,10 @@ class Session:
     def finished(self) -> dict[str, Any]:
         """The finished job (the last message), then the close."""
         last = self.until(
-            lambda m: m.get("type") == "job"
-            and m["job"]["status"] in ("COMPLETED", "FAILED", "CANCELLED")
+            lambda m: (
+                m.get("type") == "job"
+                and m["job"]["status"] in ("COMPLETED", "FAILED", "CANCELLED")
+            )
         )
         with pytest.raises(Exception, match="1000"):
             self.ws.recv(timeout=PATIENCE_S)
@@ -167,7 +169,7 @@ def test_streamed_output_comes_on_the_events_websocket_before_the_end(api: Serve
 
 
 def test_interleaved_output_in_the_result(api: Server) -> None:
-    code = "import sys\nprint('a', flush=True)\nsys.stderr.write('b\\n')\nsys.stderr.flush()\nprint('c')"
+    code = "import sys\nprint('a', flush=True)\nprint('b', file=sys.stderr, flush=True)\nprint('c')"
     job = api.run({"source_code": code, "interleave_output": True})
     # In the order the host read two pipes: writes close together may come either way.
     assert sorted(job["result"]["output"].splitlines(keepends=True)) == ["a\n", "b\n", "c\n"]
