@@ -134,6 +134,18 @@ class Settings(BaseSettings):
         "non-public addresses (for tests and closed networks only)",
     )
 
+    # --- the Piston-compatible API (docs/piston.md) ------------------------------------
+    piston_prefix: str = Field(
+        "/api/v2",
+        description="path the Piston v2 compatible API is mounted under (and under "
+        "<prefix>/piston); empty = not mounted",
+    )
+    piston_strict_versions: bool = Field(
+        False,
+        description="a Piston version selector the installed runtime does not satisfy is "
+        "refused (Piston's 'runtime is unknown'); default: served by the installed version",
+    )
+
     # --- limits: defaults, server maximums and compile values (limits.py) -------------
     default_cpu_time_ms: int = _limit("default", "cpu_time_ms")
     max_cpu_time_ms: int = _limit("max", "cpu_time_ms")
@@ -171,7 +183,7 @@ class Settings(BaseSettings):
             return [t for t in re.split(r"[\s,]+", value) if t]
         return value
 
-    @field_validator("judge0_prefix")
+    @field_validator("judge0_prefix", "piston_prefix")
     @classmethod
     def _prefix_shape(cls, value: str) -> str:
         value = value.rstrip("/")

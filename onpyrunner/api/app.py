@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from onpyrunner import __version__
 from onpyrunner.api import auth, errors
 from onpyrunner.api.body import BodyLimit
-from onpyrunner.api.compat import judge0
+from onpyrunner.api.compat import judge0, piston
 from onpyrunner.api.routes import jobs, session, system
 from onpyrunner.api.services import Services
 from onpyrunner.settings import Settings
@@ -46,6 +46,7 @@ def create_api(settings: Settings, provide: ServicesProvider) -> FastAPI:
             auth.TokenAuth, tokens=[t.get_secret_value() for t in settings.auth_tokens]
         )
     judge0.install(app, settings)  # first: at the root, its GET /languages wins
+    piston.install(app, settings)
     app.include_router(jobs.router)
     app.include_router(session.router)
     app.include_router(system.router)
