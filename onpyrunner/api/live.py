@@ -27,6 +27,8 @@ from onpyrunner.queue.store import JobStore
 READ_BLOCK_S = 4.0
 #: Items waiting between the readers and the consumer.
 QUEUE_ITEMS = 64
+#: How long a cancelled reader has to end before it is cancelled again.
+STOP_RETRY_S = 0.1
 
 
 @dataclass(frozen=True)
@@ -116,9 +118,7 @@ class LiveFollower:
     async def _stop_output(self) -> list[Output]:
         """Stop the output reader; the output it had queued, in order."""
         if len(self._tasks) > 1:
-            reader = self._tasks.pop()
-            reader.cancel()
-            await asyncio.gather(reader, return_exceptions=True)
+            await stop([self._tasks.pop()])
         queued: list[Output] = []
         while not self._queue.empty():
             item = self._queue.get_nowait()
@@ -128,9 +128,21 @@ class LiveFollower:
         return queued
 
     async def close(self) -> None:
-        for task in self._tasks:
+        await stop(self._tasks)
+
+
+async def stop(tasks: list[asyncio.Task[None]]) -> None:
+    """Cancel tasks and wait for their end. A cancel is repeated while a task goes on:
+    Python 3.11's wait_for (the store's watches use it) can swallow a cancellation that
+    lands just as its wait ends."""
+    while True:
+        running = [task for task in tasks if not task.done()]
+        if not running:
+            break
+        for task in running:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.wait(running, timeout=STOP_RETRY_S)
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 @contextlib.asynccontextmanager

@@ -405,10 +405,11 @@ class MemorySessions(Sessions):
         async with session.changed:
             found = fresh()
             if not found and timeout_s > 0:
+                # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a
+                # cancellation that lands as the wait ends, and a reader must stop then
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(
-                        session.changed.wait_for(lambda: bool(fresh())), timeout_s
-                    )
+                    async with asyncio.timeout(timeout_s):
+                        await session.changed.wait_for(lambda: bool(fresh()))
                 found = fresh()
         if not found:
             return [], cursor
@@ -444,9 +445,8 @@ class MemorySessions(Sessions):
         async with session.changed:
             if not session.inputs:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(
-                        session.changed.wait_for(lambda: bool(session.inputs)), timeout_s
-                    )
+                    async with asyncio.timeout(timeout_s):
+                        await session.changed.wait_for(lambda: bool(session.inputs))
             if not session.inputs:
                 return None
             command = session.inputs.popleft()

@@ -84,13 +84,12 @@ def lock_send(websocket: WebSocket) -> Send:
 
 async def run_both(*coroutines: Awaitable[None]) -> None:
     """Run the coroutines until the first ends; cancel the others."""
-    tasks = [asyncio.ensure_future(c) for c in coroutines]
+    tasks: list[asyncio.Task[None]] = [asyncio.ensure_future(c) for c in coroutines]
     try:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        for task in tasks:
-            task.cancel()
-        results = await asyncio.gather(*tasks, return_exceptions=True)
+        await live.stop(tasks)
+    results = await asyncio.gather(*tasks, return_exceptions=True)
     for result in results:
         if isinstance(result, Exception) and not isinstance(result, WebSocketDisconnect):
             raise result

@@ -29,12 +29,18 @@ from onpyrunner.api.compat.piston.translate import PistonError, PistonRequest
 from onpyrunner.api.routes.session import lock_send, run_both
 from onpyrunner.api.services import Services, services
 from onpyrunner.api.submit import submit
-from onpyrunner.errors import BackendUnavailableError, QueueFullError
+from onpyrunner.errors import (
+    BackendUnavailableError,
+    JobFinishedError,
+    JobNotFoundError,
+    QueueFullError,
+)
 from onpyrunner.models import JobStatus, Outcome, RunResult
 from onpyrunner.queue.session import Command, CommandKind, OutputKind, Signal, stdin_pieces
 
 router = APIRouter()
 
+_GONE = (JobFinishedError, JobNotFoundError, BackendUnavailableError)
 #: How long a client has to send its init.
 INIT_TIMEOUT_S = 1.0
 
@@ -54,7 +60,8 @@ async def _message(websocket: WebSocket, timeout_s: float | None = None) -> dict
         raw = await websocket.receive()
     else:
         try:
-            raw = await asyncio.wait_for(websocket.receive(), timeout_s)
+            async with asyncio.timeout(timeout_s):
+                raw = await websocket.receive()
         except TimeoutError as e:
             raise Closed(4001, "Initialization Timeout") from e
     if raw["type"] == "websocket.disconnect":
@@ -93,11 +100,21 @@ async def connect(websocket: WebSocket) -> None:
             )
             job_req = await native_request(svc, parsed, interactive=True)
             job = await submit(svc, job_req, ORIGIN)
-            await send(
-                {"type": "runtime", "language": parsed.language.language, "version": parsed.version}
-            )
-            async with svc.store.sessions.attach(job.id):
-                await run_both(_relay(send, svc, job.id, parsed), _commands(websocket, svc, job.id))
+            try:
+                await send(
+                    {
+                        "type": "runtime",
+                        "language": parsed.language.language,
+                        "version": parsed.version,
+                    }
+                )
+                async with svc.store.sessions.attach(job.id):
+                    await run_both(
+                        _relay(send, svc, job.id, parsed), _commands(websocket, svc, job.id)
+                    )
+            finally:  # the session is the socket's: a job it leaves behind is stopped
+                with contextlib.suppress(*_GONE):
+                    await svc.store.cancel(job.id, "the Piston /connect client left")
             raise Closed(4999, "Job Completed")
         except (PistonError, QueueFullError, BackendUnavailableError) as e:
             text = e.message if isinstance(e, PistonError) else str(e)
