@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from onpyrunner.api.compat.piston import languages, translate
 from onpyrunner.api.compat.piston.translate import PistonError, PistonRequest
@@ -22,6 +22,24 @@ from onpyrunner.errors import BackendUnavailableError, QueueFullError
 from onpyrunner.models import TERMINAL_STATUSES, JobRequest, Origin
 
 ORIGIN = Origin(api="piston")
+
+
+class Message(BaseModel):
+    """Piston's error answer."""
+
+    message: str
+
+
+def _answers(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    words = {
+        400: "refused, in Piston's words (or the body is not JSON)",
+        403: "not offered",
+        503: "the queue is full (Retry-After) or its backend is down",
+        504: "the job did not finish in time; it goes on",
+    }
+    return {status: {"model": Message, "description": words[status]} for status in statuses}
+
+
 #: How long POST /execute waits beyond the run's own limits (the queue, a compile).
 WAIT_MARGIN_S = 30.0
 
@@ -103,7 +121,7 @@ async def parse_body(request: Request) -> Any:
         raise PistonError("the body is not valid JSON: it is nested too deeply") from e
 
 
-@router.api_route(_both("/runtimes")[0], methods=["GET"])
+@router.api_route(_both("/runtimes")[0], methods=["GET"], responses=_answers(503))
 @router.api_route(_both("/runtimes")[1], methods=["GET"], include_in_schema=False)
 async def runtimes(request: Request) -> JSONResponse:
     """The runtimes of the live workers: `[{language, version, aliases, runtime?}]`."""
@@ -121,7 +139,17 @@ async def runtimes(request: Request) -> JSONResponse:
     return JSONResponse(answer)
 
 
-@router.api_route(_both("/execute")[0], methods=["POST"])
+@router.api_route(
+    _both("/execute")[0],
+    methods=["POST"],
+    responses=_answers(400, 503, 504),
+    openapi_extra={
+        "requestBody": {
+            "description": "Piston's execute request (read as JSON whatever its content type)",
+            "content": {"application/json": {"schema": {}}},
+        }
+    },
+)
 @router.api_route(_both("/execute")[1], methods=["POST"], include_in_schema=False)
 async def execute(request: Request) -> JSONResponse:
     """Run a program and answer when it finished: `{language, version, run, compile?}`."""
@@ -144,7 +172,7 @@ async def execute(request: Request) -> JSONResponse:
     return JSONResponse(translate.render(job, parsed))
 
 
-@router.api_route(_both("/packages")[0], methods=["GET"])
+@router.api_route(_both("/packages")[0], methods=["GET"], responses=_answers(503))
 @router.api_route(_both("/packages")[1], methods=["GET"], include_in_schema=False)
 async def packages(request: Request) -> JSONResponse:
     """The installed runtimes as Piston's packages (read-only)."""
@@ -157,12 +185,23 @@ async def packages(request: Request) -> JSONResponse:
     )
 
 
-@router.api_route(_both("/packages")[0], methods=["POST", "DELETE"])
-@router.api_route(_both("/packages")[1], methods=["POST", "DELETE"], include_in_schema=False)
-async def change_packages(request: Request) -> JSONResponse:
-    """Installing or removing packages is not offered: the runtimes are the server's."""
-    raise PistonError(
+def _no_packages() -> PistonError:
+    return PistonError(
         "packages cannot be installed or removed through this API: the runtimes are those "
         "of the server's workers (GET /runtimes)",
         403,
     )
+
+
+@router.api_route(_both("/packages")[0], methods=["POST"], responses=_answers(403))
+@router.api_route(_both("/packages")[1], methods=["POST"], include_in_schema=False)
+async def install_package(request: Request) -> JSONResponse:
+    """Installing packages is not offered: the runtimes are the server's."""
+    raise _no_packages()
+
+
+@router.api_route(_both("/packages")[0], methods=["DELETE"], responses=_answers(403))
+@router.api_route(_both("/packages")[1], methods=["DELETE"], include_in_schema=False)
+async def remove_package(request: Request) -> JSONResponse:
+    """Removing packages is not offered: the runtimes are the server's."""
+    raise _no_packages()
