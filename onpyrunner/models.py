@@ -9,7 +9,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from onpyrunner.limits import Limits
@@ -111,11 +111,12 @@ class RunResult(BaseModel):
     usage: Usage
     compile_output: str | None = None
     #: Files the run was asked to give back: path -> content, base64. A path that was
-    #: missing, not a regular file, or over the size cap is absent. None when none was asked.
-    files: dict[str, str] | None = None
+    #: missing, not a regular file, or over the size cap is absent. Left out of the result
+    #: when none was asked for.
+    files: dict[str, str] | None = Field(None, exclude_if=lambda files: files is None)
     #: stdout and stderr interleaved in the order the host read them, when the request
-    #: asked for it (`interleave_output`); None otherwise.
-    output: str | None = None
+    #: asked for it (`interleave_output`); left out of the result otherwise.
+    output: str | None = Field(None, exclude_if=lambda output: output is None)
 
 
 class TestCase(BaseModel):
@@ -146,6 +147,48 @@ class FloatChecker(BaseModel):
 Checker = Literal["lines", "exact", "tokens"] | FloatChecker
 
 
+class Reference(BaseModel):
+    """The program a submission's performance is measured against."""
+
+    model_config = ConfigDict(frozen=True)
+
+    language: str
+    source_code: str
+
+
+#: CPU time counts three times as much as memory unless a request says otherwise.
+DEFAULT_CPU_TIME_WEIGHT = 0.75
+DEFAULT_MEMORY_WEIGHT = 0.25
+
+
+class Weights(BaseModel):
+    """How much CPU time and peak memory count in a performance score (relative: only
+    their proportion matters; at least one must be above 0)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cpu_time: float = Field(DEFAULT_CPU_TIME_WEIGHT, ge=0, strict=True, allow_inf_nan=False)
+    memory: float = Field(DEFAULT_MEMORY_WEIGHT, ge=0, strict=True, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _one_counts(self) -> Weights:
+        if self.cpu_time + self.memory <= 0:
+            raise PydanticCustomError("value_error", "at least one weight must be above 0")
+        return self
+
+
+class PerformanceRequest(BaseModel):
+    """What a judge job's performance measurement runs, checked and resolved: the case
+    indexes (every case when the request named none) and the repeat count."""
+
+    model_config = ConfigDict(frozen=True)
+
+    reference: Reference | None = None
+    cases: list[int]
+    repeat: int
+    weights: Weights = Weights()
+
+
 class JobRequest(BaseModel):
     """Everything a worker needs to run a job: validated, limits resolved."""
 
@@ -158,6 +201,7 @@ class JobRequest(BaseModel):
     test_cases: list[TestCase] | None = None
     checker: Annotated[Checker, Field(union_mode="left_to_right")] = "lines"
     stop_on_first_failure: bool = False
+    performance: PerformanceRequest | None = None
     #: A live session: stdin stays open for what a client sends (WS /jobs/{id}/session),
     #: output is published as it is written. Plain runs only.
     interactive: bool = False
@@ -177,7 +221,8 @@ class JobRequest(BaseModel):
 
 
 class Progress(BaseModel):
-    """How far a judge job has got."""
+    """How far a judge job has got: runs done of all it will make (one per case, plus the
+    performance runs when it measures performance)."""
 
     done: int
     total: int
@@ -200,6 +245,67 @@ class TestResult(BaseModel):
     diff: str | None = None
 
 
+class PerformanceBasis(StrEnum):
+    """What a performance score compares the submission with."""
+
+    REFERENCE = "REFERENCE"  # a reference program, run interleaved with the submission
+    LIMITS = "LIMITS"  # the job's CPU time and memory limits
+
+
+class Unscored(StrEnum):
+    """Why a judge job that asked for a performance score has none."""
+
+    SUBMISSION_FAILED = "SUBMISSION_FAILED"  # not accepted on a measured case, or a run
+    REFERENCE_FAILED = "REFERENCE_FAILED"  # the reference not accepted on a measured case
+    REFERENCE_COMPILE_ERROR = "REFERENCE_COMPILE_ERROR"
+    REFERENCE_LANGUAGE_UNAVAILABLE = "REFERENCE_LANGUAGE_UNAVAILABLE"  # not on this worker
+    OUT_OF_TIME = "OUT_OF_TIME"  # the job reached max_judge_wall_s before the runs ended
+
+
+class Figures(BaseModel):
+    """CPU time and peak memory of one program on one case: medians over its runs (or,
+    for the limits basis, the limits)."""
+
+    cpu_time_ms: float
+    memory_kb: float
+
+
+class CasePerformance(BaseModel):
+    """One measured case: the submission against the baseline (the reference's medians,
+    or the job's limits), the ratios of the medians, the range of the per-run ratios, and
+    the case's own score."""
+
+    case: int  # index in test_cases
+    name: str | None
+    runs: int  # runs of the submission (and as many of the reference)
+    submission: Figures
+    baseline: Figures
+    cpu_time_ratio: float
+    memory_ratio: float
+    cpu_time_ratio_range: tuple[float, float]
+    memory_ratio_range: tuple[float, float]
+    score: float
+
+
+class Performance(BaseModel):
+    """How a judge job's performance was measured, and what came of it. The score itself
+    is JudgeResult.performance_score: null when `reason` says why there is none."""
+
+    basis: PerformanceBasis
+    repeat: int
+    weights: Weights
+    #: The weighted combination of the cases' ratios the score comes from (reference: a
+    #: weighted geometric mean of submission/reference; limits: the weighted share of the
+    #: limits used), and its range over the rounds of runs.
+    ratio: float | None = None
+    ratio_range: tuple[float, float] | None = None
+    #: The scores of the rounds of runs, each scored alone: the noise next to the score.
+    score_range: tuple[float, float] | None = None
+    reason: Unscored | None = None
+    detail: str | None = None
+    cases: list[CasePerformance] = Field(default_factory=list)
+
+
 class JudgeResult(BaseModel):
     """The result of a judge job: per-case verdicts and the whole."""
 
@@ -210,6 +316,9 @@ class JudgeResult(BaseModel):
     usage: Usage
     tests: list[TestResult]
     compile_output: str | None = None
+    #: 0-100 when the job asked for performance and got a score (docs/performance.md).
+    performance_score: float | None = None
+    performance: Performance | None = None
 
 
 class Timestamps(BaseModel):

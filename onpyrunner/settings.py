@@ -104,6 +104,15 @@ class Settings(BaseSettings):
         description="an interactive job no client has been attached to for this long is "
         "cancelled (its wall limit ends it anyway)",
     )
+    default_performance_repeat: int = Field(
+        5,
+        ge=1,
+        description="runs of each measured case, of each program, when a judge job's "
+        "performance asks no repeat",
+    )
+    max_performance_repeat: int = Field(
+        20, ge=1, description="the most runs of each measured case a performance request may ask"
+    )
 
     # --- access ---------------------------------------------------------------------
     auth_tokens: Annotated[list[SecretStr], NoDecode] = Field(
@@ -190,6 +199,15 @@ class Settings(BaseSettings):
         if value and not re.fullmatch(r"(/[A-Za-z0-9._~-]+)+", value):
             raise ValueError("must be empty or a path such as /judge0")
         return value
+
+    @model_validator(mode="after")
+    def _repeat_within_its_maximum(self) -> Settings:
+        if self.default_performance_repeat > self.max_performance_repeat:
+            raise ValueError(
+                f"default_performance_repeat={self.default_performance_repeat} is above "
+                f"max_performance_repeat={self.max_performance_repeat}"
+            )
+        return self
 
     @model_validator(mode="after")
     def _limits_make_a_table(self) -> Settings:

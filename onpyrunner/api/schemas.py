@@ -17,6 +17,7 @@ from onpyrunner.models import (
     RunResult,
     TestCase,
     Text,
+    Weights,
 )
 
 
@@ -40,6 +41,42 @@ class LimitsIn(BaseModel):
     output_kb: int | None = _limit("output_kb")
     max_processes: int | None = _limit("max_processes")
     max_file_kb: int | None = _limit("max_file_kb")
+
+
+class ReferenceIn(BaseModel):
+    """The program a submission's performance is compared with."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    language: Text | None = Field(
+        None, description="a runtime id from GET /languages; none: the submission's language"
+    )
+    source_code: Text
+
+
+class PerformanceIn(BaseModel):
+    """A judge job's performance measurement (docs/performance.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reference: ReferenceIn | None = Field(
+        None,
+        description="the program to compare with, run interleaved with the submission; "
+        "none: the score compares with the job's limits",
+    )
+    cases: list[Annotated[int, Field(ge=0, strict=True)]] | None = Field(
+        None, min_length=1, description="indexes in test_cases of the cases measured; none: all"
+    )
+    repeat: int | None = Field(
+        None,
+        ge=1,
+        strict=True,
+        description="runs of each measured case, of each program; none: the server's "
+        "default (GET /limits: default_performance_repeat, at most max_performance_repeat)",
+    )
+    weights: Weights = Field(
+        default_factory=Weights, description="CPU time 0.75 and memory 0.25 by default"
+    )
 
 
 class JobCreate(BaseModel):
@@ -86,6 +123,9 @@ class JobCreate(BaseModel):
         description="more files in the working directory: relative path -> content, base64",
     )
     args: list[Text] | None = Field(None, description="arguments after the run command")
+    performance: PerformanceIn | None = Field(
+        None, description="measure how fast and lean the submission is (needs test_cases)"
+    )
 
 
 class Accepted(BaseModel):
@@ -155,6 +195,8 @@ class ServerLimits(BaseModel):
     max_source_kb: int
     max_stdin_kb: int
     max_test_cases: int
+    default_performance_repeat: int
+    max_performance_repeat: int
     max_body_bytes: int
     max_wait_s: float
 

@@ -1,7 +1,8 @@
 """The native submission path, shared by POST /execute and every compatible API.
 
 `job_request` turns a parsed JobCreate into a JobRequest the workers can trust: sizes,
-the language and the limits checked against this server (shape and types were checked by
+the languages (the program's, and a performance reference's), the limits and the
+performance request checked against this server (shape and types were checked by
 pydantic); every problem names its field, as FastAPI's own 422 does. `submit` and
 `submit_many` put jobs on the queue. A compatible API builds a JobCreate from its own
 wire format, calls these, and renders the Job back: it has no queueing, limit or error
@@ -22,7 +23,7 @@ from onpyrunner.api.schemas import JobCreate
 from onpyrunner.api.services import Services
 from onpyrunner.errors import JobNotFoundError
 from onpyrunner.limits import LimitsError
-from onpyrunner.models import NATIVE, Job, JobRequest, Origin
+from onpyrunner.models import NATIVE, Job, JobRequest, Origin, PerformanceRequest, Reference
 from onpyrunner.queue.store import new_job
 
 #: Characters of a run's arguments, all together (the kernel's limit is far above).
@@ -93,6 +94,71 @@ def _file_errors(body: JobCreate, max_bytes: int) -> list[dict[str, Any]]:
     return errors
 
 
+def _performance_errors(
+    body: JobCreate, svc: Services, accepted: frozenset[str]
+) -> list[dict[str, Any]]:
+    """The server's checks of a performance request: it needs test cases, its case indexes
+    exist (once each), its repeat is within the server maximum, and its reference's language
+    is one the workers offer and its source within max_source_kb."""
+    performance = body.performance
+    if performance is None:
+        return []
+    loc = ("body", "performance")
+    if body.test_cases is None:
+        return [field_error(loc, "needs test_cases: a performance is measured on test cases")]
+    if not body.test_cases:
+        return []  # test_cases: "must hold at least one case" says it
+    errors: list[dict[str, Any]] = []
+    seen: set[int] = set()
+    for i, index in enumerate(performance.cases or []):
+        if index >= len(body.test_cases):
+            message = f"no test case {index}: the job has {len(body.test_cases)} (0 to "
+            message += f"{len(body.test_cases) - 1})"
+            errors.append(field_error((*loc, "cases", i), message))
+        elif index in seen:
+            errors.append(field_error((*loc, "cases", i), f"case {index} is listed twice"))
+        seen.add(index)
+    most = svc.settings.max_performance_repeat
+    if performance.repeat is not None and performance.repeat > most:
+        errors.append(
+            field_error(
+                (*loc, "repeat"),
+                f"must be at most {most} (the server maximum)",
+                "less_than_equal",
+                {"le": most},
+            )
+        )
+    reference = performance.reference
+    if reference is not None:
+        if reference.language is not None and reference.language not in accepted:
+            available = ", ".join(sorted(accepted))
+            message = f"unknown language {reference.language!r}; available: {available}"
+            errors.append(field_error((*loc, "reference", "language"), message))
+        size = len(reference.source_code.encode())
+        errors += _over(
+            ("performance", "reference", "source_code"), size, svc.settings.max_source_kb * 1024
+        )
+    return errors
+
+
+def _performance(body: JobCreate, svc: Services) -> PerformanceRequest | None:
+    """The checked performance request, its defaults filled in."""
+    performance = body.performance
+    if performance is None or body.test_cases is None:
+        return None
+    given = performance.reference
+    reference = None
+    if given is not None:
+        language = given.language if given.language is not None else body.language
+        reference = Reference(language=language, source_code=given.source_code)
+    return PerformanceRequest(
+        reference=reference,
+        cases=performance.cases or list(range(len(body.test_cases))),
+        repeat=performance.repeat or svc.settings.default_performance_repeat,
+        weights=performance.weights,
+    )
+
+
 async def job_request(body: JobCreate, svc: Services) -> JobRequest:
     """The request with this server's checks done and its limits resolved.
 
@@ -102,6 +168,7 @@ async def job_request(body: JobCreate, svc: Services) -> JobRequest:
     """
     errors = _size_errors(body, svc)
     accepted = await svc.accepted_languages()
+    errors += _performance_errors(body, svc, accepted)
     if body.language not in accepted:
         errors.insert(
             0,
@@ -133,6 +200,7 @@ async def job_request(body: JobCreate, svc: Services) -> JobRequest:
         interleave_output=body.interleave_output,
         files=body.files or {},
         args=body.args or [],
+        performance=_performance(body, svc),
     )
 
 

@@ -8,6 +8,7 @@
            <= rel_tol * max(|a|, |b|)); NaN matches NaN, inf matches inf of the same sign,
            -0.0 matches 0.0.
 A mismatch comes with a short hint of the first difference, cut to a few hundred characters.
+`verdict_of` judges one run on a case: its outcome when it failed, else the comparison.
 """
 
 from __future__ import annotations
@@ -16,9 +17,16 @@ import math
 import re
 from dataclasses import dataclass
 
-from onpyrunner.models import Checker, FloatChecker
+from onpyrunner.models import Checker, FloatChecker, Outcome, RunResult, Verdict
 
 HINT_CHARS = 120
+_OUTCOME_VERDICT = {
+    Outcome.TIME_LIMIT_EXCEEDED: Verdict.TIME_LIMIT_EXCEEDED,
+    Outcome.MEMORY_LIMIT_EXCEEDED: Verdict.MEMORY_LIMIT_EXCEEDED,
+    Outcome.OUTPUT_LIMIT_EXCEEDED: Verdict.OUTPUT_LIMIT_EXCEEDED,
+    Outcome.RUNTIME_ERROR: Verdict.RUNTIME_ERROR,
+    Outcome.COMPILE_ERROR: Verdict.COMPILE_ERROR,
+}
 _NUMBER = re.compile(
     r"[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|inf(?:inity)?|nan)", re.IGNORECASE
 )
@@ -94,3 +102,11 @@ def compare(expected: str, got: str, checker: Checker) -> Comparison:
     if e_tokens == g_tokens:
         return Comparison(True)
     return Comparison(False, _first_difference(e_tokens, g_tokens, "token"))
+
+
+def verdict_of(expected: str, run: RunResult, checker: Checker) -> tuple[Verdict, str | None]:
+    """The verdict of one run on a case, and the hint of a wrong answer."""
+    if run.outcome is not Outcome.SUCCESS:
+        return _OUTCOME_VERDICT[run.outcome], None
+    comparison = compare(expected, run.stdout, checker)
+    return (Verdict.ACCEPTED if comparison.ok else Verdict.WRONG_ANSWER), comparison.hint

@@ -6,7 +6,9 @@ from the compile cache) and its files are put into each case's sandbox.
 With stop_on_first_failure, once a case fails every later case (in request order) is
 reported SKIPPED and the runs of later cases still going are stopped. The whole job is
 capped at `max_judge_wall_s`: cases not finished by then are SKIPPED and, if nothing
-failed before them, the job's verdict is TIME_LIMIT_EXCEEDED.
+failed before them, the job's verdict is TIME_LIMIT_EXCEEDED; the performance runs, when
+the request asks for them, get what is left of it. Progress counts runs: one per case,
+plus the performance runs.
 """
 
 from __future__ import annotations
@@ -15,38 +17,25 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 
-from onpyrunner.judge.compare import compare
+from onpyrunner.judge.compare import verdict_of
+from onpyrunner.judge.measure import first_failure, measure, no_score, runs_of
 from onpyrunner.models import (
     JobRequest,
     JudgeResult,
-    Outcome,
     Progress,
     RunResult,
     TestCase,
     TestResult,
+    Unscored,
     Usage,
     Verdict,
 )
-from onpyrunner.sandbox.pool import Sandbox
-
-_OUTCOME_VERDICT = {
-    Outcome.TIME_LIMIT_EXCEEDED: Verdict.TIME_LIMIT_EXCEEDED,
-    Outcome.MEMORY_LIMIT_EXCEEDED: Verdict.MEMORY_LIMIT_EXCEEDED,
-    Outcome.OUTPUT_LIMIT_EXCEEDED: Verdict.OUTPUT_LIMIT_EXCEEDED,
-    Outcome.RUNTIME_ERROR: Verdict.RUNTIME_ERROR,
-    Outcome.COMPILE_ERROR: Verdict.COMPILE_ERROR,
-}
+from onpyrunner.sandbox.pool import Prepared, Sandbox
 
 
 def case_result(case: TestCase, run: RunResult, request: JobRequest) -> TestResult:
     """The verdict of one case from its run; a hidden case keeps only name, verdict, usage."""
-    diff = None
-    if run.outcome is Outcome.SUCCESS:
-        comparison = compare(case.expected_stdout, run.stdout, request.checker)
-        verdict = Verdict.ACCEPTED if comparison.ok else Verdict.WRONG_ANSWER
-        diff = comparison.hint
-    else:
-        verdict = _OUTCOME_VERDICT[run.outcome]
+    verdict, diff = verdict_of(case.expected_stdout, run, request.checker)
     if case.hidden:
         return TestResult(name=case.name, verdict=verdict, hidden=True, usage=run.usage)
     return TestResult(
@@ -99,47 +88,96 @@ def summarize(cases: list[TestCase], results: list[TestResult], cut_short: bool)
     )
 
 
+class _Counter:
+    """The job's progress: runs done of all it will make."""
+
+    def __init__(self, total: int, on_progress: Callable[[Progress], Awaitable[None]]) -> None:
+        self.done = 0
+        self.total = total
+        self.on_progress = on_progress
+
+    async def step(self) -> None:
+        self.done += 1
+        await self.on_progress(Progress(done=self.done, total=self.total))
+
+    async def finish(self) -> None:
+        """The runs that will not be made count as done: the progress ends at its total."""
+        if self.done < self.total:
+            self.done = self.total
+            await self.on_progress(Progress(done=self.done, total=self.total))
+
+
 async def judge(
     request: JobRequest,
     sandbox: Sandbox,
     on_progress: Callable[[Progress], Awaitable[None]],
 ) -> JudgeResult:
-    """Run every case of a judge job and judge it.
+    """Run every case of a judge job and judge it; then measure its performance when the
+    request asks (judge/measure.py).
 
     Raises:
         SandboxError: the sandbox failed (the whole job then fails).
         UnknownLanguageError: this worker does not have the request's runtime.
     """
     cases = request.test_cases or []
+    performance = request.performance
+    extra = runs_of(performance) if performance is not None else 0
+    progress = _Counter(len(cases) + extra, on_progress)
+    deadline = asyncio.get_running_loop().time() + sandbox.settings.max_judge_wall_s
     prepared = await sandbox.prepare(request.language, request.source_code.encode())
     if prepared.compile_error is not None:  # nothing to run: every case is skipped
         failed = summarize(cases, [skipped(c) for c in cases], cut_short=False)
-        return failed.model_copy(
+        result = failed.model_copy(
             update={
                 "verdict": Verdict.COMPILE_ERROR,
                 "compile_output": prepared.compile_error.compile_output,
             }
         )
+        cut_short = False
+    else:
+        result, cut_short = await _judge_cases(request, sandbox, prepared, progress)
+    if performance is None:
+        return result
+    failing = first_failure(performance, cases, result.tests)
+    if failing is not None:
+        if cut_short:
+            detail = f"the cases did not end within the job's max_judge_wall_s ({failing})"
+            report = no_score(performance, Unscored.OUT_OF_TIME, detail)
+        else:
+            detail = f"the submission on {failing}"
+            report = no_score(performance, Unscored.SUBMISSION_FAILED, detail)
+        await progress.finish()
+        return result.model_copy(update={"performance": report})
+    remaining_s = deadline - asyncio.get_running_loop().time()
+    value, report = await measure(request, sandbox, prepared, remaining_s, progress.step)
+    await progress.finish()
+    return result.model_copy(update={"performance_score": value, "performance": report})
+
+
+async def _judge_cases(
+    request: JobRequest, sandbox: Sandbox, prepared: Prepared, progress: _Counter
+) -> tuple[JudgeResult, bool]:
+    """Every case in its own fresh sandbox, in parallel: the verdicts and the score, and
+    whether max_judge_wall_s cut the cases short."""
+    cases = request.test_cases or []
     results: list[TestResult | None] = [None] * len(cases)
-    first_failure = len(cases)  # index of the earliest failing case seen so far
-    done = 0
+    first_failing = len(cases)  # index of the earliest failing case seen so far
     tasks: list[asyncio.Task[None]] = []
 
     async def run_case(i: int) -> None:
-        nonlocal first_failure, done
+        nonlocal first_failing
         case = cases[i]
-        if i > first_failure:
+        if i > first_failing:
             return
         run = await sandbox.run_prepared(prepared, case.stdin.encode(), request.limits)
         result = case_result(case, run, request)
         results[i] = result
         if request.stop_on_first_failure and result.verdict is not Verdict.ACCEPTED:
-            if i < first_failure:
-                first_failure = i
+            if i < first_failing:
+                first_failing = i
                 for later in tasks[i + 1 :]:
                     later.cancel()
-        done += 1
-        await on_progress(Progress(done=done, total=len(cases)))
+        await progress.step()
 
     tasks = [asyncio.create_task(run_case(i)) for i in range(len(cases))]
     try:
@@ -152,7 +190,7 @@ async def judge(
         with contextlib.suppress(asyncio.CancelledError):
             task.result()  # re-raises a SandboxError of any case
     final = [
-        skipped(case) if result is None or i > first_failure else result
+        skipped(case) if result is None or i > first_failing else result
         for i, (case, result) in enumerate(zip(cases, results, strict=True))
     ]
-    return summarize(cases, final, cut_short=bool(unfinished))
+    return summarize(cases, final, cut_short=bool(unfinished)), bool(unfinished)

@@ -78,6 +78,16 @@
 #include <time.h>
 #include <unistd.h>
 
+/* The protocol's words, each named once (the header above is their specification). */
+#define W_READY "ready"
+#define W_GO "go"
+#define W_REFUSED "refused"
+#define W_STARTED "started"
+#define W_KILL "kill"
+#define W_SIGNAL "signal"
+#define W_EXIT "exit"
+#define W_EXECFAIL "execfail"
+
 #define SLOT_FD 3
 #define IN_DIR "/.onpyrunner/in"
 #define WORK_DIR "/sandbox"
@@ -185,10 +195,10 @@ static void run_program(char **argv, int ctl, unsigned long long cpu_s,
     for (int sig = 1; sig < NSIG; sig++) signal(sig, SIG_DFL);
     sigprocmask(SIG_SETMASK, &none, NULL);
     if (setrlimit(RLIMIT_CPU, &cpu) != 0 || setrlimit(RLIMIT_FSIZE, &fs) != 0) {
-        _exit(fail(ctl, "execfail", errno, 127));
+        _exit(fail(ctl, W_EXECFAIL, errno, 127));
     }
     execv(argv[0], argv);
-    _exit(fail(ctl, "execfail", errno, 127));
+    _exit(fail(ctl, W_EXECFAIL, errno, 127));
 }
 
 /* Split the go message's NUL-separated words after its header into argv (argc of them,
@@ -313,9 +323,9 @@ static int wait_program(pid_t child, int ctl, int sigchld_fd, int *status) {
             for (int i = 0; i < n && i < RUN_FDS; i++) close(extra[i]);
             int sig;
             if (len == 0) host_here = 0; /* the host is gone: stop, and stop listening */
-            if (len == 0 || strcmp(buf, "kill") == 0) {
+            if (len == 0 || strcmp(buf, W_KILL) == 0) {
                 kill(-1, SIGKILL);
-            } else if (sscanf(buf, "signal %d", &sig) == 1 && sig > 0 && sig < NSIG) {
+            } else if (sscanf(buf, W_SIGNAL " %d", &sig) == 1 && sig > 0 && sig < NSIG) {
                 kill(child, sig);
             }
         }
@@ -356,22 +366,22 @@ int main(void) {
     int fds[RUN_FDS], nfds = 0;
     unsigned long long cpu_s, fsize, wall_ms;
     int argc = 0;
-    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) return fail(SLOT_FD, "refused", errno, 125);
-    if (fcntl(SLOT_FD, F_SETFD, FD_CLOEXEC) != 0) return fail(SLOT_FD, "refused", errno, 125);
-    say(SLOT_FD, "ready");
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) return fail(SLOT_FD, W_REFUSED, errno, 125);
+    if (fcntl(SLOT_FD, F_SETFD, FD_CLOEXEC) != 0) return fail(SLOT_FD, W_REFUSED, errno, 125);
+    say(SLOT_FD, W_READY);
 
     ssize_t len = hear(SLOT_FD, message, sizeof(message), fds, RUN_FDS, &nfds);
     if (len == 0 && nfds == 0) return 0; /* the host let it go */
     if (len <= 0 || nfds != RUN_FDS
-        || sscanf(message, "go %llu %llu %llu %d", &cpu_s, &fsize, &wall_ms, &argc) != 4
+        || sscanf(message, W_GO " %llu %llu %llu %d", &cpu_s, &fsize, &wall_ms, &argc) != 4
         || parse_words(message, len, argc, program, links) != 0 || program[0][0] != '/') {
         for (int i = 0; i < nfds && i < RUN_FDS; i++) close(fds[i]);
-        return fail(SLOT_FD, "refused", EINVAL, 125);
+        return fail(SLOT_FD, W_REFUSED, EINVAL, 125);
     }
     close(SLOT_FD); /* the rest of this run is on its own control socket */
     int ctl = fds[3];
     for (int i = 0; i < 3; i++) {
-        if (dup2(fds[i], i) < 0) return fail(ctl, "execfail", errno, 126);
+        if (dup2(fds[i], i) < 0) return fail(ctl, W_EXECFAIL, errno, 126);
         close(fds[i]);
     }
 
@@ -384,15 +394,15 @@ int main(void) {
     sigaddset(&chld, SIGCHLD);
     sigprocmask(SIG_BLOCK, &chld, NULL);
     int sigchld_fd = signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
-    if (sigchld_fd < 0) return fail(ctl, "execfail", errno, 126);
+    if (sigchld_fd < 0) return fail(ctl, W_EXECFAIL, errno, 126);
     int populated = populate(links);
-    if (populated != 0) return fail(ctl, "execfail", populated, 126);
+    if (populated != 0) return fail(ctl, W_EXECFAIL, populated, 126);
 
     long long started = now_us();
     pid_t child = fork();
-    if (child < 0) return fail(ctl, "execfail", errno, 126);
+    if (child < 0) return fail(ctl, W_EXECFAIL, errno, 126);
     if (child == 0) run_program(program, ctl, cpu_s, fsize);
-    say(ctl, "started");
+    say(ctl, W_STARTED);
     for (int i = 0; i < 3; i++) close(i); /* only the program holds the run's pipes */
     alarm((unsigned)(wall_ms / 1000 + 2));
 
@@ -409,10 +419,10 @@ int main(void) {
     long long cpu = tv_us(ru.ru_utime) + tv_us(ru.ru_stime);
     if (WIFSIGNALED(status)) {
         int hit = WTERMSIG(status) == SIGXFSZ && file_at_limit(fsize);
-        snprintf(buf, sizeof(buf), "signal %d %lld %lld %ld %d", WTERMSIG(status), wall, cpu,
+        snprintf(buf, sizeof(buf), W_SIGNAL " %d %lld %lld %ld %d", WTERMSIG(status), wall, cpu,
                  ru.ru_maxrss, hit);
     } else {
-        snprintf(buf, sizeof(buf), "exit %d %lld %lld %ld 0", WEXITSTATUS(status), wall, cpu,
+        snprintf(buf, sizeof(buf), W_EXIT " %d %lld %lld %ld 0", WEXITSTATUS(status), wall, cpu,
                  ru.ru_maxrss);
     }
     int work = open(WORK_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

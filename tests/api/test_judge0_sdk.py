@@ -96,8 +96,12 @@ def test_sdk_wrong_answer(api: Server) -> None:
 
 def test_sdk_time_limit_exceeded(api: Server) -> None:
     client = sdk_client(api)
-    result = judge0.run(
-        client=client, source_code="while True:\n    pass\n", language=71, cpu_time_limit=0.5
+    result = judge0.run(  # a wall limit far away: the CPU limit is what stops it, any load
+        client=client,
+        source_code="while True:\n    pass\n",
+        language=71,
+        cpu_time_limit=0.5,
+        wall_time_limit=30,
     )
     assert isinstance(result, judge0.Submission)
     assert result.status == judge0.Status.TIME_LIMIT_EXCEEDED

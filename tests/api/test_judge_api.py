@@ -92,3 +92,50 @@ def test_bad_judge_requests_are_422(api: Server, changes: dict[str, object], fie
     response = api.submit(judge_body(**changes))
     assert response.status_code == 422, response.text
     assert response.json()["error"].startswith(field)
+
+
+def test_performance_through_the_api_counts_its_runs_in_the_progress(api: Server) -> None:
+    cases = [{"stdin": f"{i}\n", "expected_stdout": f"{2 * i}\n"} for i in range(3)]
+    body = {
+        "source_code": "print(int(input()) * 2)",
+        "test_cases": cases,
+        "performance": {
+            "reference": {"source_code": "n = int(input())\nprint(n + n)"},
+            "cases": [2, 0],
+            "repeat": 2,
+        },
+    }
+    job_id = api.submit(body).json()["job_id"]
+    messages = api.events(job_id)
+    total = 3 + 2 * 2 * 2  # the cases, then 2 measured cases x 2 repeats x 2 programs
+    done = [m["progress"]["done"] for m in messages if m["progress"]]
+    assert done == sorted(done) and done[-1] == total
+    assert all(m["progress"]["total"] == total for m in messages if m["progress"])
+    result = messages[-1]["result"]
+    assert result["verdict"] == "ACCEPTED"
+    assert 0 < result["performance_score"] < 100
+    performance = result["performance"]
+    assert performance["basis"] == "REFERENCE"
+    assert (performance["repeat"], performance["reason"]) == (2, None)
+    assert performance["weights"] == {"cpu_time": 0.75, "memory": 0.25}
+    assert [c["case"] for c in performance["cases"]] == [2, 0]
+    low, high = performance["score_range"]
+    assert low <= result["performance_score"] <= high
+    for measured in performance["cases"]:
+        assert measured["runs"] == 2
+        assert measured["submission"]["cpu_time_ms"] > 0
+        assert measured["baseline"]["memory_kb"] > 0
+    assert api.http.get(f"/jobs/{job_id}").json() == messages[-1]
+
+
+def test_a_wrong_submission_has_a_null_performance_score_through_the_api(api: Server) -> None:
+    body = {
+        "source_code": "print(int(input()) * 3)",
+        "test_cases": [{"stdin": "2\n", "expected_stdout": "4\n", "hidden": True}],
+        "performance": {"repeat": 1},
+    }
+    result = api.run(body)["result"]
+    assert result["performance_score"] is None
+    assert result["performance"]["basis"] == "LIMITS"
+    assert result["performance"]["reason"] == "SUBMISSION_FAILED"
+    assert result["performance"]["detail"] == "the submission on case 0: WRONG_ANSWER"

@@ -3,7 +3,8 @@
     .venv/bin/python -m tests.web.screenshot
 
 Starts `onpyrunner serve` on loopback, opens the page in Debian's Chromium, and writes
-docs/playground.png (a run), docs/playground-judge.png (a judge run with a wrong answer) and
+docs/playground.png (a run), docs/playground-judge.png (a judge run with a wrong answer),
+docs/playground-performance.png (a performance score against a reference) and
 docs/playground-phone-dark.png (a phone in the dark scheme); then prints what the page
 loads, as sent over the wire (gzipped), for docs/playground.md.
 """
@@ -16,6 +17,7 @@ from typing import Any
 
 from playwright.sync_api import Browser, Request, sync_playwright
 
+from tests.judge import programs
 from tests.service import ROOT, Server, server
 from tests.web.browser import Playground, launch, loopback_context
 
@@ -75,6 +77,26 @@ def judge_shot(browser: Browser, api: Server, path: Path) -> None:
         playground.page.screenshot(path=path)
 
 
+def performance_shot(browser: Browser, api: Server, path: Path) -> None:
+    """An O(n^2) solution measured against an O(n log n) reference."""
+    desktop: dict[str, Any] = {"viewport": {"width": 1280, "height": 800}}
+    with loopback_context(browser, api.url, **desktop) as context:
+        playground = Playground(context.new_page(), api.url + "/").open()
+        playground.paste_code(programs.QUADRATIC)
+        playground.remove_all_cases()
+        for seed in (1, 2):
+            case = programs.case(1500, seed)
+            name = f"1500 numbers #{seed}"
+            playground.add_case(case["stdin"], case["expected_stdout"], name=name)
+        playground.page.check("#perf-on")
+        playground.page.fill("#perf-code", programs.FENWICK)
+        playground.page.fill("#perf-repeat", "3")
+        playground.run_tests()
+        playground.wait_outcome("ACCEPTED")
+        playground.page.locator("#result").scroll_into_view_if_needed()
+        playground.page.screenshot(path=path)
+
+
 def phone_shot(browser: Browser, api: Server, path: Path) -> None:
     phone: dict[str, Any] = {
         "viewport": {"width": 390, "height": 844},
@@ -99,6 +121,7 @@ def main() -> int:
             weights = page_weight(browser, api)
             run_shot(browser, api, DOCS / "playground.png")
             judge_shot(browser, api, DOCS / "playground-judge.png")
+            performance_shot(browser, api, DOCS / "playground-performance.png")
             phone_shot(browser, api, DOCS / "playground-phone-dark.png")
         finally:
             browser.close()

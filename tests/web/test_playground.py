@@ -340,3 +340,87 @@ def test_redis_setup_serves_the_same_page(browser: Browser) -> None:
             assert playground.errors == []
     finally:
         delete_prefix(REDIS_URL, prefix)
+
+
+def test_performance_against_a_reference_shows_the_score_and_each_case(
+    playground: Playground, web_server: Server
+) -> None:
+    page = playground.open().page
+    playground.paste_code("n = int(input())\nprint(sum(range(n + 1)))\n")
+    playground.remove_all_cases()
+    playground.add_case("100\n", "5050\n", name="hundred")
+    playground.add_case("3\n", "6\n")
+    page.check("#perf-on")
+    page.fill("#perf-code", "n = int(input())\nprint(n * (n + 1) // 2)\n")
+    page.fill("#perf-repeat", "2")
+    playground.run_tests()
+
+    playground.wait_outcome("ACCEPTED")
+    # the progress counted the performance runs: 2 cases, then 2 cases x 2 runs x 2 programs
+    expect(page.locator("#progress")).to_have_attribute("data-total", "10")
+    expect(page.locator("#progress")).to_have_attribute("data-done", "10")
+    view = page.locator("#perf-view")
+    expect(view).to_be_visible()
+    expect(view).to_have_attribute("data-basis", "REFERENCE")
+    job_id = page.locator("#job-link a").inner_text()
+    result = web_server.http.get(f"/jobs/{job_id}").json()["result"]
+    score = result["performance_score"]
+    assert 0 < score < 100
+    expect(page.locator("#perf-summary")).to_contain_text(f"Performance score {score:.1f} / 100")
+    expect(page.locator("#perf-summary")).to_contain_text("against the reference")
+    rows = page.locator("#perf-rows tr")
+    expect(rows).to_have_count(2)
+    first = result["performance"]["cases"][0]
+    expect(rows.nth(0).locator(".name")).to_have_text("hundred")
+    cells = rows.nth(0).locator("td")
+    expect(cells.nth(2)).to_have_text(re.compile(r"^\d[\d,.]* ms$"))  # the submission's CPU
+    expect(cells.nth(3)).to_have_text(re.compile(r"^\d[\d,.]* ms$"))  # the reference's
+    expect(cells.nth(4)).to_have_text(re.compile(r"^×\d[\d.]*×\d[\d.]*–×\d[\d.]*$"))
+    expect(rows.nth(0).locator(".score")).to_have_text(f"{first['score']:.1f}")
+    expect(page.locator("#perf-view th[data-figure=cpu]")).to_have_text("Reference CPU")
+
+
+def test_a_wrong_submission_shows_why_it_has_no_performance_score(
+    playground: Playground,
+) -> None:
+    page = playground.open().page
+    playground.paste_code("print(int(input()) + 1)\n")
+    playground.remove_all_cases()
+    playground.add_case("1\n", "3\n", name="off")
+    page.check("#perf-on")  # no reference: against the limits
+    playground.run_tests()
+    playground.wait_outcome("WRONG_ANSWER")
+    view = page.locator("#perf-view")
+    expect(view).to_be_visible()
+    expect(view).to_have_attribute("data-basis", "LIMITS")
+    expect(view).to_have_attribute("data-score", "")
+    expect(page.locator("#perf-summary")).to_contain_text("No performance score")
+    expect(page.locator("#perf-summary")).to_contain_text("the submission on case 0")
+    expect(page.locator("#perf-rows tr")).to_have_count(0)
+
+
+def test_a_repeat_above_the_maximum_shows_the_422_at_its_field(playground: Playground) -> None:
+    page = playground.open().page
+    page.check("#perf-on")
+    expect(page.locator("#perf-repeat-hint")).to_have_text("default 5, max 20")
+    page.fill("#perf-repeat", "21")
+    playground.run_tests()
+    expect(page.locator("#alert")).to_contain_text("performance.repeat: must be at most 20")
+    expect(page.locator("#perf-repeat")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#perf-repeat")).to_be_focused()
+
+
+def test_performance_settings_are_kept_in_the_draft(playground: Playground) -> None:
+    page = playground.open().page
+    expect(page.locator("#perf-fields")).to_be_hidden()
+    page.check("#perf-on")
+    page.fill("#perf-code", "print('reference')")
+    page.fill("#perf-repeat", "3")
+    page.select_option("#perf-language", "pypy")
+    page.reload()
+    expect(page.locator("body")).to_have_attribute("data-ready", "true")
+    expect(page.locator("#perf-on")).to_be_checked()
+    expect(page.locator("#perf-fields")).to_be_visible()
+    expect(page.locator("#perf-code")).to_have_value("print('reference')")
+    expect(page.locator("#perf-repeat")).to_have_value("3")
+    expect(page.locator("#perf-language")).to_have_value("pypy")

@@ -19,7 +19,8 @@ async function loadConfig() {
     for (const name of Object.keys(LIMIT_FIELDS)) {
       limits[name] = { default: known.defaults[name], max: known.maximums[name] };
     }
-    return { limits, max_test_cases: known.max_test_cases };
+    const repeat = { default: known.default_performance_repeat, max: known.max_performance_repeat };
+    return { limits, max_test_cases: known.max_test_cases, repeat };
   } catch {
     return {}; // without them the server's 422 still names a limit that is too high
   }
@@ -59,6 +60,69 @@ function fillInputs() {
   $("checker").value = state.checker;
   selectLanguage(state.language);
   renderCases();
+  fillPerformance();
+}
+
+// --- performance ---------------------------------------------------------------------------
+
+function fillPerformance() {
+  const perf = state.performance;
+  $("perf-on").checked = perf.enabled;
+  $("perf-fields").hidden = !perf.enabled;
+  $("perf-code").value = perf.code;
+  $("perf-repeat").value = perf.repeat;
+  selectReferenceLanguage(perf.language);
+}
+
+function selectReferenceLanguage(id) {
+  const select = $("perf-language");
+  if (![...select.options].some((o) => o.value === id)) select.append(new Option(id, id));
+  select.value = id;
+}
+
+/** The request's performance, or null when it is off. */
+function performanceBody() {
+  const perf = state.performance;
+  if (!perf.enabled) return null;
+  const body = {};
+  if (perf.code.trim()) {
+    body.reference = { source_code: perf.code, ...(perf.language ? { language: perf.language } : {}) };
+  }
+  if (perf.repeat !== "") body.repeat = Number(perf.repeat);
+  return body;
+}
+
+/** How many performance runs a judge job will make (the server says exactly, as it goes). */
+function performanceRuns(body) {
+  if (!body.performance) return 0;
+  const repeat = body.performance.repeat || (config.repeat && config.repeat.default) || 5;
+  return body.test_cases.length * repeat * (body.performance.reference ? 2 : 1);
+}
+
+function wirePerformance() {
+  // state.performance, not a copy: opening a share link replaces the state
+  $("perf-on").addEventListener("change", (e) => {
+    state.performance.enabled = e.target.checked;
+    $("perf-fields").hidden = !e.target.checked;
+    changed();
+  });
+  $("perf-language").addEventListener("change", (e) => {
+    state.performance.language = e.target.value;
+    clearFieldError("perf-language");
+    changed();
+  });
+  for (const [id, field] of [["perf-code", "code"], ["perf-repeat", "repeat"]]) {
+    $(id).addEventListener("input", (e) => {
+      state.performance[field] = e.target.value;
+      clearFieldError(id);
+      changed();
+    });
+  }
+  const repeat = config.repeat || {};
+  if (repeat.default) {
+    $("perf-repeat").placeholder = String(repeat.default);
+    $("perf-repeat-hint").textContent = `default ${repeat.default}, max ${repeat.max}`;
+  }
 }
 
 function renderCases() {
@@ -153,6 +217,9 @@ async function loadLanguages() {
     available = [];
     showAlert(`Could not list the languages: ${e.message}`);
   }
+  const same = new Option("same as the code", "");
+  $("perf-language").replaceChildren(same, ...available.map((l) => new Option(l.name, l.id)));
+  selectReferenceLanguage(state.performance.language);
   if (available.length) {
     select.replaceChildren(...available.map((l) => new Option(l.name, l.id)));
   } else {
@@ -192,7 +259,9 @@ function clearFieldError(id) {
 }
 
 function clearFieldErrors() {
-  for (const id of ["cpu", "memory", "stdin", "code", "language"]) clearFieldError(id);
+  for (const id of ["cpu", "memory", "stdin", "code", "language", "perf-language", "perf-repeat", "perf-code"]) {
+    clearFieldError(id);
+  }
   for (const item of $("cases").children) {
     item.classList.remove("invalid");
     item.querySelector(".field-error").hidden = true;
@@ -212,6 +281,9 @@ function markField(path, message) {
     target = { input: editor.view.contentDOM, error: $("code-error") };
   } else if (head === "language") {
     target = { input: $("language"), error: null };
+  } else if (head === "performance") {
+    const id = { repeat: "perf-repeat", "reference.language": "perf-language" }[path.split(".").slice(1).join(".")] || "perf-code";
+    target = { input: $(id), error: $(`${id}-error`) };
   } else if (head === "test_cases" && /^\d+$/.test(index || "")) {
     const item = $("cases").children[Number(index)];
     if (item) {
@@ -271,6 +343,8 @@ function requestBody(mode) {
       ...(c.name ? { name: c.name } : {}),
     }));
     body.checker = state.checker;
+    const performance = performanceBody();
+    if (performance) body.performance = performance;
   }
   return body;
 }
@@ -298,7 +372,7 @@ async function run(mode) {
   hideAlert();
   clearFieldErrors();
   const body = requestBody(mode);
-  resetResult(mode, mode === "judge" ? state.tests : []);
+  resetResult(mode, mode === "judge" ? state.tests : [], mode === "judge" ? performanceRuns(body) : 0);
   terminal.resetTerminal(mode === "run", Boolean(body.interactive));
   setStatus("SUBMITTING");
   setRunning(true);
@@ -413,6 +487,7 @@ async function start() {
   config = await loadConfig();
   showLimits();
   fillInputs();
+  wirePerformance();
   if (fromLink) showNotice("Opened from a share link: the code, stdin, limits and tests are the link's.");
 
   $("stdin").addEventListener("input", (e) => {

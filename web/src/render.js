@@ -70,8 +70,14 @@ export function setTransport(transport) {
   link.dataset.transport = transport;
 }
 
-/** Clear the result area for a new job of the given mode ("run" or "judge"). */
-export function resetResult(mode, cases = []) {
+let measuring = false; // the judge job being shown also measures performance
+
+/**
+ * Clear the result area for a new job of the given mode ("run" or "judge").
+ * @param {number} extraRuns the performance runs the job will make after its cases
+ */
+export function resetResult(mode, cases = [], extraRuns = 0) {
+  measuring = extraRuns > 0;
   setBadge(null);
   $("status").dataset.seen = "";
   $("run-view").hidden = mode !== "run";
@@ -82,6 +88,9 @@ export function resetResult(mode, cases = []) {
   $("cut-note").hidden = true;
   $("job-link").hidden = true;
   $("judge-summary").textContent = "";
+  $("perf-view").hidden = true;
+  $("perf-summary").textContent = "";
+  $("perf-rows").replaceChildren();
   const rows = $("verdict-rows");
   rows.replaceChildren(
     ...cases.map((c, i) => {
@@ -92,7 +101,7 @@ export function resetResult(mode, cases = []) {
       return tr;
     }),
   );
-  setProgress(0, cases.length);
+  setProgress(0, cases.length + extraRuns);
 }
 
 export function showJobLink(id) {
@@ -110,7 +119,8 @@ function setProgress(done, total) {
   bar.value = done;
   bar.dataset.done = String(done);
   bar.dataset.total = String(total);
-  $("progress-text").textContent = total ? `${done} of ${total} cases finished` : "";
+  const what = measuring ? "runs (tests, then performance)" : "cases";
+  $("progress-text").textContent = total ? `${done} of ${total} ${what} finished` : "";
 }
 
 /** Show one state of a job (any message of its WebSocket, or a GET). */
@@ -120,7 +130,7 @@ export function renderJob(job) {
   setStatus(job.status, p && job.status === "RUNNING" ? ` ${p.done} of ${p.total}` : "");
   if (job.status === "CANCELLED") setBadge("CANCELLED");
   if (job.status !== "COMPLETED" || !job.result) return;
-  if ("verdict" in job.result) renderJudge(job.result);
+  if ("verdict" in job.result) renderJudge(job.result, job.progress);
   else renderRun(job.result, job.limits);
 }
 
@@ -158,9 +168,10 @@ function details(test) {
   return cell;
 }
 
-function renderJudge(result) {
+function renderJudge(result, progress) {
   setBadge(result.verdict);
-  setProgress(result.total, result.total);
+  const runs = progress ? progress.total : result.total; // with performance runs: more
+  setProgress(runs, runs);
   const score = Number.isInteger(result.score) ? String(result.score) : result.score.toFixed(1);
   $("judge-summary").replaceChildren(
     el("strong", { textContent: `${result.passed} of ${result.total} passed` }),
@@ -178,6 +189,60 @@ function renderJudge(result) {
         el("td", { textContent: ms(test.usage && test.usage.cpu_time_ms) }),
         el("td", { textContent: memory(test.usage && test.usage.memory_kb) }),
         details(test),
+      );
+      return tr;
+    }),
+  );
+  renderPerformance(result);
+}
+
+const fixed = (v, digits) => (v == null ? "–" : Number(v).toFixed(digits));
+const ratio = (v) => (v == null ? "–" : `×${Number(v).toPrecision(3)}`);
+
+function ratioCell(value, range) {
+  const cell = el("td", { textContent: ratio(value) });
+  if (range) cell.append(el("span", { className: "range", textContent: `${ratio(range[0])}–${ratio(range[1])}` }));
+  return cell;
+}
+
+/** The performance score and the per-case comparison, when the job measured it. */
+function renderPerformance(result) {
+  const perf = result.performance;
+  const view = $("perf-view");
+  view.hidden = !perf;
+  if (!perf) return;
+  const byReference = perf.basis === "REFERENCE";
+  view.dataset.basis = perf.basis;
+  view.dataset.score = result.performance_score == null ? "" : String(result.performance_score);
+  const summary = $("perf-summary");
+  if (result.performance_score == null) {
+    summary.replaceChildren(el("strong", { textContent: "No performance score" }), ` · ${label(perf.reason)}: ${perf.detail}`);
+  } else {
+    const [low, high] = perf.score_range;
+    const basis = byReference ? "against the reference (50: as fast and lean)" : "against the limits (the headroom left)";
+    summary.replaceChildren(
+      el("strong", { textContent: `Performance score ${fixed(result.performance_score, 1)} / 100` }),
+      ` ${basis} · ${fixed(low, 1)} to ${fixed(high, 1)} from the best and worst runs · ${perf.repeat} runs of each · weights: CPU time ${perf.weights.cpu_time}, memory ${perf.weights.memory}`,
+    );
+  }
+  const heads = { cpu: ["Reference CPU", "CPU limit"], memory: ["Reference memory", "Memory limit"] };
+  for (const th of document.querySelectorAll("#perf-view .ref-col")) {
+    th.textContent = heads[th.dataset.figure][byReference ? 0 : 1];
+  }
+  $("perf-rows").replaceChildren(
+    ...perf.cases.map((c) => {
+      const tr = el("tr");
+      tr.dataset.case = String(c.case + 1);
+      tr.append(
+        el("td", { textContent: String(c.case + 1) }),
+        el("td", { className: "name", textContent: c.name || "" }),
+        el("td", { textContent: ms(c.submission.cpu_time_ms) }),
+        el("td", { textContent: ms(c.baseline.cpu_time_ms) }),
+        ratioCell(c.cpu_time_ratio, c.cpu_time_ratio_range),
+        el("td", { textContent: memory(c.submission.memory_kb) }),
+        el("td", { textContent: memory(c.baseline.memory_kb) }),
+        ratioCell(c.memory_ratio, c.memory_ratio_range),
+        el("td", { className: "score", textContent: fixed(c.score, 1) }),
       );
       return tr;
     }),

@@ -19,6 +19,7 @@ export const EXAMPLE = {
     { name: "world", stdin: "world\n", expected_stdout: "Hello, world!\n", hidden: false },
     { name: "Ada", stdin: "Ada\n", expected_stdout: "Hello, Ada!\n", hidden: false },
   ],
+  performance: { enabled: false, language: "", code: "", repeat: "" },
 };
 
 const str = (v, fallback = "") => (typeof v === "string" ? v : fallback);
@@ -29,6 +30,7 @@ const limit = (v) => (/^\d{1,9}$/.test(String(v ?? "")) ? String(v) : "");
 export function clean(raw) {
   const s = raw && typeof raw === "object" ? raw : {};
   const tests = Array.isArray(s.tests) ? s.tests.slice(0, MAX_TESTS) : [];
+  const p = s.performance && typeof s.performance === "object" ? s.performance : {};
   return {
     language: str(s.language, "python"),
     code: str(s.code),
@@ -38,6 +40,12 @@ export function clean(raw) {
       memory_mb: limit(s.limits && s.limits.memory_mb),
     },
     checker: ["lines", "tokens", "exact"].includes(s.checker) ? s.checker : "lines",
+    performance: {
+      enabled: Boolean(p.enabled),
+      language: str(p.language),
+      code: str(p.code),
+      repeat: limit(p.repeat),
+    },
     tests: tests.map((c) => ({
       name: str(c && c.name),
       stdin: str(c && c.stdin),

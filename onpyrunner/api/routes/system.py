@@ -35,6 +35,8 @@ async def limits(svc: Deps) -> ServerLimits:
         max_source_kb=s.max_source_kb,
         max_stdin_kb=s.max_stdin_kb,
         max_test_cases=s.max_test_cases,
+        default_performance_repeat=s.default_performance_repeat,
+        max_performance_repeat=s.max_performance_repeat,
         max_body_bytes=s.max_body_bytes,
         max_wait_s=s.max_wait_s,
     )
