@@ -133,6 +133,21 @@ SPECS: tuple[LimitSpec, ...] = (
 
 BY_NAME: Mapping[str, LimitSpec] = {spec.name: spec for spec in SPECS}
 
+#: The wall time of an interactive job (a live session, docs/api.md): it counts the time its
+#: program waits for a person's input, so its default and maximum are their own settings
+#: (`ONPYRUNNER_DEFAULT_INTERACTIVE_WALL_TIME_MS`, `ONPYRUNNER_MAX_INTERACTIVE_WALL_TIME_MS`),
+#: longer than a batch run's. Every other limit of an interactive job is a batch run's.
+INTERACTIVE_WALL_TIME_MS = LimitSpec(
+    "interactive_wall_time_ms",
+    "ms",
+    "wall-clock time of an interactive job (waiting for input counts)",
+    default=60_000,
+    maximum=600_000,
+    minimum=1,
+    compile=20_000,  # unused: a compile gets compile_wall_time_ms
+    checker=10_000,  # unused: a checker or interactor gets checker_wall_time_ms
+)
+
 
 def _field(name: str) -> int:
     spec = BY_NAME[name]
@@ -184,6 +199,9 @@ class LimitTable:
     #: The stack every run gets, KiB: fixed by the sandbox policy (base.cfg's
     #: rlimit_stack), not a limit a request sets. Known once checked against the policy.
     stack_kb: int | None = None
+    #: An interactive job's wall time: default and maximum (INTERACTIVE_WALL_TIME_MS).
+    interactive_wall_time_ms: int = INTERACTIVE_WALL_TIME_MS.default
+    max_interactive_wall_time_ms: int = INTERACTIVE_WALL_TIME_MS.maximum
 
     @classmethod
     def of(cls, values: Callable[[str], int]) -> LimitTable:
@@ -205,6 +223,17 @@ class LimitTable:
                     f"default_{spec.name}={tables['default'][spec.name]} is above "
                     f"max_{spec.name}={tables['max'][spec.name]}"
                 )
+        interactive = {
+            kind: values(f"{kind}_{INTERACTIVE_WALL_TIME_MS.name}") for kind in ("default", "max")
+        }
+        for kind, value in interactive.items():
+            if value < INTERACTIVE_WALL_TIME_MS.minimum:
+                problems.append(f"{kind}_{INTERACTIVE_WALL_TIME_MS.name}={value} is below 1")
+        if interactive["default"] > interactive["max"]:
+            problems.append(
+                f"default_interactive_wall_time_ms={interactive['default']} is above "
+                f"max_interactive_wall_time_ms={interactive['max']}"
+            )
         if problems:
             raise ConfigError("limit settings: " + "; ".join(problems))
         return cls(
@@ -212,6 +241,8 @@ class LimitTable:
             maximums=Limits(**tables["max"]),
             compile=Limits(**tables["compile"]),
             checker=Limits(**tables["checker"]),
+            interactive_wall_time_ms=interactive["default"],
+            max_interactive_wall_time_ms=interactive["max"],
         )
 
     @classmethod
@@ -226,27 +257,34 @@ class LimitTable:
 
         def value(key: str) -> int:
             kind, _, name = key.partition("_")
-            return int(getattr(BY_NAME[name], shipped[kind]))
+            spec = INTERACTIVE_WALL_TIME_MS if name == INTERACTIVE_WALL_TIME_MS.name else None
+            return int(getattr(spec or BY_NAME[name], shipped[kind]))
 
         return cls.of(value)
 
-    def resolve(self, requested: Mapping[str, int | None]) -> Limits:
+    def resolve(self, requested: Mapping[str, int | None], interactive: bool = False) -> Limits:
         """A request's limits: what it asks for, the defaults for the rest.
 
         Args:
             requested: limit name -> value, in this module's units; None or absent
                 means the default.
+            interactive: an interactive job's: its wall time has its own default and
+                maximum (INTERACTIVE_WALL_TIME_MS).
 
         Raises:
             LimitsError: a value over the server's maximum or under the lower bound.
         """
         chosen = self.defaults.model_dump()
+        maximums = self.maximums.model_dump()
+        if interactive:
+            chosen["wall_time_ms"] = self.interactive_wall_time_ms
+            maximums["wall_time_ms"] = self.max_interactive_wall_time_ms
         problems = []
         for name, value in requested.items():
             if value is None:
                 continue
             spec = BY_NAME[name]
-            maximum = getattr(self.maximums, name)
+            maximum = maximums[name]
             if value > maximum:
                 message = f"must be at most {maximum} (the server maximum)"
                 problems.append(LimitProblem(name, message, "less_than_equal", maximum, value))

@@ -135,6 +135,9 @@ class RunResult(BaseModel):
     #: missing, not a regular file, or over the size cap is absent. Left out of the result
     #: when none was asked for.
     files: dict[str, str] | None = Field(None, exclude_if=lambda files: files is None)
+    #: stdout and stderr interleaved in the order the host read them, when the request
+    #: asked for it (`interleave_output`); left out of the result otherwise.
+    output: str | None = Field(None, exclude_if=lambda output: output is None)
 
 
 class TestCase(BaseModel):
@@ -296,6 +299,22 @@ class JobRequest(BaseModel):
     performance: PerformanceRequest | None = None
     interactor: Interactor | None = None
     subtasks: list[Subtask] | None = None
+    #: A live session: stdin stays open for what a client sends (WS /jobs/{id}/session),
+    #: output is published as it is written. Plain runs only.
+    interactive: bool = False
+    #: Output published as it is written, for the events WebSocket. Plain runs only.
+    stream: bool = False
+    #: The result also holds stdout and stderr interleaved (RunResult.output).
+    interleave_output: bool = False
+    #: More files in the working directory: relative path -> content, base64.
+    files: dict[str, str] = Field(default_factory=dict)
+    #: Arguments after the run command.
+    args: list[str] = Field(default_factory=list)
+
+    @property
+    def live(self) -> bool:
+        """Whether its run publishes output as it is written (a session or a stream)."""
+        return self.interactive or self.stream
 
 
 class Progress(BaseModel):
@@ -473,6 +492,9 @@ class Job(BaseModel):
     language: str
     limits: Limits
     judge: bool = False
+    #: Submitted `interactive` (a live session) or `stream` (output as written).
+    interactive: bool = False
+    stream: bool = False
     timestamps: Timestamps
     result: RunResult | JudgeResult | None = None
     error: str | None = None

@@ -11,7 +11,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from onpyrunner.errors import ConfigError
-from onpyrunner.limits import BY_NAME, LimitTable
+from onpyrunner.limits import BY_NAME, INTERACTIVE_WALL_TIME_MS, LimitTable
 
 _LIMIT_KINDS = {
     "default": ("default", "a run gets when the request sets none"),
@@ -23,7 +23,7 @@ _LIMIT_KINDS = {
 
 def _limit(kind: str, name: str) -> Any:
     """A limit setting: its shipped value and lower bound come from limits.py."""
-    spec = BY_NAME[name]
+    spec = INTERACTIVE_WALL_TIME_MS if name == INTERACTIVE_WALL_TIME_MS.name else BY_NAME[name]
     attribute, meaning = _LIMIT_KINDS[kind]
     unit = f", {spec.unit}" if spec.unit else ""
     return Field(
@@ -99,6 +99,12 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(16 << 20, ge=1024, description="largest request body")
     max_test_cases: int = Field(100, ge=1, description="test cases per judge job")
     max_judge_wall_s: float = Field(300.0, gt=0, description="wall time cap of one whole judge job")
+    session_idle_s: float = Field(
+        30.0,
+        gt=0,
+        description="an interactive job no client has been attached to for this long is "
+        "cancelled (its wall limit ends it anyway)",
+    )
     default_performance_repeat: int = Field(
         5,
         ge=1,
@@ -150,6 +156,18 @@ class Settings(BaseSettings):
         "non-public addresses (for tests and closed networks only)",
     )
 
+    # --- the Piston-compatible API (docs/piston.md) ------------------------------------
+    piston_prefix: str = Field(
+        "/api/v2",
+        description="path the Piston v2 compatible API is mounted under (and under "
+        "<prefix>/piston); empty = not mounted",
+    )
+    piston_strict_versions: bool = Field(
+        False,
+        description="a Piston version selector the installed runtime does not satisfy is "
+        "refused (Piston's 'runtime is unknown'); default: served by the installed version",
+    )
+
     # --- limits: defaults, server maximums and compile values (limits.py) -------------
     default_cpu_time_ms: int = _limit("default", "cpu_time_ms")
     max_cpu_time_ms: int = _limit("max", "cpu_time_ms")
@@ -175,6 +193,8 @@ class Settings(BaseSettings):
     max_max_file_kb: int = _limit("max", "max_file_kb")
     compile_max_file_kb: int = _limit("compile", "max_file_kb")
     checker_max_file_kb: int = _limit("checker", "max_file_kb")
+    default_interactive_wall_time_ms: int = _limit("default", "interactive_wall_time_ms")
+    max_interactive_wall_time_ms: int = _limit("max", "interactive_wall_time_ms")
     # --- sizes of a request ---------------------------------------------------------------
     max_source_kb: int = Field(256, ge=1, description="largest source_code, KiB")
     compile_cache_mb: int = Field(256, ge=1, description="size cap of the compile cache")
@@ -191,7 +211,7 @@ class Settings(BaseSettings):
             return [t for t in re.split(r"[\s,]+", value) if t]
         return value
 
-    @field_validator("judge0_prefix")
+    @field_validator("judge0_prefix", "piston_prefix")
     @classmethod
     def _prefix_shape(cls, value: str) -> str:
         value = value.rstrip("/")

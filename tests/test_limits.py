@@ -63,6 +63,26 @@ def test_resolve_refuses_values_outside_the_bounds_naming_each() -> None:
     ]
 
 
+def test_an_interactive_job_has_a_wall_time_of_its_own_default_and_maximum() -> None:
+    table = LimitTable.shipped()
+    assert table.interactive_wall_time_ms > table.defaults.wall_time_ms
+    assert table.max_interactive_wall_time_ms > table.maximums.wall_time_ms
+    limits = table.resolve({"cpu_time_ms": 500}, interactive=True)
+    assert limits.wall_time_ms == table.interactive_wall_time_ms
+    assert limits.cpu_time_ms == 500
+    most = table.max_interactive_wall_time_ms
+    assert table.resolve({"wall_time_ms": most}, interactive=True).wall_time_ms == most
+    with pytest.raises(LimitsError, match=f"at most {most} "):
+        table.resolve({"wall_time_ms": most + 1}, interactive=True)
+    with pytest.raises(LimitsError):
+        table.resolve({"wall_time_ms": most})  # a batch job keeps the batch maximum
+
+
+def test_an_interactive_wall_default_above_its_maximum_is_refused_at_start() -> None:
+    with pytest.raises(ValidationError, match="default_interactive_wall_time_ms=9 is above"):
+        Settings(default_interactive_wall_time_ms=9, max_interactive_wall_time_ms=8)
+
+
 @pytest.mark.parametrize(
     "setting", ["default_cpu_time_ms", "max_memory_mb", "compile_output_kb", "max_max_processes"]
 )

@@ -15,8 +15,8 @@ from fastapi import FastAPI
 from onpyrunner import __version__
 from onpyrunner.api import auth, errors
 from onpyrunner.api.body import BodyLimit
-from onpyrunner.api.compat import judge0
-from onpyrunner.api.routes import jobs, system
+from onpyrunner.api.compat import judge0, piston
+from onpyrunner.api.routes import jobs, session, system
 from onpyrunner.api.services import Services
 from onpyrunner.settings import Settings
 from onpyrunner.web import page
@@ -46,7 +46,9 @@ def create_api(settings: Settings, provide: ServicesProvider) -> FastAPI:
             auth.TokenAuth, tokens=[t.get_secret_value() for t in settings.auth_tokens]
         )
     judge0.install(app, settings)  # first: at the root, its GET /languages wins
+    piston.install(app, settings)
     app.include_router(jobs.router)
+    app.include_router(session.router)
     app.include_router(system.router)
     app.include_router(page.router())
     if settings.auth_tokens:  # built now, once every route is in: the 401s are documented

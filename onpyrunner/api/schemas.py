@@ -105,6 +105,26 @@ class JobCreate(BaseModel):
     test_cases: list[TestCase] | None = None
     checker: Checker = "lines"
     stop_on_first_failure: bool = Field(False, strict=True)  # true or false, not 0 or "yes"
+    interactive: bool = Field(
+        False,
+        strict=True,
+        description="a live session: stdin stays open for what clients send on "
+        "WS /jobs/{job_id}/session, output is sent as it is written; plain runs only; the wall "
+        "time (waiting for input counts) has its own default and maximum",
+    )
+    stream: bool = Field(
+        False,
+        strict=True,
+        description="the events WebSocket also sends output as it is written; plain runs only",
+    )
+    interleave_output: bool = Field(
+        False, strict=True, description="the result's output: stdout and stderr interleaved"
+    )
+    files: dict[Text, str] | None = Field(
+        None,
+        description="more files in the working directory: relative path -> content, base64",
+    )
+    args: list[Text] | None = Field(None, description="arguments after the run command")
     performance: PerformanceIn | None = Field(
         None, description="measure how fast and lean the submission is (needs test_cases)"
     )

@@ -11,6 +11,7 @@ logic of its own.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 from typing import Any
 
@@ -33,6 +34,9 @@ from onpyrunner.models import (
     Reference,
 )
 from onpyrunner.queue.store import new_job
+
+#: Characters of a run's arguments, all together (the kernel's limit is far above).
+MAX_ARGS_CHARS = 64 * 1024
 
 
 def _over(loc: tuple[str | int, ...], size: int, maximum: int) -> list[dict[str, Any]]:
@@ -58,6 +62,44 @@ def _size_errors(body: JobCreate, svc: Services) -> list[dict[str, Any]]:
         errors += _over(("test_cases", i, "stdin"), len(case.stdin.encode()), max_stdin)
     if body.test_cases is not None and not body.test_cases:
         errors.append(field_error(("body", "test_cases"), "must hold at least one case"))
+    for flag in ("interactive", "stream"):
+        if getattr(body, flag) and body.test_cases is not None:
+            errors.append(field_error(("body", flag), "is for plain runs only, not test_cases"))
+    return errors + _file_errors(body, settings.max_stdin_kb * 1024)
+
+
+def _path_problem(path: str) -> str | None:
+    """Why path cannot name a file of the working directory, or None."""
+    parts = path.split("/")
+    if not path or path.startswith("/") or any(p in ("", ".", "..") for p in parts):
+        return "must be a relative path without empty, '.' or '..' parts"
+    if parts[0].startswith(".onpyrunner") or "\0" in path:
+        return "is a name the sandbox keeps for itself"
+    return None
+
+
+def _file_errors(body: JobCreate, max_bytes: int) -> list[dict[str, Any]]:
+    errors: list[dict[str, Any]] = []
+    total = 0
+    for path, content in (body.files or {}).items():
+        problem = _path_problem(path)
+        if problem is not None:
+            errors.append(field_error(("body", "files", path), problem))
+        try:
+            total += len(base64.b64decode(content, validate=True))
+        except ValueError:
+            errors.append(field_error(("body", "files", path), "must be base64"))
+    if total > max_bytes:
+        errors.append(
+            field_error(
+                ("body", "files"), f"are larger than the server maximum of {max_bytes} bytes"
+            )
+        )
+    arg_chars = sum(len(arg) + 1 for arg in body.args or ())
+    if arg_chars > MAX_ARGS_CHARS:
+        errors.append(
+            field_error(("body", "args"), f"are longer than the server maximum of {MAX_ARGS_CHARS}")
+        )
     return errors
 
 
@@ -245,7 +287,7 @@ async def job_request(body: JobCreate, svc: Services) -> JobRequest:
     errors += _subtask_errors(body, svc)
     requested = body.limits.model_dump() if body.limits is not None else {}
     try:
-        limits = svc.limits.resolve(requested)
+        limits = svc.limits.resolve(requested, interactive=body.interactive)
     except LimitsError as e:
         for p in e.problems:
             bound = {"le" if p.kind == "less_than_equal" else "ge": p.bound}
@@ -261,6 +303,11 @@ async def job_request(body: JobCreate, svc: Services) -> JobRequest:
         test_cases=body.test_cases,
         checker=body.checker,
         stop_on_first_failure=body.stop_on_first_failure,
+        interactive=body.interactive,
+        stream=body.stream,
+        interleave_output=body.interleave_output,
+        files=body.files or {},
+        args=body.args or [],
         performance=_performance(body, svc),
         interactor=body.interactor,
         subtasks=body.subtasks,

@@ -14,6 +14,9 @@ class Keys:
       <p>control           pub/sub channel: "cancel <id>" for the worker running a job
       <p>workers           sorted set: worker id -> time of its last heartbeat
       <p>languages         hash: runtime id -> JSON {name, version}, written by workers
+      <p>session:<id>:out  stream: a live run's output log (queue/session.py), field "e"
+      <p>session:<id>:in   list: commands waiting for a live run's program, JSON each
+      <p>session:<id>:clients  sorted set: attached client -> time its presence lapses
     """
 
     GROUP = "workers"
@@ -33,6 +36,15 @@ class Keys:
 
     def events(self, job_id: str) -> str:
         return f"{self.prefix}events:{job_id}"
+
+    def session_output(self, job_id: str) -> str:
+        return f"{self.prefix}session:{job_id}:out"
+
+    def session_input(self, job_id: str) -> str:
+        return f"{self.prefix}session:{job_id}:in"
+
+    def session_clients(self, job_id: str) -> str:
+        return f"{self.prefix}session:{job_id}:clients"
 
     def job_id_of_events(self, channel: str) -> str:
         """The job id a message on an events channel is about."""

@@ -19,6 +19,14 @@ from datetime import datetime
 
 from onpyrunner.errors import JobFinishedError, JobNotFoundError, QueueFullError
 from onpyrunner.models import TERMINAL_STATUSES, Job, JobRequest, JobStatus, Progress
+from onpyrunner.queue.session import (
+    LOG_TTL_S,
+    MAX_PENDING_INPUTS,
+    START,
+    Command,
+    Output,
+    Sessions,
+)
 from onpyrunner.queue.store import (
     TOO_MANY_DELIVERIES,
     Claim,
@@ -71,6 +79,7 @@ class MemoryStore(JobStore):
         self._control: set[asyncio.Queue[str]] = set()
         self._workers: dict[str, tuple[float, list[LanguageInfo]]] = {}
         self._purged_at = 0.0
+        self.sessions = MemorySessions(settings.job_ttl_s)
 
     # --- helpers ---------------------------------------------------------------------
     def _now(self) -> float:
@@ -146,7 +155,7 @@ class MemoryStore(JobStore):
         entry = self._live(job_id)
         return entry.job if entry is not None else None
 
-    async def cancel(self, job_id: str) -> Job:
+    async def cancel(self, job_id: str, reason: str | None = None) -> Job:
         entry = self._live(job_id)
         if entry is None:
             raise JobNotFoundError(job_id)
@@ -154,7 +163,7 @@ class MemoryStore(JobStore):
         if status in TERMINAL_STATUSES:
             raise JobFinishedError(job_id, status)
         stamps = entry.job.timestamps.model_copy(update={"finished_at": utcnow()})
-        self._update(entry, status=JobStatus.CANCELLED, timestamps=stamps)
+        self._update(entry, status=JobStatus.CANCELLED, timestamps=stamps, error=reason)
         entry.request = None
         if status is JobStatus.RUNNING:
             for queue in self._control:
@@ -337,3 +346,119 @@ class MemoryStore(JobStore):
                 yield await queue.get()
         finally:
             self._control.discard(queue)
+
+
+@dataclass
+class _Session:
+    """One job's live-session channels in this process."""
+
+    expires_at: float
+    log: deque[tuple[int, Output]]
+    inputs: deque[Command]
+    changed: asyncio.Condition  # the log grew, or the input queue changed
+    attached: int = 0
+
+
+class MemorySessions(Sessions):
+    """Live sessions in this process's memory (see session.py). A session's state lives
+    while it is used, and at most `ttl_s` after its last use (the job's TTL), LOG_TTL_S once
+    its run ended."""
+
+    def __init__(self, ttl_s: float) -> None:
+        self.ttl_s = ttl_s
+        self._by_job: dict[str, _Session] = {}
+        self._seq = itertools.count(1)
+        self._purged_at = 0.0
+
+    def _session(self, job_id: str) -> _Session:
+        now = time.monotonic()
+        if now - self._purged_at >= 1.0:
+            self._purged_at = now
+            expired = [j for j, s in self._by_job.items() if s.expires_at <= now]
+            for gone in expired:
+                if not self._by_job[gone].attached:
+                    del self._by_job[gone]
+        session = self._by_job.get(job_id)
+        if session is None:
+            session = _Session(now + self.ttl_s, deque(), deque(), asyncio.Condition())
+            self._by_job[job_id] = session
+        return session
+
+    def _touch(self, session: _Session, ttl_s: float | None = None) -> None:
+        session.expires_at = time.monotonic() + (self.ttl_s if ttl_s is None else ttl_s)
+
+    async def send(self, job_id: str, command: Command) -> None:
+        session = self._session(job_id)
+        async with session.changed:
+            await session.changed.wait_for(lambda: len(session.inputs) < MAX_PENDING_INPUTS)
+            session.inputs.append(command)
+            self._touch(session)
+            session.changed.notify_all()
+
+    async def read(self, job_id: str, cursor: str, timeout_s: float) -> tuple[list[Output], str]:
+        session = self._session(job_id)
+        after = int(cursor) if cursor != START else 0
+
+        def fresh() -> list[tuple[int, Output]]:
+            return [(seq, entry) for seq, entry in session.log if seq > after]
+
+        async with session.changed:
+            found = fresh()
+            if not found and timeout_s > 0:
+                # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a
+                # cancellation that lands as the wait ends, and a reader must stop then
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(timeout_s):
+                        await session.changed.wait_for(lambda: bool(fresh()))
+                found = fresh()
+        if not found:
+            return [], cursor
+        return [entry for _, entry in found], str(found[-1][0])
+
+    @contextlib.asynccontextmanager
+    async def _attach(self, job_id: str) -> AsyncIterator[None]:
+        session = self._session(job_id)
+        session.attached += 1
+        try:
+            yield
+        finally:
+            session.attached -= 1
+            self._touch(session, max(session.expires_at - time.monotonic(), LOG_TTL_S))
+
+    def attach(self, job_id: str) -> AbstractAsyncContextManager[None]:
+        return self._attach(job_id)
+
+    async def begin(self, job_id: str) -> None:
+        session = self._session(job_id)
+        session.log.clear()
+        self._touch(session)
+
+    async def publish(self, job_id: str, entries: list[Output]) -> None:
+        session = self._session(job_id)
+        async with session.changed:
+            session.log.extend((next(self._seq), entry) for entry in entries)
+            self._touch(session)
+            session.changed.notify_all()
+
+    async def receive(self, job_id: str, timeout_s: float) -> Command | None:
+        session = self._session(job_id)
+        async with session.changed:
+            if not session.inputs:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(timeout_s):
+                        await session.changed.wait_for(lambda: bool(session.inputs))
+            if not session.inputs:
+                return None
+            command = session.inputs.popleft()
+            session.changed.notify_all()  # room for a waiting sender
+            return command
+
+    async def attached(self, job_id: str) -> bool:
+        return self._session(job_id).attached > 0
+
+    async def end(self, job_id: str) -> None:
+        session = self._session(job_id)
+        async with session.changed:
+            session.inputs.clear()
+            self._touch(session, LOG_TTL_S)
+            session.changed.notify_all()

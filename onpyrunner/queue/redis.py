@@ -16,6 +16,7 @@ import contextlib
 import json
 import logging
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
@@ -48,6 +49,15 @@ from onpyrunner.models import (
     Timestamps,
 )
 from onpyrunner.queue.keys import Keys
+from onpyrunner.queue.session import (
+    LOG_TTL_S,
+    MAX_PENDING_INPUTS,
+    PRESENCE_TTL_S,
+    START,
+    Command,
+    Output,
+    Sessions,
+)
 from onpyrunner.queue.store import (
     TOO_MANY_DELIVERIES,
     Claim,
@@ -147,7 +157,7 @@ if ARGV[3] == '1' then redis.call('PUBLISH', KEYS[2], 'RUNNING') end
 return 1
 """
 
-# KEYS: job, events, control.  ARGV: now, ttl_ms, job id.
+# KEYS: job, events, control.  ARGV: now, ttl_ms, job id, reason ('' for none).
 _CANCEL = """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {'missing'} end
@@ -155,6 +165,7 @@ if status == 'COMPLETED' or status == 'FAILED' or status == 'CANCELLED' then
   return {'finished', status}
 end
 redis.call('HSET', KEYS[1], 'status', 'CANCELLED', 'finished_at', ARGV[1])
+if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'error', ARGV[4]) end
 redis.call('HDEL', KEYS[1], 'request')
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 redis.call('PUBLISH', KEYS[2], 'CANCELLED')
@@ -185,6 +196,21 @@ for k = 1, (#KEYS - 1) / 2 do
 end
 return mine
 """
+
+
+# KEYS: a session's input list.  ARGV: most waiting, ttl_ms, the command.  1 when queued,
+# 0 when the list is full.
+_SESSION_SEND = """
+if redis.call('LLEN', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
+redis.call('RPUSH', KEYS[1], ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+"""
+
+#: How long a sender waits at most between two looks at a full input list.
+_SEND_BACKOFF_MAX_S = 0.05
+#: The longest blocking read of a session (the client's socket timeout is 5 s).
+_SESSION_BLOCK_MAX_S = 4.0
 
 
 @contextlib.contextmanager
@@ -227,6 +253,8 @@ def _job_from_hash(fields: dict[str, str]) -> Job:
         language=fields["language"],
         limits=Limits.model_validate_json(fields["limits"]),
         judge=fields.get("judge") == "1",
+        interactive=fields.get("interactive") == "1",
+        stream=fields.get("stream") == "1",
         timestamps=Timestamps.model_validate(stamps),
         result=result,
         error=fields.get("error") or None,
@@ -268,6 +296,7 @@ class RedisStore(JobStore):
         self._delete = self.redis.register_script(_DELETE)
         self._heartbeat = self.redis.register_script(_HEARTBEAT)
         self._ttl_ms = int(settings.job_ttl_s * 1000)
+        self.sessions = RedisSessions(self.redis, self.keys, self._ttl_ms)
         self._watchers = Watchers()
         self._listener: asyncio.Task[None] | None = None
         self._group_ready = False
@@ -379,6 +408,10 @@ class RedisStore(JobStore):
         }
         if job.origin != NATIVE:
             fields["origin"] = job.origin.model_dump_json()
+        if job.interactive:
+            fields["interactive"] = "1"
+        if job.stream:
+            fields["stream"] = "1"
         return fields
 
     async def get(self, job_id: str) -> Job | None:
@@ -388,10 +421,11 @@ class RedisStore(JobStore):
             return None
         return _job_from_hash(fields)
 
-    async def cancel(self, job_id: str) -> Job:
+    async def cancel(self, job_id: str, reason: str | None = None) -> Job:
         keys = [self.keys.job(job_id), self.keys.events(job_id), self.keys.control]
+        args: list[str | int] = [_epoch(utcnow()), self._ttl_ms, job_id, reason or ""]
         with _translate():
-            answer = await self._cancel(keys=keys, args=[_epoch(utcnow()), self._ttl_ms, job_id])
+            answer = await self._cancel(keys=keys, args=args)
         if answer[0] == "missing":
             raise JobNotFoundError(job_id)
         if answer[0] == "finished":
@@ -612,3 +646,108 @@ class RedisStore(JobStore):
             verb, _, job_id = str(message["data"]).partition(" ")
             if verb == "cancel":
                 yield job_id
+
+
+class RedisSessions(Sessions):
+    """Live sessions in Redis (see session.py): the output log is a stream per job, read
+    with blocking XREADs from each reader's own cursor; the input queue a list per job
+    (queued by a script that refuses past MAX_PENDING_INPUTS, taken with BLPOP);
+    presence a sorted set of attached clients and the time each one's presence lapses."""
+
+    def __init__(self, client: aioredis.Redis, keys: Keys, ttl_ms: int) -> None:
+        self.redis = client
+        self.keys = keys
+        self.ttl_ms = ttl_ms
+        self._send = client.register_script(_SESSION_SEND)
+
+    async def send(self, job_id: str, command: Command) -> None:
+        delay = 0.001
+        while True:
+            with _translate():
+                queued = await self._send(
+                    keys=[self.keys.session_input(job_id)],
+                    args=[MAX_PENDING_INPUTS, self.ttl_ms, command.dumps()],
+                )
+            if queued:
+                return
+            # Full: the worker takes the next command once the program read the last.
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, _SEND_BACKOFF_MAX_S)
+
+    async def read(self, job_id: str, cursor: str, timeout_s: float) -> tuple[list[Output], str]:
+        key = self.keys.session_output(job_id)
+        block_ms = int(min(timeout_s, _SESSION_BLOCK_MAX_S) * 1000)
+        with _translate():
+            reply: Any = await self.redis.xread(
+                {key: cursor or START}, count=256, block=block_ms if block_ms > 0 else None
+            )
+        entries: list[Output] = []
+        for _, items in reply or []:
+            for entry_id, fields in items:
+                cursor = entry_id
+                if "e" in fields:
+                    entries.append(Output.loads(fields["e"]))
+        return entries, cursor
+
+    @contextlib.asynccontextmanager
+    async def _attach(self, job_id: str) -> AsyncIterator[None]:
+        key = self.keys.session_clients(job_id)
+        client = uuid.uuid4().hex
+
+        async def present() -> None:
+            with _translate():
+                async with self.redis.pipeline(transaction=True) as pipe:
+                    pipe.zadd(key, {client: time.time() + PRESENCE_TTL_S})
+                    pipe.pexpire(key, self.ttl_ms)
+                    await pipe.execute()
+
+        async def renew() -> None:
+            while True:
+                await asyncio.sleep(PRESENCE_TTL_S / 3)
+                with contextlib.suppress(BackendUnavailableError):
+                    await present()
+
+        await present()
+        renewing = asyncio.create_task(renew())
+        try:
+            yield
+        finally:
+            renewing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewing
+            with contextlib.suppress(BackendUnavailableError), _translate():
+                await self.redis.zrem(key, client)
+
+    def attach(self, job_id: str) -> AbstractAsyncContextManager[None]:
+        return self._attach(job_id)
+
+    async def begin(self, job_id: str) -> None:
+        with _translate():
+            await self.redis.delete(self.keys.session_output(job_id))
+
+    async def publish(self, job_id: str, entries: list[Output]) -> None:
+        key = self.keys.session_output(job_id)
+        with _translate():
+            async with self.redis.pipeline(transaction=True) as pipe:
+                for entry in entries:
+                    pipe.xadd(key, {"e": entry.dumps()})
+                pipe.pexpire(key, self.ttl_ms)
+                await pipe.execute()
+
+    async def receive(self, job_id: str, timeout_s: float) -> Command | None:
+        timeout = max(0.001, min(timeout_s, _SESSION_BLOCK_MAX_S))
+        with _translate():
+            reply: Any = await self.redis.blpop([self.keys.session_input(job_id)], timeout)
+        return Command.loads(reply[1]) if reply else None
+
+    async def attached(self, job_id: str) -> bool:
+        with _translate():
+            count = await self.redis.zcount(self.keys.session_clients(job_id), time.time(), "+inf")
+        return bool(count)
+
+    async def end(self, job_id: str) -> None:
+        with _translate():
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.delete(self.keys.session_input(job_id))
+                pipe.pexpire(self.keys.session_output(job_id), int(LOG_TTL_S * 1000))
+                await pipe.execute()

@@ -35,6 +35,7 @@ from onpyrunner.models import (
     RunResult,
     Timestamps,
 )
+from onpyrunner.queue.session import Sessions
 
 #: Reason stored on a job delivered too many times.
 TOO_MANY_DELIVERIES = (
@@ -55,6 +56,8 @@ def new_job(request: JobRequest, origin: Origin = NATIVE) -> Job:
         language=request.language,
         limits=request.limits,
         judge=request.test_cases is not None,
+        interactive=request.interactive,
+        stream=request.stream,
         timestamps=Timestamps(received_at=utcnow()),
         origin=origin,
     )
@@ -112,9 +115,14 @@ class Watch:
         self._queue.put_nowait(None)
 
     async def changed(self, timeout_s: float) -> bool:
-        """Wait for the next change; False when timeout_s passed without one."""
+        """Wait for the next change; False when timeout_s passed without one.
+
+        (asyncio.timeout, not wait_for: on Python 3.11, wait_for can swallow a cancellation
+        that lands as its wait ends, and a cancelled follower would then wait on.)
+        """
         try:
-            await asyncio.wait_for(self._queue.get(), timeout_s)
+            async with asyncio.timeout(timeout_s):
+                await self._queue.get()
         except TimeoutError:
             return False
         return True
@@ -146,6 +154,9 @@ class Watchers:
 
 class JobStore(ABC):
     """A queue backend. Open it before use and close it after."""
+
+    #: The live sessions' channels (queue/session.py), on this backend.
+    sessions: Sessions
 
     # --- life ------------------------------------------------------------------------
     @abstractmethod
@@ -184,8 +195,9 @@ class JobStore(ABC):
         """The job, or None when unknown or expired."""
 
     @abstractmethod
-    async def cancel(self, job_id: str) -> Job:
-        """Cancel a PENDING or RUNNING job; returns it as CANCELLED.
+    async def cancel(self, job_id: str, reason: str | None = None) -> Job:
+        """Cancel a PENDING or RUNNING job; returns it as CANCELLED (with reason as its
+        error, when given).
 
         Raises:
             JobNotFoundError: unknown or expired.

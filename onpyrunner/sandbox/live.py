@@ -102,10 +102,16 @@ class Live:
                 waiter.cancel()
 
     # --- the slot's side -----------------------------------------------------------------
-    async def attach(self, stdin: BinaryIO, send_signal: Callable[[int], None]) -> None:
-        """The program runs: its stdin pipe's write end (taken over) and how to signal it."""
+    async def attach(
+        self, stdin: BinaryIO, send_signal: Callable[[int], None], initial: bytes = b""
+    ) -> None:
+        """The program runs: its stdin pipe's write end (taken over), how to signal it,
+        and the stdin the run came with, which goes first (whole: its size was checked
+        with the request)."""
         loop = asyncio.get_running_loop()
         transport, writer = await loop.connect_write_pipe(_PipeWriter, stdin)
+        if initial:
+            transport.write(initial)
         self._transport = transport
         self._writer = writer
         self._send_signal = send_signal

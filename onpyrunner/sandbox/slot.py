@@ -577,13 +577,7 @@ class Slot:
         if job.live is None:
             return self.workspace.stdin_fd(job.stdin), None
         read_end, write_end = os.pipe2(os.O_CLOEXEC)
-        if job.stdin:  # written before anything the live side sends: it fits or it waits
-            os.set_blocking(write_end, False)
-            with contextlib.suppress(BlockingIOError):
-                view = memoryview(job.stdin)
-                while view:
-                    view = view[os.write(write_end, view) :]
-        return read_end, write_end
+        return read_end, write_end  # job.stdin goes first once the program runs (attach)
 
     async def _run(self, jail: Jail, job: RunSpec) -> Finished:
         limits = job.limits
@@ -638,7 +632,7 @@ class Slot:
         started = time.monotonic()
         stdin_pipe = open(stdin_write, "wb", buffering=0) if stdin_write is not None else None
         attaching = (
-            asyncio.ensure_future(self._attach_when_started(live, stdin_pipe, channel))
+            asyncio.ensure_future(self._attach_when_started(live, stdin_pipe, channel, job.stdin))
             if live is not None and stdin_pipe is not None
             else None
         )
@@ -690,11 +684,13 @@ class Slot:
         return Finished(result, artifacts, fetched, refused)
 
     @staticmethod
-    async def _attach_when_started(live: Live, stdin: BinaryIO, channel: RunChannel) -> None:
+    async def _attach_when_started(
+        live: Live, stdin: BinaryIO, channel: RunChannel, initial: bytes
+    ) -> None:
         """Hand the live side its program once the program runs (never before: a run that
         fails to start is tried again in another sandbox, its input untouched)."""
         await channel.started_event.wait()
-        await live.attach(stdin, channel.signal)
+        await live.attach(stdin, channel.signal, initial)
 
     @staticmethod
     async def _settle_attach(attaching: asyncio.Future[None], stdin: BinaryIO) -> None:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from onpyrunner.judge.run import judge
 from onpyrunner.models import JobRequest, JudgeResult, Progress, RunResult
 from onpyrunner.queue.store import LanguageInfo
-from onpyrunner.sandbox.pool import Sandbox
+from onpyrunner.sandbox.live import Live
+from onpyrunner.sandbox.pool import RunOptions, Sandbox
+from onpyrunner.worker.session import LiveRun, SessionLink
 
 ProgressCallback = Callable[[Progress], Awaitable[None]]
 
@@ -21,9 +24,13 @@ class Runner(Protocol):
         """The runtimes it has."""
 
     async def execute(
-        self, request: JobRequest, on_progress: ProgressCallback
+        self, request: JobRequest, on_progress: ProgressCallback, session: SessionLink | None
     ) -> RunResult | JudgeResult:
         """The result of a plain run, or of a judge job when the request has test cases.
+
+        Args:
+            session: where a live run's output and input go (interactive and streamed
+                jobs).
 
         Raises:
             SandboxError: the sandbox failed (a service failure, not a verdict).
@@ -41,10 +48,22 @@ class SandboxRunner:
         return [LanguageInfo(r.id, r.spec.name, r.version) for r in self.sandbox.runtimes.values()]
 
     async def execute(
-        self, request: JobRequest, on_progress: ProgressCallback
+        self, request: JobRequest, on_progress: ProgressCallback, session: SessionLink | None
     ) -> RunResult | JudgeResult:
         if request.test_cases is not None:
             return await judge(request, self.sandbox, on_progress)
-        return await self.sandbox.run(
-            request.language, request.source_code.encode(), request.stdin.encode(), request.limits
+        options = RunOptions(
+            files={path: base64.b64decode(content) for path, content in request.files.items()},
+            args=tuple(request.args),
         )
+        source = request.source_code.encode()
+        if not (request.live or request.interleave_output):
+            return await self.sandbox.run(
+                request.language, source, request.stdin.encode(), request.limits, options
+            )
+
+        def start(live: Live) -> Awaitable[RunResult]:  # stdin goes through the Live
+            live_options = RunOptions(files=options.files, args=options.args, live=live)
+            return self.sandbox.run(request.language, source, b"", request.limits, live_options)
+
+        return await LiveRun(request, session).run(start)

@@ -17,12 +17,19 @@ import socket
 import uuid
 from dataclasses import dataclass
 
-from onpyrunner.errors import BackendUnavailableError, SandboxError, UnknownLanguageError
+from onpyrunner.errors import (
+    BackendUnavailableError,
+    JobFinishedError,
+    JobNotFoundError,
+    SandboxError,
+    UnknownLanguageError,
+)
 from onpyrunner.metrics import Metrics
 from onpyrunner.models import JobStatus, JudgeResult, Progress, RunResult
 from onpyrunner.queue.store import Claim, Ending, JobStore, utcnow
 from onpyrunner.settings import Settings
 from onpyrunner.worker.execute import Runner
+from onpyrunner.worker.session import SessionLink
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +174,9 @@ class Worker:
         try:
             with contextlib.suppress(BackendUnavailableError):
                 await self.store.started(claim, started)
-            result = await self.runner.execute(claim.request, lambda p: self._progress(claim, p))
+            result = await self.runner.execute(
+                claim.request, lambda p: self._progress(claim, p), self._session_link(claim)
+            )
             ending = Ending(JobStatus.COMPLETED, result, None, started, utcnow())
         except asyncio.CancelledError:
             flight = self.inflight.get(claim.job_id)
@@ -187,6 +196,20 @@ class Worker:
             log.exception("job %s: internal error", claim.job_id)
             ending = Ending(JobStatus.FAILED, None, f"internal error: {e!r}", started, utcnow())
         await self._report(claim, ending)
+
+    def _session_link(self, claim: Claim) -> SessionLink | None:
+        """Where a live job's output and input go: the store's session channels."""
+        if not claim.request.live:
+            return None
+        idle_s = self.settings.session_idle_s
+
+        async def idle() -> None:
+            with contextlib.suppress(JobFinishedError, JobNotFoundError, BackendUnavailableError):
+                await self.store.cancel(
+                    claim.job_id, f"the session was idle: no client attached for {idle_s:g} s"
+                )
+
+        return SessionLink(self.store.sessions, claim.job_id, idle_s, idle)
 
     async def _progress(self, claim: Claim, progress: Progress) -> None:
         with contextlib.suppress(BackendUnavailableError):

@@ -25,6 +25,14 @@ from onpyrunner.models import (
 )
 from onpyrunner.queue.memory import MemoryStore
 from onpyrunner.queue.redis import RedisStore
+from onpyrunner.queue.session import (
+    MAX_PENDING_INPUTS,
+    START,
+    Command,
+    CommandKind,
+    Output,
+    OutputKind,
+)
 from onpyrunner.queue.store import Claim, Ending, JobStore, LanguageInfo, new_job
 from onpyrunner.settings import Settings
 from tests.service import REDIS_URL, delete_prefix, unique_prefix
@@ -420,3 +428,119 @@ async def test_a_jobs_origin_travels_with_it(store: JobStore) -> None:
     await store.submit(job, request)
     read = await store.get(job.id)
     assert read is not None and read.origin == origin
+
+
+# --- live sessions (queue/session.py) ----------------------------------------------------
+
+
+def out(data: str, kind: OutputKind = OutputKind.STDOUT) -> Output:
+    return Output(kind, data)
+
+
+async def test_session_output_is_read_in_order_by_every_reader_from_the_start(
+    store: JobStore,
+) -> None:
+    sessions = store.sessions
+    await sessions.begin("j1")
+    await sessions.publish("j1", [Output(OutputKind.STARTED), out("a")])
+    await sessions.publish("j1", [out("oops", OutputKind.STDERR), out("b")])
+    for _ in range(2):  # two readers, each from the start
+        entries, cursor = await sessions.read("j1", START, 1.0)
+        assert entries == [
+            Output(OutputKind.STARTED),
+            out("a"),
+            out("oops", OutputKind.STDERR),
+            out("b"),
+        ]
+        assert await sessions.read("j1", cursor, 0) == ([], cursor)
+
+
+async def test_a_session_reader_waits_for_output_and_wakes_when_it_comes(store: JobStore) -> None:
+    sessions = store.sessions
+    await sessions.begin("j2")
+    reading = asyncio.create_task(sessions.read("j2", START, PATIENCE_S))
+    await asyncio.sleep(0)  # the reader is waiting (a yield, not a wait for time)
+    await sessions.publish("j2", [out("hello\n")])
+    entries, cursor = await asyncio.wait_for(reading, PATIENCE_S)
+    assert entries == [out("hello\n")]
+    await sessions.publish("j2", [out("again\n")])
+    assert (await sessions.read("j2", cursor, 1.0))[0] == [out("again\n")]
+
+
+async def test_a_new_delivery_drops_the_earlier_output_and_cursors_stay_valid(
+    store: JobStore,
+) -> None:
+    sessions = store.sessions
+    await sessions.publish("j3", [out("first try")])
+    _, cursor = await sessions.read("j3", START, 1.0)
+    await sessions.begin("j3")
+    assert await sessions.read("j3", START, 0) == ([], START)
+    await sessions.publish("j3", [out("second try")])
+    assert (await sessions.read("j3", cursor, 1.0))[0] == [out("second try")]
+
+
+async def test_session_commands_reach_the_worker_in_order(store: JobStore) -> None:
+    sessions = store.sessions
+    assert await sessions.receive("j4", 0.05) is None
+    sent = [
+        Command(CommandKind.STDIN, "1\n"),
+        Command(CommandKind.SIGNAL, "SIGINT"),
+        Command(CommandKind.CLOSE_STDIN),
+    ]
+    for command in sent:
+        await sessions.send("j4", command)
+    assert [await sessions.receive("j4", 1.0) for _ in sent] == sent
+    assert await sessions.receive("j4", 0.05) is None
+
+
+async def test_a_sender_waits_while_the_input_queue_is_full(store: JobStore) -> None:
+    sessions = store.sessions
+    for i in range(MAX_PENDING_INPUTS):
+        await sessions.send("j5", Command(CommandKind.STDIN, str(i)))
+    blocked = asyncio.create_task(sessions.send("j5", Command(CommandKind.STDIN, "last")))
+    done, _ = await asyncio.wait([blocked], timeout=0.2)
+    assert not done, "a full queue took one more command"
+    assert await sessions.receive("j5", 1.0) == Command(CommandKind.STDIN, "0")
+    await asyncio.wait_for(blocked, PATIENCE_S)
+    received = [await sessions.receive("j5", 1.0) for _ in range(MAX_PENDING_INPUTS)]
+    assert received[-1] == Command(CommandKind.STDIN, "last")
+
+
+async def test_the_end_of_a_run_drops_the_input_still_waiting(store: JobStore) -> None:
+    sessions = store.sessions
+    await sessions.send("j6", Command(CommandKind.STDIN, "never read"))
+    await sessions.publish("j6", [out("kept")])
+    await sessions.end("j6")
+    assert await sessions.receive("j6", 0.05) is None
+    assert (await sessions.read("j6", START, 0))[0] == [out("kept")]  # readers finish
+
+
+async def test_a_session_knows_whether_a_client_is_attached(store: JobStore) -> None:
+    sessions = store.sessions
+    assert not await sessions.attached("j7")
+    async with sessions.attach("j7"):
+        async with sessions.attach("j7"):
+            assert await sessions.attached("j7")
+        assert await sessions.attached("j7")  # the other client is still there
+    assert not await sessions.attached("j7")
+
+
+async def test_a_cancel_may_give_its_reason(store: JobStore) -> None:
+    job = await submitted(store)
+    await claim(store)
+    cancelled = await store.cancel(job.id, "the session was idle")
+    assert cancelled.status is JobStatus.CANCELLED
+    assert cancelled.error == "the session was idle"
+    assert (await store.get(job.id)) == cancelled
+
+
+async def test_an_interactive_job_says_so(store: JobStore) -> None:
+    request = JobRequest(
+        language="python", source_code="input()", limits=Limits(), interactive=True
+    )
+    job = new_job(request)
+    await store.submit(job, request)
+    stored = await store.get(job.id)
+    assert stored is not None and stored.interactive and not stored.stream
+    got = await claim(store)
+    assert got.request.interactive

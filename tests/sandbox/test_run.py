@@ -828,3 +828,17 @@ async def test_a_live_run_tried_again_in_a_fresh_sandbox_keeps_its_input(
         assert sum(pool.rebuilds.values()) == 1, pool.rebuilds
     finally:
         await pool.close()
+
+
+async def test_a_live_runs_own_stdin_goes_first_and_whole(sandbox: Sandbox) -> None:
+    # More than a pipe holds (64 KiB): none of it may be lost before the live side writes.
+    first = b"x" * (256 << 10) + b"\n"
+    live = Live()
+    code = "import sys\nprint(len(sys.stdin.readline()), sys.stdin.readline().strip())\n"
+    running = asyncio.create_task(
+        sandbox.run("python", code.encode(), first, options=RunOptions(live=live))
+    )
+    assert await live.write(b"then this\n")
+    live.close_stdin()
+    result = await asyncio.wait_for(running, 30)
+    assert (result.outcome, result.stdout) == (Outcome.SUCCESS, f"{len(first)} then this\n")

@@ -227,7 +227,7 @@ def test_lost_websocket_falls_back_to_polling(playground: Playground) -> None:
     def drop(ws: WebSocketRoute) -> None:
         ws.close(code=1006, reason="dropped by the test")  # as a proxy or network would
 
-    page.route_web_socket(re.compile(r"/jobs/[^/]+/events$"), drop)
+    page.route_web_socket(re.compile(r"/jobs/[^/]+/(events|session)$"), drop)
     playground.open()
     playground.type_code('import time; time.sleep(0.5); print("polled")')
     playground.run()
@@ -235,6 +235,40 @@ def test_lost_websocket_falls_back_to_polling(playground: Playground) -> None:
     expect(page.locator("#stdout")).to_have_text("polled\n")
     expect(page.locator("#job-link")).to_have_attribute("data-transport", "polling")
     expect(page.locator("#job-link")).to_contain_text("followed by polling")
+
+
+def test_a_program_asks_for_a_name_and_greets_the_person_who_types_it(
+    playground: Playground,
+) -> None:
+    page = playground.open().page
+    playground.type_code('name = input("What is your name? ")\nprint(f"Hello, {name}!")')
+    page.fill("#stdin", "")  # no stdin given: input() waits for the person
+    playground.run()
+    terminal = page.locator("#terminal")
+    expect(terminal).to_have_text("What is your name? ")
+    expect(page.locator("#status")).to_have_attribute("data-status", "RUNNING")
+    page.fill("#term-input", "Ada")
+    page.press("#term-input", "Enter")
+    expect(terminal).to_have_text("What is your name? Ada\nHello, Ada!\n")
+    playground.wait_outcome("SUCCESS")
+    expect(page.locator("#stdout")).to_have_text("What is your name? Hello, Ada!\n")
+    expect(page.locator("#term-input")).to_be_disabled()
+    assert playground.errors == []
+
+
+def test_output_shows_as_it_is_printed_before_the_program_ends(playground: Playground) -> None:
+    page = playground.open().page
+    playground.type_code(
+        "import time\nfor i in range(6):\n    print('line', i, flush=True)\n    time.sleep(1)"
+    )
+    page.fill("#stdin", "")
+    playground.run()
+    expect(page.locator("#terminal")).to_contain_text("line 0")
+    # the first line is on the page while the program still runs (it sleeps 5 s more)
+    expect(page.locator("#status")).to_have_attribute("data-status", "RUNNING")
+    assert "line 5" not in page.locator("#terminal").inner_text()
+    playground.wait_outcome("SUCCESS")
+    expect(page.locator("#terminal")).to_contain_text("line 5")
 
 
 def test_busy_server_says_so_and_offers_a_retry(browser: Browser) -> None:

@@ -11,6 +11,8 @@ import pytest
 from onpyrunner.errors import BackendUnavailableError, SandboxError, UnknownLanguageError
 from onpyrunner.limits import Limits
 from onpyrunner.models import (
+    TERMINAL_STATUSES,
+    Job,
     JobRequest,
     JobStatus,
     JudgeResult,
@@ -26,6 +28,7 @@ from onpyrunner.queue.store import Claim, JobStore, LanguageInfo, new_job
 from onpyrunner.settings import Settings
 from onpyrunner.worker.execute import ProgressCallback
 from onpyrunner.worker.loop import Worker
+from onpyrunner.worker.session import SessionLink
 
 USAGE = Usage(cpu_time_ms=1, wall_time_ms=1, memory_kb=1)
 PATIENCE_S = 10.0
@@ -39,15 +42,17 @@ class FakeRunner:
         self.started = asyncio.Event()
         self.release = asyncio.Event()
         self.runs = 0
+        self.session: SessionLink | None = None
 
     @property
     def languages(self) -> list[LanguageInfo]:
         return self._languages
 
     async def execute(
-        self, request: JobRequest, on_progress: ProgressCallback
+        self, request: JobRequest, on_progress: ProgressCallback, session: SessionLink | None
     ) -> RunResult | JudgeResult:
         self.runs += 1
+        self.session = session
         source = request.source_code
         if source == "fail":
             raise SandboxError("nsjail could not start the sandbox")
@@ -265,3 +270,41 @@ async def test_the_backend_being_down_never_stops_the_worker() -> None:
     finally:
         await worker.drain(grace_s=1.0)
     assert store.failures == 0 and runner.runs == 1
+
+
+async def test_a_live_job_gets_a_session_whose_idle_end_cancels_it_with_the_reason(
+    store: MemoryStore,
+) -> None:
+    job_id = await submit(store, "block", interactive=True)
+    runner = FakeRunner()
+    worker = make_worker(store, runner)
+    worker.start()
+    try:
+        await asyncio.wait_for(runner.started.wait(), PATIENCE_S)
+        assert runner.session is not None and runner.session.job_id == job_id
+        run = worker.inflight[job_id].task
+        await runner.session.on_idle()
+        job = await asyncio.wait_for(_until_finished(store, job_id), PATIENCE_S)
+        assert job.status is JobStatus.CANCELLED
+        assert job.error == "the session was idle: no client attached for 30 s"
+        await asyncio.wait_for(asyncio.gather(run, return_exceptions=True), PATIENCE_S)
+        assert run.done() and not runner.release.is_set()  # stopped, not released
+    finally:
+        await worker.drain(1.0)
+
+
+async def test_a_batch_job_gets_no_session(store: MemoryStore) -> None:
+    await submit(store, "print(1)")
+    runner = FakeRunner()
+    await make_worker(store, runner).process_one(block_s=1.0)
+    assert runner.runs == 1 and runner.session is None
+
+
+async def _until_finished(store: MemoryStore, job_id: str) -> Job:
+    async with store.watch(job_id) as watch:
+        while True:
+            job = await store.get(job_id)
+            assert job is not None
+            if job.status in TERMINAL_STATUSES:
+                return job
+            await watch.changed(1.0)

@@ -52,11 +52,13 @@ export const submit = (body) => request("POST", "execute", body);
 export const getJob = (id) => request("GET", `jobs/${encodeURIComponent(id)}`);
 export const cancelJob = (id) => request("DELETE", `jobs/${encodeURIComponent(id)}`);
 
-function eventsUrl(id) {
-  const u = url(`jobs/${encodeURIComponent(id)}/events`);
+function wsUrl(id, what) {
+  const u = url(`jobs/${encodeURIComponent(id)}/${what}`);
   u.protocol = u.protocol === "https:" ? "wss:" : "ws:";
   return u.href;
 }
+
+const eventsUrl = (id) => wsUrl(id, "events");
 
 /** How long the WebSocket may take to open before polling takes over. */
 const WS_OPEN_TIMEOUT_MS = 5000;
@@ -76,7 +78,7 @@ const POLL_MAX_TRIES = 400;
  * @param {AbortSignal} signal stops following (the job itself goes on)
  * @returns {Promise<object>} the finished job
  */
-export function follow(id, { onJob, onTransport }, signal) {
+export function follow(id, { onJob, onTransport, onOutput = () => {} }, signal) {
   return new Promise((resolve, reject) => {
     let done = false;
     let polling = false;
@@ -141,6 +143,10 @@ export function follow(id, { onJob, onTransport }, signal) {
       } catch {
         return;
       }
+      if (job.type === "stdout" || job.type === "stderr") {
+        onOutput(job.type, job.data); // a streamed job's output, as it is printed
+        return;
+      }
       if (job.error && !job.status) {
         socketError = job.error; // the close that follows says what kind
         return;
@@ -152,6 +158,78 @@ export function follow(id, { onJob, onTransport }, signal) {
     socket.addEventListener("close", (event) => {
       if (event.code === 4404) fail(new ApiError(404, socketError || `job ${id} not found`));
       else startPolling();
+    });
+  });
+}
+
+/**
+ * Talk to a running interactive job over WS /jobs/{id}/session: its output as printed, its
+ * changes, and what the person types as its stdin. When the session is lost before the
+ * end, the job is followed as any other (its events, else polling), without input.
+ * @param {string} id the job (submitted with "interactive": true)
+ * @param {object} hooks onJob, onTransport, onOutput(kind, text), and onOpen(send) with
+ *   send = {stdin(text), close()} once input can be sent, onClosed() when it no longer can
+ * @param {AbortSignal} signal stops following (the job itself goes on)
+ * @returns {Promise<object>} the finished job
+ */
+export function session(id, hooks, signal) {
+  const { onJob, onTransport, onOutput, onOpen, onClosed } = hooks;
+  return new Promise((resolve, reject) => {
+    let done = false;
+    let socket = null;
+    let socketError = null;
+    const end = () => {
+      done = true;
+      onClosed();
+      if (socket) socket.close();
+    };
+    signal.addEventListener("abort", () => {
+      if (done) return;
+      end();
+      reject(new DOMException("stopped", "AbortError"));
+    }, { once: true });
+    const fallBack = () => {
+      if (done) return;
+      end();
+      follow(id, { onJob, onTransport, onOutput }, signal).then(resolve, reject);
+    };
+    try {
+      socket = new WebSocket(wsUrl(id, "session"));
+    } catch {
+      fallBack();
+      return;
+    }
+    onTransport("websocket");
+    const send = (message) => {
+      if (!done && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(message));
+    };
+    socket.addEventListener("open", () =>
+      onOpen({ stdin: (text) => send({ type: "stdin", data: text }), close: () => send({ type: "close_stdin" }) }),
+    );
+    socket.addEventListener("message", (event) => {
+      if (done) return;
+      let message;
+      try {
+        message = JSON.parse(event.data);
+      } catch {
+        return;
+      }
+      if (message.type === "stdout" || message.type === "stderr") onOutput(message.type, message.data);
+      else if (message.type === "error") socketError = message.error;
+      else if (message.type === "job") {
+        onJob(message.job);
+        if (TERMINAL.has(message.job.status)) {
+          end();
+          resolve(message.job);
+        }
+      }
+    });
+    socket.addEventListener("close", (event) => {
+      if (done) return;
+      if (event.code === 4404) {
+        end();
+        reject(new ApiError(404, socketError || `job ${id} not found`));
+      } else fallBack();
     });
   });
 }

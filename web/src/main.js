@@ -5,6 +5,7 @@ import * as api from "./api.js";
 import { createEditor } from "./editor.js";
 import { renderJob, resetResult, setStatus, setTransport, showJobLink } from "./render.js";
 import { CHECKER_EXAMPLE, clean, EXAMPLE, loadDraft, readFragment, saveDraft, shareFragment } from "./state.js";
+import * as terminal from "./terminal.js";
 
 const $ = (id) => document.getElementById(id);
 const isMac = /Mac|iPhone|iPad/.test(navigator.platform || navigator.userAgent);
@@ -398,6 +399,12 @@ function requestBody(mode) {
     if (state.limits[name] !== "") limits[name] = Number(state.limits[name]);
   }
   if (Object.keys(limits).length) body.limits = limits;
+  if (mode === "run") {
+    // With no stdin given, the program's input() waits for what the person types; with
+    // stdin, it runs on it as given. Either way its output shows as it is printed.
+    if (state.stdin === "") body.interactive = true;
+    else body.stream = true;
+  }
   if (mode === "judge") {
     body.test_cases = state.tests.map((c) => ({
       stdin: c.stdin,
@@ -451,6 +458,7 @@ async function run(mode) {
   clearFieldErrors();
   const body = requestBody(mode);
   resetResult(mode, mode === "judge" ? state.tests : [], mode === "judge" ? performanceRuns(body) : 0);
+  terminal.resetTerminal(mode === "run", Boolean(body.interactive));
   setStatus("SUBMITTING");
   setRunning(true);
   revealResult();
@@ -460,11 +468,16 @@ async function run(mode) {
     const accepted = await api.submit(body);
     current.id = accepted.job_id;
     setStatus(accepted.status);
-    const job = await api.follow(
-      accepted.job_id,
-      { onJob: renderJob, onTransport: setTransport },
-      controller.signal,
-    );
+    const hooks = {
+      onJob: renderJob,
+      onTransport: setTransport,
+      onOutput: terminal.write,
+      onOpen: terminal.attach,
+      onClosed: terminal.detach,
+    };
+    const job = body.interactive
+      ? await api.session(accepted.job_id, hooks, controller.signal)
+      : await api.follow(accepted.job_id, hooks, controller.signal);
     if (job.status === "FAILED") showAlert(`The service could not run the job: ${job.error}`);
     showJobLink(accepted.job_id);
   } catch (e) {
@@ -479,6 +492,7 @@ async function run(mode) {
       showApiError(e, () => run(mode));
     }
   } finally {
+    terminal.detach();
     current = null;
     setRunning(false);
   }
@@ -606,6 +620,7 @@ async function start() {
     renderCases();
     $("cases").lastElementChild.querySelector("textarea").focus();
   });
+  terminal.wire();
   $("run").addEventListener("click", () => run("run"));
   $("judge").addEventListener("click", () => run("judge"));
   $("cancel").addEventListener("click", cancel);

@@ -11,13 +11,14 @@ from fastapi import APIRouter, Depends, Query, Request, WebSocket, WebSocketDisc
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from onpyrunner.api import waiting
+from onpyrunner.api import live
 from onpyrunner.api.errors import ErrorResponses, field_error
 from onpyrunner.api.schemas import Accepted, JobCreate, JobPublic
 from onpyrunner.api.services import Services, services, services_dependency
 from onpyrunner.api.submit import job_request, submit, submit_and_wait
 from onpyrunner.errors import BackendUnavailableError, JobNotFoundError
 from onpyrunner.models import TERMINAL_STATUSES, Job
+from onpyrunner.queue.session import OutputKind
 
 router = APIRouter(tags=["jobs"])
 Deps = Annotated[Services, Depends(services_dependency)]
@@ -132,22 +133,33 @@ async def _until_disconnect(websocket: WebSocket) -> None:
 
 async def _send_events(websocket: WebSocket, svc: Services, job_id: str) -> None:
     try:
-        async with waiting.follow(svc.store, job_id) as follower:
+        job = await svc.store.get(job_id)
+        with_output = job is not None and job.stream
+        async with live.following(
+            svc.store, job_id, with_output, svc.settings.job_ttl_s
+        ) as follower:
             last: Any = None
-            async for job in follower.changes(svc.settings.job_ttl_s):
-                view = JobPublic.of(job).model_dump(mode="json")
-                seen = (view["status"], view["progress"])
-                if seen != last:
-                    await websocket.send_json(view)
-                    last = seen
-                if job.status in TERMINAL_STATUSES:
-                    await websocket.close(code=1000)
+            async for item in follower.items():
+                if isinstance(item, live.Written):  # a `stream` job's output as written
+                    for entry in item.entries:
+                        if entry.kind is not OutputKind.STARTED:
+                            await websocket.send_json(
+                                {"type": entry.kind.value, "data": entry.data}
+                            )
+                elif isinstance(item, live.Change):
+                    view = JobPublic.of(item.job).model_dump(mode="json")
+                    seen = (view["status"], view["progress"])
+                    if seen != last:
+                        await websocket.send_json(view)
+                        last = seen
+                    if item.job.status in TERMINAL_STATUSES:
+                        await websocket.close(code=1000)
+                        return
+                else:
+                    await websocket.send_json({"error": str(JobNotFoundError(job_id))})
+                    await websocket.close(code=4404)
                     return
-            if follower.gone:
-                await websocket.send_json({"error": str(JobNotFoundError(job_id))})
-                await websocket.close(code=4404)
-            else:  # still not finished when its record's lifetime passed
-                await websocket.close(code=1000)
+            await websocket.close(code=1000)  # not finished when its record's lifetime passed
     except WebSocketDisconnect:
         return
     except BackendUnavailableError as e:
