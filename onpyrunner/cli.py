@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from pydantic import SecretStr
+
 from onpyrunner.errors import OnPyRunnerError
 from onpyrunner.limits import LimitProblem, LimitsError
 from onpyrunner.models import RunResult
@@ -73,11 +75,15 @@ async def _check(settings: Settings) -> int:
 
 
 def _settings_from(args: argparse.Namespace, settings: Settings) -> Settings:
-    updates = {
+    updates: dict[str, Any] = {
         name: getattr(args, name)
         for name in ("host", "port", "redis_url", "workers")
         if getattr(args, name, None) is not None
     }
+    if getattr(args, "database_url", None) is not None:
+        updates["database_url"] = SecretStr(args.database_url)
+    if getattr(args, "no_history", False):
+        updates["history"] = False
     return settings.model_copy(update=updates) if updates else settings
 
 
@@ -101,10 +107,12 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
                 "--processes needs Redis: API processes share their jobs through it"
             )
         # Each process builds its own app from the environment, flags included.
-        for name in ("host", "port", "redis_url", "workers"):
+        for name in ("host", "port", "redis_url", "workers", "history"):
             value = getattr(settings, name)
             if value is not None:
                 os.environ[f"ONPYRUNNER_{name.upper()}"] = str(value)
+        if settings.database_url is not None:
+            os.environ["ONPYRUNNER_DATABASE_URL"] = settings.database_url.get_secret_value()
         uvicorn.run("onpyrunner.service:create_app", factory=True, workers=args.processes, **common)
         return 0
     server = uvicorn.Server(uvicorn.Config(create_app(settings), **common))
@@ -137,6 +145,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers",
         type=int,
         help="runs at once in this process (default: one per core without Redis, none with Redis)",
+    )
+    serve.add_argument(
+        "--database-url",
+        dest="database_url",
+        help="the history database, postgresql://user:password@host/db "
+        "(default: a SQLite file under the data directory)",
+    )
+    serve.add_argument(
+        "--no-history",
+        dest="no_history",
+        action="store_true",
+        help="keep no history of the jobs (no /history, /stats)",
     )
     serve.add_argument(
         "--processes",

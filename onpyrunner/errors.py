@@ -67,3 +67,11 @@ class JobFinishedError(OnPyRunnerError):
         self.job_id = job_id
         self.status = status
         super().__init__(f"job {job_id} has already finished ({status})")
+
+
+class HistoryUnavailableError(OnPyRunnerError):
+    """The history database cannot be reached (or is not migrated yet); try again later."""
+
+
+class HistoryOffError(OnPyRunnerError):
+    """The history is turned off on this server (setting history)."""

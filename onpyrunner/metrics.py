@@ -8,7 +8,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from onpyrunner.queue.store import QueueStats
+from onpyrunner.queue.store import Backlog, QueueStats
 
 _DURATION_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 
@@ -57,12 +57,55 @@ class Metrics:
             buckets=_DURATION_BUCKETS,
             registry=r,
         )
+        # The history writer's own counts (exported by watch_history).
+        self.history_drops: dict[str, int] = {"backlog_full": 0, "expired": 0}
+        self.history_written = Counter(
+            "onpyrunner_history_rows_written",
+            "History rows this process wrote (a job written again after a redelivery is not "
+            "counted twice)",
+            registry=r,
+        )
+        self.history_write_failures = Counter(
+            "onpyrunner_history_write_failures",
+            "Attempts of this process to write a batch of history rows that failed (the "
+            "database unavailable); the batch is tried again",
+            registry=r,
+        )
         self.queue_wait = Histogram(
             "onpyrunner_queue_wait_seconds",
             "From submission to pick-up by a worker",
             buckets=_DURATION_BUCKETS,
             registry=r,
         )
+
+    def watch_history(self) -> None:
+        """Export the history's metrics (a process that keeps the history)."""
+        r = self.registry
+        self.history_backlog = Gauge(
+            "onpyrunner_history_backlog",
+            "Ended jobs waiting to be written to the history (all API processes' outbox)",
+            registry=r,
+        )
+        self.history_lag = Gauge(
+            "onpyrunner_history_lag_seconds",
+            "Age of the oldest ended job not yet written to the history; 0 when none waits",
+            registry=r,
+        )
+        self.registry.register(
+            _LabelledCounts(
+                "onpyrunner_history_dropped",
+                "Ended jobs that never reached the history: backlog_full (dropped from the "
+                "outbox past history_backlog, counted where the outbox is), expired (its record "
+                "expired before this process wrote it)",
+                "reason",
+                self.history_drops,
+            )
+        )
+
+    def observe_history(self, backlog: Backlog) -> None:
+        self.history_backlog.set(backlog.waiting)
+        self.history_lag.set(backlog.oldest_age_s)
+        self.history_drops["backlog_full"] = backlog.dropped
 
     def watch_sandbox(self, compile_stats: dict[str, int], rebuilds: dict[str, int]) -> None:
         """Export a sandbox's counters: its compile cache (`Sandbox.compile_stats`) and its

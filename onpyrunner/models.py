@@ -479,9 +479,25 @@ class Origin(BaseModel):
 
     api: str = "native"
     data: dict[str, str] = Field(default_factory=dict)
+    #: The id of the access token the job was submitted with (never the token itself; see
+    #: api/auth.py), or None on an open service.
+    token_id: str | None = None
 
 
 NATIVE = Origin()
+
+
+class InputFacts(BaseModel):
+    """What is kept of a job's input once its request is dropped (when it ends), for its
+    history: the source's SHA-256 and size always; the source and stdin themselves, cut to
+    a cap, only when the history keeps texts (setting history_keep_content)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    source_sha256: str
+    source_bytes: int
+    source_code: str | None = None
+    stdin: str | None = None
 
 
 class Job(BaseModel):
@@ -501,3 +517,6 @@ class Job(BaseModel):
     attempts: int = 0
     progress: Progress | None = None
     origin: Origin = NATIVE
+    #: The worker holding (or that last held) the job.
+    worker: str | None = None
+    input: InputFacts | None = None

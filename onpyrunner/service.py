@@ -19,7 +19,9 @@ from fastapi import FastAPI
 from onpyrunner import __version__
 from onpyrunner.api.app import create_api
 from onpyrunner.api.services import Services
-from onpyrunner.errors import ConfigError
+from onpyrunner.errors import ConfigError, HistoryUnavailableError
+from onpyrunner.history.store import HistoryStore
+from onpyrunner.history.writer import HistoryWriter
 from onpyrunner.limits import LimitTable
 from onpyrunner.metrics import Metrics
 from onpyrunner.models import RunResult
@@ -32,6 +34,9 @@ from onpyrunner.worker.execute import SandboxRunner
 from onpyrunner.worker.loop import Worker
 
 log = logging.getLogger(__name__)
+
+#: On shutdown, how long the history writer may take to write the batch it holds.
+HISTORY_STOP_GRACE_S = 5.0
 
 
 def limit_table(settings: Settings) -> LimitTable:
@@ -75,20 +80,57 @@ async def start_worker(
     return sandbox, worker
 
 
+def make_history(settings: Settings) -> HistoryStore | None:
+    """The history database the settings ask for (not connected yet), or None when off.
+
+    Raises:
+        ConfigError: a database URL of an unsupported kind.
+    """
+    if not settings.history:
+        return None
+    keep = settings.history_content_max_kb * 1024 if settings.history_keep_content else None
+    return HistoryStore(settings.history_url(), keep_content_bytes=keep)
+
+
+async def start_history(
+    history: HistoryStore, store: JobStore, settings: Settings, metrics: Metrics
+) -> HistoryWriter:
+    """The history's schema brought up to date (when the database answers: otherwise the
+    writer does it once it does), and its writer and purge started."""
+    try:
+        await history.prepare()
+    except HistoryUnavailableError as e:
+        log.warning("history database unavailable at start (%s): jobs run, their rows wait", e)
+    metrics.watch_history()
+    writer = HistoryWriter(store, history, settings, metrics)
+    writer.start()
+    return writer
+
+
 @asynccontextmanager
 async def serving(settings: Settings, limits: LimitTable) -> AsyncIterator[Services]:
     """The API's services for the app's lifespan: the store, and the workers of this
     process when it has any; stopped gracefully at the end."""
     store, backend = make_store(settings)
+    history = make_history(settings)
     await store.open()
     metrics = Metrics()
     sandbox: Sandbox | None = None
     worker: Worker | None = None
+    writer: HistoryWriter | None = None
     try:
+        if history is not None:
+            writer = await start_history(history, store, settings, metrics)
         workers = in_process_workers(settings)
         if workers:
             sandbox, worker = await start_worker(store, settings, workers, metrics)
-        log.info("OnPyRunner %s: %s backend, %d in-process workers", __version__, backend, workers)
+        log.info(
+            "OnPyRunner %s: %s backend, %d in-process workers, history %s",
+            __version__,
+            backend,
+            workers,
+            history.description if history is not None else "off",
+        )
         yield Services(
             settings=settings,
             limits=limits,
@@ -96,12 +138,18 @@ async def serving(settings: Settings, limits: LimitTable) -> AsyncIterator[Servi
             metrics=metrics,
             backend=backend,
             workers_alive=(lambda: worker.alive) if worker is not None else None,
+            history=history,
+            history_writer=writer,
         )
     finally:
         if worker is not None:
             await worker.drain(settings.shutdown_grace_s)
         if sandbox is not None:
             await sandbox.close()
+        if writer is not None:
+            await writer.stop(HISTORY_STOP_GRACE_S)
+        if history is not None:
+            await history.close()
         await store.close()
 
 

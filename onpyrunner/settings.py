@@ -150,6 +150,11 @@ class Settings(BaseSettings):
     judge0_callback_timeout_s: float = Field(
         5.0, gt=0, le=60, description="timeout of one callback attempt"
     )
+    judge0_authz_tokens: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="Judge0 authorization tokens (its AUTHZ_TOKEN), comma-separated, given as "
+        "X-Auth-User: GET /submissions (the list) needs one; none = the list is refused (403)",
+    )
     judge0_allow_internal_callbacks: bool = Field(
         False,
         description="allow callback_url to reach loopback, private, link-local and other "
@@ -166,6 +171,57 @@ class Settings(BaseSettings):
         False,
         description="a Piston version selector the installed runtime does not satisfy is "
         "refused (Piston's 'runtime is unknown'); default: served by the installed version",
+    )
+
+    # --- the execution history (docs/history.md) --------------------------------------
+    history: bool = Field(
+        True,
+        description="keep every finished job in the SQL history (false, or serve --no-history: "
+        "no history, no /history, /stats or /dashboard data)",
+    )
+    database_url: SecretStr | None = Field(
+        None,
+        description="the history database: postgresql://user:password@host/db; none = a SQLite "
+        "file under data_dir",
+    )
+    data_dir: Path = Field(
+        Path("/var/lib/onpyrunner"),
+        description="where serve keeps the SQLite history (history.sqlite3) without database_url",
+    )
+    history_retention_days: float = Field(
+        30.0, gt=0, description="history rows are purged this long after their job ended"
+    )
+    history_keep_content: bool = Field(
+        False,
+        description="also keep each job's source, stdin, stdout, stderr and compiler output "
+        "(capped) in the history",
+    )
+    history_content_max_kb: int = Field(
+        64, ge=1, le=4096, description="each kept text is cut to this size, KiB"
+    )
+    history_content_retention_days: float = Field(
+        7.0, gt=0, description="kept texts are purged this long after their job ended"
+    )
+    history_backlog: int = Field(
+        100_000,
+        ge=100,
+        description="finished jobs waiting for the database at most; past it the oldest are "
+        "dropped and counted",
+    )
+    history_batch_size: int = Field(
+        200, ge=1, le=5000, description="rows written to the database in one transaction at most"
+    )
+    history_flush_interval_s: float = Field(
+        0.5,
+        ge=0,
+        description="after writing a batch smaller than history_batch_size, the writer waits "
+        "this long for more (fewer, larger transactions)",
+    )
+    history_purge_interval_s: float = Field(
+        60.0, gt=0, description="how often the retention purge runs"
+    )
+    history_purge_batch: int = Field(
+        500, ge=1, le=100_000, description="rows the purge removes in one transaction at most"
     )
 
     # --- limits: defaults, server maximums and compile values (limits.py) -------------
@@ -203,7 +259,7 @@ class Settings(BaseSettings):
     )
     max_stdin_kb: int = Field(4096, ge=1, description="largest stdin (each case's too), KiB")
 
-    @field_validator("auth_tokens", mode="before")
+    @field_validator("auth_tokens", "judge0_authz_tokens", mode="before")
     @classmethod
     def _split_tokens(cls, value: object) -> object:
         """ONPYRUNNER_AUTH_TOKENS="a,b": comma- or space-separated, blanks dropped."""
@@ -239,6 +295,21 @@ class Settings(BaseSettings):
     def limit_table(self) -> LimitTable:
         """The limits of this server, from the limit settings (see limits.py)."""
         return LimitTable.of(lambda key: int(getattr(self, key)))
+
+    def history_url(self) -> str:
+        """The history database's SQLAlchemy URL: database_url with its async driver, or the
+        SQLite file under data_dir."""
+        if self.database_url is None:
+            return f"sqlite+aiosqlite:///{self.data_dir / 'history.sqlite3'}"
+        url = self.database_url.get_secret_value()
+        for plain, driver in (
+            ("postgresql://", "postgresql+asyncpg://"),
+            ("postgres://", "postgresql+asyncpg://"),
+            ("sqlite://", "sqlite+aiosqlite://"),
+        ):
+            if url.startswith(plain):
+                return driver + url[len(plain) :]
+        return url
 
     def effective_concurrency(self) -> int:
         """Runs at once: the setting, or one per CPU this process may use."""

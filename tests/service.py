@@ -63,12 +63,15 @@ def delete_prefix(url: str, prefix: str) -> None:
 
 
 class Process:
-    """A child `python -m onpyrunner ...` whose log is read line by line."""
+    """A child `python -m onpyrunner ...` whose log is read line by line. Its data directory
+    (the SQLite history) is a temporary one of its own unless env names one."""
 
     def __init__(self, args: list[str], env: dict[str, str]) -> None:
+        self.data_dir = tempfile.mkdtemp(prefix="onpyrunner-data-")
         full_env = {
             **os.environ,
             "ONPYRUNNER_SANDBOX_UID_BASE": str(uid_base()),
+            "ONPYRUNNER_DATA_DIR": self.data_dir,
             **env,
             "PYTHONUNBUFFERED": "1",
         }
@@ -131,6 +134,7 @@ class Process:
         self._reader.join(timeout=10)
         if self.proc.stdout is not None:
             self.proc.stdout.close()
+        shutil.rmtree(self.data_dir, ignore_errors=True)
         return code
 
     def stop(self) -> int:

@@ -1,9 +1,13 @@
-// Build the playground page into onpyrunner/web/dist/, where the server serves it.
+// Build the playground and dashboard pages into onpyrunner/web/dist/, where the server
+// serves them.
 //
-//   dist/index.html              the page, referring to the hashed assets below
-//   dist/assets/app-HASH.js      src/main.js and CodeMirror, bundled and minified
-//   dist/assets/app-HASH.css     src/style.css
-//   dist/assets/licenses.txt     the licenses of the third-party code in the bundle
+//   dist/index.html                  the playground, referring to the hashed assets below
+//   dist/dashboard.html              the dashboard, likewise
+//   dist/assets/app-HASH.js          src/main.js and CodeMirror, bundled and minified
+//   dist/assets/app-HASH.css         src/style.css
+//   dist/assets/dashboard-HASH.js    src/dashboard.js and uPlot
+//   dist/assets/dashboard-HASH.css   src/dashboard.css and uPlot's
+//   dist/assets/licenses.txt         the licenses of the third-party code in the bundles
 //
 // Run with `npm run build` after `npm ci`; nothing here reaches the network.
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
@@ -21,7 +25,7 @@ await mkdir(assets, { recursive: true });
 
 const result = await esbuild.build({
   absWorkingDir: here,
-  entryPoints: { app: "src/main.js" },
+  entryPoints: { app: "src/main.js", dashboard: "src/dashboard.js" },
   bundle: true,
   format: "esm",
   minify: true,
@@ -34,24 +38,33 @@ const result = await esbuild.build({
 });
 
 const outputs = Object.entries(result.metafile.outputs);
-const [jsPath, js] = outputs.find(([, o]) => o.entryPoint === "src/main.js");
-const js_name = path.basename(jsPath);
-const css_name = path.basename(js.cssBundle);
-
-const template = await readFile(path.join(here, "src/index.html"), "utf8");
-const html = template
-  .replace('href="assets/app.css"', `href="assets/${css_name}"`)
-  .replace('src="assets/app.js"', `src="assets/${js_name}"`);
-if (!html.includes(js_name) || !html.includes(css_name)) {
-  throw new Error("src/index.html must refer to assets/app.js and assets/app.css");
+const pages = [
+  ["src/main.js", "src/index.html", "index.html", "app"],
+  ["src/dashboard.js", "src/dashboard.html", "dashboard.html", "dashboard"],
+];
+const bundles = [];
+for (const [entry, source, target, name] of pages) {
+  const [jsPath, js] = outputs.find(([, o]) => o.entryPoint === entry);
+  const jsName = path.basename(jsPath);
+  const cssName = path.basename(js.cssBundle);
+  const template = await readFile(path.join(here, source), "utf8");
+  const html = template
+    .replace(`href="assets/${name}.css"`, `href="assets/${cssName}"`)
+    .replace(`src="assets/${name}.js"`, `src="assets/${jsName}"`);
+  if (!html.includes(jsName) || !html.includes(cssName)) {
+    throw new Error(`${source} must refer to assets/${name}.js and assets/${name}.css`);
+  }
+  await writeFile(path.join(dist, target), html);
+  bundles.push(js, ...outputs.filter(([p]) => path.basename(p) === cssName).map(([, o]) => o));
 }
-await writeFile(path.join(dist, "index.html"), html);
 
 // Every package whose code ended up in the bundle, with its license text.
 const packages = new Set();
-for (const input of Object.keys(js.inputs)) {
-  const m = input.match(/node_modules\/((?:@[^/]+\/)?[^/]+)\//);
-  if (m) packages.add(m[1]);
+for (const bundle of bundles) {
+  for (const input of Object.keys(bundle.inputs)) {
+    const m = input.match(/node_modules\/((?:@[^/]+\/)?[^/]+)\//);
+    if (m) packages.add(m[1]);
+  }
 }
 const notices = [];
 for (const name of [...packages].sort()) {
@@ -70,8 +83,8 @@ for (const name of [...packages].sort()) {
 }
 await writeFile(
   path.join(assets, "licenses.txt"),
-  "Third-party code bundled into the OnPyRunner playground page.\n\n" +
+  "Third-party code bundled into the OnPyRunner playground and dashboard pages.\n\n" +
     notices.join("\n" + "-".repeat(72) + "\n\n"),
 );
 
-console.log(`built ${path.relative(process.cwd(), dist)}: ${js_name}, ${css_name}`);
+console.log(`built ${path.relative(process.cwd(), dist)}: ${pages.map((p) => p[2]).join(", ")}`);

@@ -7,6 +7,7 @@ own workers live), entered for the app's lifespan.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
@@ -16,12 +17,14 @@ from onpyrunner import __version__
 from onpyrunner.api import auth, errors
 from onpyrunner.api.body import BodyLimit
 from onpyrunner.api.compat import judge0, piston
-from onpyrunner.api.routes import jobs, session, system
+from onpyrunner.api.routes import history, jobs, session, system
 from onpyrunner.api.services import Services
 from onpyrunner.settings import Settings
 from onpyrunner.web import page
 
 ServicesProvider = Callable[[], AbstractAsyncContextManager[Services]]
+
+log = logging.getLogger(__name__)
 
 
 def create_api(settings: Settings, provide: ServicesProvider) -> FastAPI:
@@ -42,13 +45,15 @@ def create_api(settings: Settings, provide: ServicesProvider) -> FastAPI:
     errors.install(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     if settings.auth_tokens:  # outermost: refuse before reading a body
-        app.add_middleware(
-            auth.TokenAuth, tokens=[t.get_secret_value() for t in settings.auth_tokens]
-        )
+        tokens = [t.get_secret_value() for t in settings.auth_tokens]
+        ids = [auth.token_id(t) for t in tokens]
+        log.info("API tokens required: %d, with ids %s", len(ids), ", ".join(ids))
+        app.add_middleware(auth.TokenAuth, tokens=tokens, ids=ids)
     judge0.install(app, settings)  # first: at the root, its GET /languages wins
     piston.install(app, settings)
     app.include_router(jobs.router)
     app.include_router(session.router)
+    app.include_router(history.router)
     app.include_router(system.router)
     app.include_router(page.router())
     if settings.auth_tokens:  # built now, once every route is in: the 401s are documented

@@ -4,16 +4,23 @@ A token is accepted as `Authorization: Bearer <token>`, as an `X-Auth-Token` hea
 name), or as an `X-Auth-Token` query parameter (Judge0 allows it, and a browser cannot set
 headers on a WebSocket). Tokens are compared in constant time. `GET /health` stays open so
 load balancers can probe it. Without tokens configured the service is open, as before.
+
+Each token has an id that is not secret: what the job history records as the token a job
+came with (`token_id`), so an operator can tell clients apart without the history holding a
+secret. It is derived from the token with PBKDF2 (slow on purpose: a weak token cannot be
+found from its id by trying candidates quickly), the same on every replica.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import parse_qsl
 
+from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 #: Header and query parameter name (Judge0's default AUTHN_HEADER).
@@ -23,6 +30,23 @@ TOKEN_NAME = "X-Auth-Token"
 OPEN_PATHS = frozenset({"/health"})
 
 _UNAUTHORIZED = {"error": "missing or invalid API token (Authorization: Bearer, or X-Auth-Token)"}
+
+#: Where the middleware leaves the id of the token a request came with (an ASGI scope key).
+TOKEN_ID_SCOPE_KEY = "onpyrunner.token_id"
+_TOKEN_ID_SALT = b"onpyrunner token id"
+_TOKEN_ID_ROUNDS = 50_000
+
+
+def token_id(token: str) -> str:
+    """The token's public id: "t-" and 12 hex digits of PBKDF2-SHA256 of it."""
+    digest = hashlib.pbkdf2_hmac("sha256", token.encode(), _TOKEN_ID_SALT, _TOKEN_ID_ROUNDS)
+    return "t-" + digest[:6].hex()
+
+
+def request_token_id(conn: HTTPConnection) -> str | None:
+    """The id of the token this request or WebSocket came with; None on an open service."""
+    found = conn.scope.get(TOKEN_ID_SCOPE_KEY)
+    return found if isinstance(found, str) else None
 
 
 def presented_tokens(scope: Scope) -> list[str]:
@@ -40,14 +64,17 @@ def presented_tokens(scope: Scope) -> list[str]:
     return found
 
 
-def token_matches(offered: Iterable[str], tokens: list[bytes]) -> bool:
-    """Whether any offered token is one of tokens, compared in constant time."""
-    ok = False
+def token_matches(offered: Iterable[str], tokens: list[bytes]) -> int | None:
+    """The index in tokens of the (first) offered token that is one of them, or None;
+    compared in constant time."""
+    found: int | None = None
     for candidate in offered:
         raw = candidate.encode()
-        for token in tokens:
-            ok |= hmac.compare_digest(raw, token)  # no early exit: same time for every token
-    return ok
+        for i, token in enumerate(tokens):
+            # no early exit: the same time for every token
+            if hmac.compare_digest(raw, token) and found is None:
+                found = i
+    return found
 
 
 #: The OpenAPI security schemes: the three ways a token may be given (any one will do).
@@ -90,17 +117,20 @@ def document(schema: dict[str, Any]) -> dict[str, Any]:
 class TokenAuth:
     """ASGI middleware: 401 for HTTP requests and WebSocket handshakes without a valid token."""
 
-    def __init__(self, app: ASGIApp, tokens: list[str]) -> None:
+    def __init__(self, app: ASGIApp, tokens: list[str], ids: list[str] | None = None) -> None:
+        """ids: each token's id (token_id), computed once by the caller if given."""
         self.app = app
         self.tokens = [t.encode() for t in tokens]
+        self.ids = ids if ids is not None else [token_id(t) for t in tokens]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            not self.tokens
-            or scope["type"] not in ("http", "websocket")
-            or scope["path"] in OPEN_PATHS
-            or token_matches(presented_tokens(scope), self.tokens)
-        ):
+        if not self.tokens or scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        matched = token_matches(presented_tokens(scope), self.tokens)
+        if matched is not None or scope["path"] in OPEN_PATHS:
+            if matched is not None:
+                scope = {**scope, TOKEN_ID_SCOPE_KEY: self.ids[matched]}
             await self.app(scope, receive, send)
             return
         body = json.dumps(_UNAUTHORIZED).encode()

@@ -15,6 +15,8 @@ from starlette.routing import Match
 from onpyrunner.api.schemas import ErrorBody
 from onpyrunner.errors import (
     BackendUnavailableError,
+    HistoryOffError,
+    HistoryUnavailableError,
     JobFinishedError,
     JobNotFoundError,
     OnPyRunnerError,
@@ -101,6 +103,12 @@ async def _domain(_: Request, exc: Exception) -> JSONResponse:
         return error(503, str(exc), headers={"Retry-After": str(exc.retry_after_s)})
     if isinstance(exc, BackendUnavailableError):
         return error(503, f"the queue backend is unavailable: {exc}", headers={"Retry-After": "1"})
+    if isinstance(exc, HistoryUnavailableError):
+        return error(
+            503, f"the history database is unavailable: {exc}", headers={"Retry-After": "5"}
+        )
+    if isinstance(exc, HistoryOffError):
+        return error(404, str(exc))
     if isinstance(exc, JobNotFoundError):
         return error(404, str(exc))
     if isinstance(exc, JobFinishedError):
@@ -164,5 +172,13 @@ class ErrorResponses:
     }
     cancel: dict[int | str, dict[str, Any]] = {
         **read,
-        409: error_answer("the job already finished"),
+        503: error_answer(
+            "the queue backend or the history database is unavailable",
+            **{"Retry-After": RETRY_AFTER},
+        ),
+    }
+    history: dict[int | str, dict[str, Any]] = {
+        404: error_answer("the history is off on this server (or no such job in it)"),
+        422: error_answer("invalid query: the message and detail name the parameter"),
+        503: error_answer("the history database is unavailable", **{"Retry-After": RETRY_AFTER}),
     }

@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 
 from starlette.requests import HTTPConnection
 
+from onpyrunner.errors import HistoryOffError
+from onpyrunner.history.store import HistoryStore
+from onpyrunner.history.writer import HistoryWriter
 from onpyrunner.languages.catalogue import shipped_ids
 from onpyrunner.limits import LimitTable
 from onpyrunner.metrics import Metrics
@@ -30,6 +33,9 @@ class Services:
     backend: str
     #: Whether this process's own workers still run; None when it has none.
     workers_alive: Callable[[], bool] | None = None
+    #: The history database and its writer; None when the history is off.
+    history: HistoryStore | None = None
+    history_writer: HistoryWriter | None = None
     _languages: tuple[float, list[LanguageInfo]] | None = field(default=None)
 
     async def languages(self) -> list[LanguageInfo]:
@@ -45,6 +51,16 @@ class Services:
         is alive at all, every shipped one (the job waits for a worker that has it)."""
         live = frozenset(info.id for info in await self.languages())
         return live or shipped_ids()
+
+    def history_store(self) -> HistoryStore:
+        """The history database.
+
+        Raises:
+            HistoryOffError: the history is off on this server.
+        """
+        if self.history is None:
+            raise HistoryOffError("the history is off on this server (setting history)")
+        return self.history
 
 
 def services(conn: HTTPConnection) -> Services:

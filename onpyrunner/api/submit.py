@@ -16,8 +16,10 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi.exceptions import RequestValidationError
+from starlette.requests import HTTPConnection
 
 from onpyrunner.api import waiting
+from onpyrunner.api.auth import request_token_id
 from onpyrunner.api.errors import field_error
 from onpyrunner.api.schemas import JobCreate
 from onpyrunner.api.services import Services
@@ -37,6 +39,21 @@ from onpyrunner.queue.store import new_job
 
 #: Characters of a run's arguments, all together (the kernel's limit is far above).
 MAX_ARGS_CHARS = 64 * 1024
+
+
+def origin(conn: HTTPConnection, api: str = "native", data: dict[str, str] | None = None) -> Origin:
+    """Where a request's job comes from: the API (a compatible API's name, and what it must
+    answer back), and the id of the access token the request came with."""
+    return Origin(api=api, data=data or {}, token_id=request_token_id(conn))
+
+
+def _new_job(svc: Services, request: JobRequest, origin: Origin) -> Job:
+    """A new job, with the input facts its history keeps."""
+    settings = svc.settings
+    keep = settings.history_content_max_kb * 1024
+    return new_job(
+        request, origin, keep if settings.history and settings.history_keep_content else None
+    )
 
 
 def _over(loc: tuple[str | int, ...], size: int, maximum: int) -> list[dict[str, Any]]:
@@ -321,7 +338,7 @@ async def submit(svc: Services, request: JobRequest, origin: Origin = NATIVE) ->
         QueueFullError: the queue holds its maximum of unfinished jobs.
         BackendUnavailableError: the queue backend is down.
     """
-    job = new_job(request, origin)
+    job = _new_job(svc, request, origin)
     await svc.store.submit(job, request)
     svc.metrics.submitted.inc()
     return job
@@ -343,7 +360,7 @@ async def submit_and_wait(
         QueueFullError, BackendUnavailableError: as submit.
         JobNotFoundError: the job was deleted (or expired) while waited for.
     """
-    job = new_job(request, origin)
+    job = _new_job(svc, request, origin)
     async with waiting.follow(svc.store, job.id) as follower:  # before: no change is missed
         await svc.store.submit(job, request)
         svc.metrics.submitted.inc()
@@ -362,7 +379,7 @@ async def submit_many(svc: Services, requests: list[tuple[JobRequest, Origin]]) 
         QueueFullError: the queue cannot take them all.
         BackendUnavailableError: the queue backend is down.
     """
-    jobs = [new_job(request, origin) for request, origin in requests]
+    jobs = [_new_job(svc, request, origin) for request, origin in requests]
     await svc.store.submit_many(list(zip(jobs, (r for r, _ in requests), strict=True)))
     svc.metrics.submitted.inc(len(jobs))
     return jobs

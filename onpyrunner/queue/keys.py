@@ -17,9 +17,14 @@ class Keys:
       <p>session:<id>:out  stream: a live run's output log (queue/session.py), field "e"
       <p>session:<id>:in   list: commands waiting for a live run's program, JSON each
       <p>session:<id>:clients  sorted set: attached client -> time its presence lapses
+      <p>history           stream of ended jobs' ids on their way to the history database;
+                           consumer group "history" (the API processes' history writers).
+                           Written only once it exists (an API with the history on made it)
+      <p>history:dropped   counter: ended jobs dropped from that stream past its bound
     """
 
     GROUP = "workers"
+    HISTORY_GROUP = "history"
 
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix
@@ -27,6 +32,8 @@ class Keys:
         self.workers = f"{prefix}workers"
         self.languages = f"{prefix}languages"
         self.events_pattern = f"{prefix}events:*"
+        self.history = f"{prefix}history"
+        self.history_dropped = f"{prefix}history:dropped"
 
     def stream(self, language: str) -> str:
         return f"{self.prefix}jobs:{language}"

@@ -12,7 +12,7 @@ import contextlib
 import itertools
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,7 +29,9 @@ from onpyrunner.queue.session import (
 )
 from onpyrunner.queue.store import (
     TOO_MANY_DELIVERIES,
+    Backlog,
     Claim,
+    Ended,
     Ending,
     JobStore,
     LanguageInfo,
@@ -80,6 +82,13 @@ class MemoryStore(JobStore):
         self._workers: dict[str, tuple[float, list[LanguageInfo]]] = {}
         self._purged_at = 0.0
         self.sessions = MemorySessions(settings.job_ttl_s)
+        # The outbox of ended jobs: waiting in order of ending, and taken (token -> when and
+        # by whom) until acknowledged. None until a history writer opens it.
+        self._outbox: dict[str, tuple[float, Job]] | None = None
+        self._taken: dict[str, tuple[float, str]] = {}
+        self._outbox_tokens = itertools.count(1)
+        self._outbox_changed = asyncio.Event()
+        self._dropped = 0
 
     # --- helpers ---------------------------------------------------------------------
     def _now(self) -> float:
@@ -102,6 +111,21 @@ class MemoryStore(JobStore):
         entry.job = entry.job.model_copy(update=changes)
         self._touch(entry)
         self._announce(entry.job.id)
+        if entry.job.status in TERMINAL_STATUSES:
+            self._put_ended(entry.job)
+
+    def _put_ended(self, job: Job) -> None:
+        """The job ended: on the outbox, the oldest waiting one dropped past the bound."""
+        if self._outbox is None:
+            return
+        self._outbox[str(next(self._outbox_tokens))] = (self._now(), job)
+        while len(self._outbox) > self.settings.history_backlog:
+            oldest = next((t for t in self._outbox if t not in self._taken), None)
+            if oldest is None:
+                break
+            del self._outbox[oldest]
+            self._dropped += 1
+        self._outbox_changed.set()
 
     def _purge(self) -> None:
         """Drop expired records, and waiting entries whose job is gone or finished (a job
@@ -289,7 +313,9 @@ class MemoryStore(JobStore):
             return None
         stamps = entry.job.timestamps.model_copy(update={"picked_up_at": utcnow()})
         entry.worker = worker_id
-        self._update(entry, status=JobStatus.RUNNING, attempts=attempts, timestamps=stamps)
+        self._update(
+            entry, status=JobStatus.RUNNING, attempts=attempts, timestamps=stamps, worker=worker_id
+        )
         return Claim(
             job_id, token, worker_id, entry.request, attempts, entry.job.timestamps.received_at
         )
@@ -337,6 +363,46 @@ class MemoryStore(JobStore):
         flight = self._flights.get(claim.token)
         if flight is not None and flight.worker_id == claim.worker_id:
             flight.lease_until = 0.0  # the next claim anywhere takes it over
+
+    async def open_outbox(self) -> None:
+        if self._outbox is None:
+            self._outbox = {}
+
+    async def ended(self, consumer: str, count: int, block_s: float) -> list[Ended]:
+        if self._outbox is None:
+            return []
+        if next(self._free(consumer), None) is None:
+            self._outbox_changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._outbox_changed.wait(), block_s)
+        now = self._now()
+        found = []
+        for token in list(itertools.islice(self._free(consumer), count)):
+            self._taken[token] = (now, consumer)
+            job = self._outbox[token][1]
+            found.append(Ended(token, job.id, job))
+        return found
+
+    def _free(self, consumer: str) -> Iterator[str]:
+        """Tokens waiting, or taken by another consumer silent for 10 x lease_s, in order."""
+        assert self._outbox is not None
+        horizon = self._now() - 10 * self.settings.lease_s
+        for token in self._outbox:
+            taken = self._taken.get(token)
+            if taken is None or (taken[1] != consumer and taken[0] < horizon):
+                yield token
+
+    async def recorded(self, consumer: str, tokens: list[str]) -> None:
+        for token in tokens:
+            self._taken.pop(token, None)
+            if self._outbox is not None:
+                self._outbox.pop(token, None)
+
+    async def backlog(self) -> Backlog:
+        if not self._outbox:
+            return Backlog(0, 0.0, self._dropped)
+        oldest = next(iter(self._outbox.values()))[0]
+        return Backlog(len(self._outbox), max(0.0, self._now() - oldest), self._dropped)
 
     async def cancellations(self) -> AsyncIterator[str]:
         queue: asyncio.Queue[str] = asyncio.Queue()

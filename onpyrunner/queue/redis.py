@@ -39,6 +39,7 @@ from onpyrunner.languages.catalogue import shipped_ids
 from onpyrunner.limits import Limits
 from onpyrunner.models import (
     NATIVE,
+    InputFacts,
     Job,
     JobRequest,
     JobStatus,
@@ -60,7 +61,9 @@ from onpyrunner.queue.session import (
 )
 from onpyrunner.queue.store import (
     TOO_MANY_DELIVERIES,
+    Backlog,
     Claim,
+    Ended,
     Ending,
     JobStore,
     LanguageInfo,
@@ -75,6 +78,19 @@ log = logging.getLogger(__name__)
 
 _STAMPS = ("received_at", "picked_up_at", "started_at", "finished_at", "stored_at")
 _RECONNECT_MAX_S = 5.0
+
+# Every script that ends a job puts it on the history's outbox in the same step: KEYS
+# history and dropped, the job's id, and the outbox's bound. Nothing while the outbox does
+# not exist (no API process keeps a history).
+_ENDED = """
+local function ended(history, dropped, id, bound)
+  if redis.call('EXISTS', history) == 0 then return end
+  redis.call('XADD', history, '*', 'id', id)
+  if redis.call('XLEN', history) > tonumber(bound) then
+    redis.call('INCRBY', dropped, redis.call('XTRIM', history, 'MAXLEN', bound))
+  end
+end
+"""
 
 # KEYS: every language's stream (L of them), then one job key per new job.
 # ARGV: L, max_pending, ttl_ms, N, then per job: its stream's index among KEYS, its id, and
@@ -101,9 +117,12 @@ end
 return 1
 """
 
-# KEYS: job, stream, events.  ARGV: entry id, worker, now, max deliveries, ttl_ms, group,
-# reason format.  Returns {'run', request, attempts, received_at} or {'gone'}.
-_START = """
+# KEYS: job, stream, events, history, dropped.  ARGV: entry id, worker, now, max deliveries,
+# ttl_ms, group, reason format, job id, outbox bound.
+# Returns {'run', request, attempts, received_at} or {'gone'}.
+_START = (
+    _ENDED
+    + """
 local function settle()
   redis.call('XACK', KEYS[2], ARGV[6], ARGV[1])
   redis.call('XDEL', KEYS[2], ARGV[1])
@@ -123,6 +142,7 @@ if attempts > tonumber(ARGV[4]) then
   redis.call('PEXPIRE', KEYS[1], ARGV[5])
   settle()
   redis.call('PUBLISH', KEYS[3], 'FAILED')
+  ended(KEYS[4], KEYS[5], ARGV[8], ARGV[9])
   return {'gone'}
 end
 redis.call('HSET', KEYS[1], 'status', 'RUNNING', 'attempts', attempts, 'worker', ARGV[2],
@@ -131,21 +151,27 @@ redis.call('PEXPIRE', KEYS[1], ARGV[5])
 redis.call('PUBLISH', KEYS[3], 'RUNNING')
 return {'run', cur[3], attempts, cur[4]}
 """
+)
 
-# KEYS: job, stream, events.  ARGV: entry id, worker, group, ttl_ms, status,
-# field, value, ...  Returns 1 when stored, 0 when the claim is no longer this worker's.
-_FINISH = """
+# KEYS: job, stream, events, history, dropped.  ARGV: entry id, worker, group, ttl_ms,
+# status, job id, outbox bound, field, value, ...  Returns 1 when stored, 0 when the claim
+# is no longer this worker's.
+_FINISH = (
+    _ENDED
+    + """
 local cur = redis.call('HMGET', KEYS[1], 'status', 'worker')
 if cur[2] ~= ARGV[2] then return 0 end
 redis.call('XACK', KEYS[2], ARGV[3], ARGV[1])
 redis.call('XDEL', KEYS[2], ARGV[1])
 if cur[1] ~= 'RUNNING' then return 0 end
-redis.call('HSET', KEYS[1], 'status', ARGV[5], unpack(ARGV, 6))
+redis.call('HSET', KEYS[1], 'status', ARGV[5], unpack(ARGV, 8))
 redis.call('HDEL', KEYS[1], 'request')
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 redis.call('PUBLISH', KEYS[3], ARGV[5])
+ended(KEYS[4], KEYS[5], ARGV[6], ARGV[7])
 return 1
 """
+)
 
 # KEYS: job, events.  ARGV: worker, ttl_ms, announce (0/1), field, value, ...
 _UPDATE_RUNNING = """
@@ -157,21 +183,26 @@ if ARGV[3] == '1' then redis.call('PUBLISH', KEYS[2], 'RUNNING') end
 return 1
 """
 
-# KEYS: job, events, control.  ARGV: now, ttl_ms, job id, reason ('' for none).
-_CANCEL = """
+# KEYS: job, events, control, history, dropped.  ARGV: now, ttl_ms, job id, outbox bound,
+# reason ('' for none).
+_CANCEL = (
+    _ENDED
+    + """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {'missing'} end
 if status == 'COMPLETED' or status == 'FAILED' or status == 'CANCELLED' then
   return {'finished', status}
 end
 redis.call('HSET', KEYS[1], 'status', 'CANCELLED', 'finished_at', ARGV[1])
-if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'error', ARGV[4]) end
+if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'error', ARGV[5]) end
 redis.call('HDEL', KEYS[1], 'request')
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 redis.call('PUBLISH', KEYS[2], 'CANCELLED')
 if status == 'RUNNING' then redis.call('PUBLISH', KEYS[3], 'cancel ' .. ARGV[3]) end
+ended(KEYS[4], KEYS[5], ARGV[3], ARGV[4])
 return {'ok'}
 """
+)
 
 # KEYS: job, events.  Removes a finished job; 1 when removed.
 _DELETE = """
@@ -263,6 +294,8 @@ def _job_from_hash(fields: dict[str, str]) -> Job:
         if fields.get("progress")
         else None,
         origin=Origin.model_validate_json(fields["origin"]) if fields.get("origin") else NATIVE,
+        worker=fields.get("worker") or None,
+        input=InputFacts.model_validate_json(fields["input"]) if fields.get("input") else None,
     )
 
 
@@ -304,6 +337,9 @@ class RedisStore(JobStore):
         #: Every language's stream; the index of each among the submit script's keys.
         self._streams = {language: self.keys.stream(language) for language in sorted(languages)}
         self._stream_index = {language: i for i, language in enumerate(self._streams, 1)}
+        #: The history outbox's keys, as the scripts that end a job take them.
+        self._outbox = [self.keys.history, self.keys.history_dropped]
+        self._last_outbox_reclaim = 0.0
 
     # --- life ------------------------------------------------------------------------
     async def open(self) -> None:
@@ -412,6 +448,8 @@ class RedisStore(JobStore):
             fields["interactive"] = "1"
         if job.stream:
             fields["stream"] = "1"
+        if job.input is not None:
+            fields["input"] = job.input.model_dump_json(exclude_none=True)
         return fields
 
     async def get(self, job_id: str) -> Job | None:
@@ -422,8 +460,14 @@ class RedisStore(JobStore):
         return _job_from_hash(fields)
 
     async def cancel(self, job_id: str, reason: str | None = None) -> Job:
-        keys = [self.keys.job(job_id), self.keys.events(job_id), self.keys.control]
-        args: list[str | int] = [_epoch(utcnow()), self._ttl_ms, job_id, reason or ""]
+        keys = [self.keys.job(job_id), self.keys.events(job_id), self.keys.control, *self._outbox]
+        args: list[str | int] = [
+            _epoch(utcnow()),
+            self._ttl_ms,
+            job_id,
+            self.settings.history_backlog,
+            reason or "",
+        ]
         with _translate():
             answer = await self._cancel(keys=keys, args=args)
         if answer[0] == "missing":
@@ -565,7 +609,7 @@ class RedisStore(JobStore):
                 await self._regroup_on(e)
                 deliveries = []
             for stream, entry_id, job_id in deliveries:
-                keys = [self.keys.job(job_id), stream, self.keys.events(job_id)]
+                keys = [self.keys.job(job_id), stream, self.keys.events(job_id), *self._outbox]
                 args: list[str | int] = [
                     entry_id,
                     worker_id,
@@ -574,6 +618,8 @@ class RedisStore(JobStore):
                     self._ttl_ms,
                     Keys.GROUP,
                     TOO_MANY_DELIVERIES.replace("{n}", "%d"),
+                    job_id,
+                    self.settings.history_backlog,
                 ]
                 with _translate():
                     answer = await self._start(keys=keys, args=args)
@@ -616,6 +662,8 @@ class RedisStore(JobStore):
             Keys.GROUP,
             self._ttl_ms,
             ending.status.value,
+            claim.job_id,
+            self.settings.history_backlog,
         ]
         for key, value in fields.items():
             args += [key, value]
@@ -623,6 +671,7 @@ class RedisStore(JobStore):
             self.keys.job(claim.job_id),
             self.keys.stream(claim.request.language),
             self.keys.events(claim.job_id),
+            *self._outbox,
         ]
         with _translate():
             return bool(await self._finish(keys=keys, args=args))
@@ -639,6 +688,86 @@ class RedisStore(JobStore):
             await self.redis.xclaim(
                 stream, Keys.GROUP, worker_id, 0, [entry_id], idle=idle_ms, justid=True
             )
+
+    # --- the history's side: the outbox of ended jobs ---------------------------------------
+    async def open_outbox(self) -> None:
+        with _translate():
+            try:
+                await self.redis.xgroup_create(
+                    self.keys.history, Keys.HISTORY_GROUP, id="0", mkstream=True
+                )
+            except redis.exceptions.ResponseError as e:
+                if "BUSYGROUP" not in str(e):
+                    raise
+
+    async def ended(self, consumer: str, count: int, block_s: float) -> list[Ended]:
+        try:
+            entries = await self._outbox_entries(consumer, count, block_s)
+        except redis.exceptions.ResponseError as e:
+            if "NOGROUP" not in str(e):
+                raise
+            log.warning("the history outbox is gone (Redis restarted empty?); making it again")
+            await self.open_outbox()
+            return []
+        if not entries:
+            return []
+        with _translate():
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for _, job_id in entries:
+                    pipe.hgetall(self.keys.job(job_id))
+                hashes = await pipe.execute()
+        return [
+            Ended(entry_id, job_id, _job_from_hash(fields) if fields.get("status") else None)
+            for (entry_id, job_id), fields in zip(entries, hashes, strict=True)
+        ]
+
+    async def _outbox_entries(
+        self, consumer: str, count: int, block_s: float
+    ) -> list[tuple[str, str]]:
+        """[(entry id, job id)]: entries whose consumer went silent for 10 x lease_s taken
+        over (looked for every lease_s), else new ones (blocking)."""
+        stream, group = self.keys.history, Keys.HISTORY_GROUP
+        reply: Any = None
+        now = time.monotonic()
+        if now - self._last_outbox_reclaim >= self.settings.lease_s:
+            self._last_outbox_reclaim = now
+            idle_ms = int(10 * self.settings.lease_s * 1000)
+            with _translate():
+                claimed: Any = await self.redis.xautoclaim(
+                    stream, group, consumer, idle_ms, "0-0", count=count
+                )
+            if claimed[1]:
+                reply = [[stream, claimed[1]]]
+                self._last_outbox_reclaim = 0.0  # there may be more
+        if reply is None:
+            with _translate():
+                reply = await self.redis.xreadgroup(
+                    group, consumer, {stream: ">"}, count=count, block=max(1, int(block_s * 1000))
+                )
+        return [
+            (eid, fields["id"]) for _, entries in reply or [] for eid, fields in entries if fields
+        ]
+
+    async def recorded(self, consumer: str, tokens: list[str]) -> None:
+        if not tokens:
+            return
+        with _translate():
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.xack(self.keys.history, Keys.HISTORY_GROUP, *tokens)
+                pipe.xdel(self.keys.history, *tokens)
+                await pipe.execute()
+
+    async def backlog(self) -> Backlog:
+        with _translate():
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.xlen(self.keys.history)
+                pipe.xrange(self.keys.history, count=1)
+                pipe.get(self.keys.history_dropped)
+                waiting, first, dropped = await pipe.execute()
+        age = 0.0
+        if first:
+            age = max(0.0, time.time() - int(str(first[0][0]).split("-")[0]) / 1000)
+        return Backlog(int(waiting), age, int(dropped or 0))
 
     async def cancellations(self) -> AsyncIterator[str]:
         control = self.keys.control

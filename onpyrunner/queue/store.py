@@ -11,12 +11,17 @@ test suite:
 - a job is finished once: only the worker holding its current claim can store a result;
 - every state change is announced to watchers at once; watchers re-read the job, so a
   missed announcement delays nothing but the next read;
-- records expire `job_ttl_s` after their last change.
+- records expire `job_ttl_s` after their last change;
+- every job that ends (finished by its worker, FAILED after too many deliveries, or
+  cancelled) is also put, in the same step, on the outbox of ended jobs for the history
+  (when the history is on): delivered at least once to one of the history writers, until
+  acknowledged; bounded by `history_backlog`, past which the oldest are dropped and counted.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
@@ -26,6 +31,7 @@ from datetime import UTC, datetime
 
 from onpyrunner.models import (
     NATIVE,
+    InputFacts,
     Job,
     JobRequest,
     JobStatus,
@@ -48,8 +54,30 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def new_job(request: JobRequest, origin: Origin = NATIVE) -> Job:
-    """A fresh PENDING job for a validated request."""
+def cut(text: str, max_bytes: int) -> str:
+    """text cut to at most max_bytes of UTF-8, at a character boundary."""
+    if len(text) * 4 <= max_bytes:
+        return text
+    return text.encode()[:max_bytes].decode(errors="ignore")
+
+
+def input_facts(request: JobRequest, keep_bytes: int | None = None) -> InputFacts:
+    """The facts of a request's input its history keeps: the source's digest and size, and
+    with keep_bytes the source and stdin cut to that many bytes each."""
+    source = request.source_code.encode()
+    facts = InputFacts(source_sha256=hashlib.sha256(source).hexdigest(), source_bytes=len(source))
+    if keep_bytes is None:
+        return facts
+    return facts.model_copy(
+        update={
+            "source_code": cut(request.source_code, keep_bytes),
+            "stdin": cut(request.stdin, keep_bytes),
+        }
+    )
+
+
+def new_job(request: JobRequest, origin: Origin = NATIVE, keep_bytes: int | None = None) -> Job:
+    """A fresh PENDING job for a validated request (keep_bytes: see input_facts)."""
     return Job(
         id=str(uuid.uuid4()),
         status=JobStatus.PENDING,
@@ -60,6 +88,7 @@ def new_job(request: JobRequest, origin: Origin = NATIVE) -> Job:
         stream=request.stream,
         timestamps=Timestamps(received_at=utcnow()),
         origin=origin,
+        input=input_facts(request, keep_bytes),
     )
 
 
@@ -102,6 +131,26 @@ class Ending:
     error: str | None
     started_at: datetime | None
     finished_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Ended:
+    """A job that ended, taken from the outbox for its history row: acknowledge it (by
+    token) once the row is written. `job` is None when its record expired first."""
+
+    token: str
+    job_id: str
+    job: Job | None
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """The outbox of ended jobs: how many wait for the history, the age of the oldest, and
+    how many were dropped (the bound passed) since the store began counting."""
+
+    waiting: int
+    oldest_age_s: float
+    dropped: int
 
 
 class Watch:
@@ -264,3 +313,37 @@ class JobStore(ABC):
     @abstractmethod
     def cancellations(self) -> AsyncIterator[str]:
         """Ids of running jobs being cancelled, for workers to stop them."""
+
+    # --- the history's side: the outbox of ended jobs ---------------------------------------
+    @abstractmethod
+    async def open_outbox(self) -> None:
+        """Start putting ended jobs on the outbox (a history writer is about to read it).
+
+        Raises:
+            BackendUnavailableError: the backend is down.
+        """
+
+    @abstractmethod
+    async def ended(self, consumer: str, count: int, block_s: float) -> list[Ended]:
+        """Up to count ended jobs for consumer's history rows, or [] after block_s. Jobs
+        taken by a consumer that did not acknowledge them for `lease_s` come first.
+
+        Raises:
+            BackendUnavailableError: the backend is down.
+        """
+
+    @abstractmethod
+    async def recorded(self, consumer: str, tokens: list[str]) -> None:
+        """Acknowledge ended jobs: their rows are written (or they are given up).
+
+        Raises:
+            BackendUnavailableError: the backend is down.
+        """
+
+    @abstractmethod
+    async def backlog(self) -> Backlog:
+        """The outbox's figures, for metrics.
+
+        Raises:
+            BackendUnavailableError: the backend is down.
+        """

@@ -1,4 +1,5 @@
-"""Serve the built playground page at `/` and its assets at `/assets/`, or say it is missing.
+"""Serve the built pages, the playground at `/` and the dashboard at `/dashboard`, and their
+assets at `/assets/`, or say they are missing.
 
 The page is built by `npm run build` in web/ (scripts/setup runs it when Node is there) into
 dist/ beside this module. Without it the API still runs: `/` then answers a short page that
@@ -49,9 +50,9 @@ NOT_BUILT = """<!doctype html>
 <html lang="en"><meta charset="utf-8"><title>OnPyRunner</title>
 <body style="font: 16px/1.5 system-ui, sans-serif; max-width: 40rem; margin: 3rem auto;">
 <h1>OnPyRunner: the API is running</h1>
-<p>The playground page is not built on this server. Building it needs Node.js and npm:
-run <code>scripts/setup</code> (or <code>npm ci &amp;&amp; npm run build</code> in
-<code>web/</code>), then restart the service.</p>
+<p>The playground page is not built on this server (nor the dashboard). Building them
+needs Node.js and npm: run <code>scripts/setup</code> (or
+<code>npm ci &amp;&amp; npm run build</code> in <code>web/</code>), then restart the service.</p>
 <p>The HTTP API works without it: <a href="openapi.json">OpenAPI schema</a>,
 <a href="languages">languages</a>, <a href="health">health</a>.</p>
 </body></html>
@@ -91,10 +92,11 @@ class Asset:
 
 @dataclass(frozen=True)
 class Bundle:
-    """The built page: index.html and its assets."""
+    """The built pages (index.html, dashboard.html) and their assets."""
 
     index: Asset
     assets: dict[str, Asset]
+    dashboard: Asset | None = None
 
 
 def load_bundle(dist: Path) -> Bundle | None:
@@ -103,6 +105,12 @@ def load_bundle(dist: Path) -> Bundle | None:
     if not index_path.is_file():
         return None
     index = Asset.of(index_path.read_bytes(), "text/html; charset=utf-8", "no-cache")
+    dashboard_path = dist / "dashboard.html"
+    dashboard = (
+        Asset.of(dashboard_path.read_bytes(), "text/html; charset=utf-8", "no-cache")
+        if dashboard_path.is_file()
+        else None
+    )
     assets = {}
     asset_dir = dist / "assets"
     for path in sorted(asset_dir.iterdir()) if asset_dir.is_dir() else []:
@@ -110,7 +118,7 @@ def load_bundle(dist: Path) -> Bundle | None:
             cache = IMMUTABLE if HASHED_NAME.match(path.name) else "no-cache"
             media_type = MEDIA_TYPES.get(path.suffix, "application/octet-stream")
             assets[path.name] = Asset.of(path.read_bytes(), media_type, cache)
-    return Bundle(index, assets)
+    return Bundle(index, assets, dashboard)
 
 
 def router(dist: Path = DIST) -> APIRouter:
@@ -129,6 +137,12 @@ def router(dist: Path = DIST) -> APIRouter:
         if bundle is None:
             return HTMLResponse(NOT_BUILT, status_code=503)
         return bundle.index.response(request, SECURITY_HEADERS)
+
+    @pages.api_route("/dashboard", methods=["GET", "HEAD"])
+    async def dashboard(request: Request) -> Response:
+        if bundle is None or bundle.dashboard is None:
+            return HTMLResponse(NOT_BUILT, status_code=503)
+        return bundle.dashboard.response(request, SECURITY_HEADERS)
 
     @pages.api_route("/assets/{name}", methods=["GET", "HEAD"])
     async def asset(name: str, request: Request) -> Response:

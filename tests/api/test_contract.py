@@ -137,11 +137,13 @@ def test_cancel_a_pending_job_means_it_never_runs(backend: str) -> None:
         assert job["timestamps"]["picked_up_at"] is None
 
 
-def test_cancel_a_finished_job_is_409(api: Server) -> None:
+def test_delete_of_a_finished_job_removes_it_and_answers_it_as_it_was(api: Server) -> None:
     job = api.run({"source_code": "print(1)"})
     response = api.http.delete(f"/jobs/{job['job_id']}")
-    assert response.status_code == 409
-    assert "already finished (COMPLETED)" in response.json()["error"]
+    assert response.status_code == 200
+    assert response.json() == job
+    assert api.http.get(f"/jobs/{job['job_id']}").status_code == 404
+    assert api.http.delete(f"/jobs/{job['job_id']}").status_code == 404
 
 
 def test_unknown_job_is_404_with_a_json_error(api: Server) -> None:

@@ -11,7 +11,7 @@ from onpyrunner.api.compat.judge0 import openapi
 from onpyrunner.api.compat.judge0.callbacks import CallbackURLError, check_url, is_public
 from onpyrunner.api.compat.judge0.encoding import Base64Error, decode64, encode64
 from onpyrunner.api.compat.judge0.languages import LANGUAGES, version_number
-from onpyrunner.api.compat.judge0.routes import _origin, _problems_of
+from onpyrunner.api.compat.judge0.routes import _echo, _problems_of
 from onpyrunner.api.compat.judge0.schemas import (
     FIELDS,
     FieldsError,
@@ -188,9 +188,7 @@ def test_what_judge0_answers_back_travels_as_the_jobs_origin() -> None:
         {"source_code": "print(input())", "language_id": 71, "stdin": "x", "expected_output": "x"}
     )
     assert sub is not None
-    origin = _origin(sub)
-    assert origin.api == "judge0"
-    assert origin.data == {
+    assert _echo(sub) == {
         "source_code": "print(input())",
         "language_id": "71",
         "stdin": "x",

@@ -33,7 +33,15 @@ from onpyrunner.queue.session import (
     Output,
     OutputKind,
 )
-from onpyrunner.queue.store import Claim, Ending, JobStore, LanguageInfo, new_job
+from onpyrunner.queue.store import (
+    Backlog,
+    Claim,
+    Ended,
+    Ending,
+    JobStore,
+    LanguageInfo,
+    new_job,
+)
 from onpyrunner.settings import Settings
 from tests.service import REDIS_URL, delete_prefix, unique_prefix
 
@@ -544,3 +552,115 @@ async def test_an_interactive_job_says_so(store: JobStore) -> None:
     assert stored is not None and stored.interactive and not stored.stream
     got = await claim(store)
     assert got.request.interactive
+
+
+# --- the outbox of ended jobs, for the history ----------------------------------------
+
+
+async def test_jobs_that_end_go_to_the_outbox_only_once_it_is_open(store: JobStore) -> None:
+    before = await submitted(store)
+    await store.finish(await claim(store), ending())
+    assert await store.ended("h1", 10, 0.05) == []  # no history writer yet: nothing kept
+    await store.open_outbox()
+    done = await submitted(store)
+    await store.finish(await claim(store), ending())
+    cancelled = await submitted(store)
+    await store.cancel(cancelled.id)
+    got = await store.ended("h1", 10, 1.0)
+    assert [e.job_id for e in got] == [done.id, cancelled.id]
+    assert before.id not in {e.job_id for e in got}
+    ended = {e.job_id: e.job for e in got}
+    first = ended[done.id]
+    assert first is not None and first.status is JobStatus.COMPLETED
+    assert first.worker == "w1" and first.result is not None
+    assert first.input is not None and first.input.source_bytes == len(b"print(1)")
+    second = ended[cancelled.id]
+    assert second is not None and second.status is JobStatus.CANCELLED
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_a_job_delivered_too_often_goes_to_the_outbox_failed(backend: str) -> None:
+    async with open_store(backend, max_deliveries=1) as store:
+        await store.open_outbox()
+        job = await submitted(store)
+        await claim(store, "w1")  # never finished: the lease runs out
+        deadline = asyncio.get_running_loop().time() + PATIENCE_S
+        got: list[Ended] = []
+        while not got and asyncio.get_running_loop().time() < deadline:
+            await store.claim("w2", PYTHON, LEASE_S / 2)  # the second delivery fails it
+            got = await store.ended("h1", 10, LEASE_S / 2)
+        assert [e.job_id for e in got] == [job.id]
+        assert got[0].job is not None and got[0].job.status is JobStatus.FAILED
+
+
+async def test_acknowledged_jobs_leave_the_outbox_and_the_backlog_says_how_many_wait(
+    store: JobStore,
+) -> None:
+    await store.open_outbox()
+    assert await store.backlog() == Backlog(0, 0.0, 0)
+    for _ in range(3):
+        await submitted(store)
+        await store.finish(await claim(store), ending())
+    backlog = await store.backlog()
+    assert (backlog.waiting, backlog.dropped) == (3, 0) and backlog.oldest_age_s >= 0
+    got = await store.ended("h1", 2, 1.0)
+    assert len(got) == 2
+    await store.recorded("h1", [e.token for e in got])
+    assert (await store.backlog()).waiting == 1
+    rest = await store.ended("h1", 10, 1.0)
+    assert len(rest) == 1 and rest[0].job_id not in {e.job_id for e in got}
+    await store.recorded("h1", [rest[0].token])
+    assert (await store.backlog()).waiting == 0
+    assert await store.ended("h1", 10, 0.05) == []
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_past_its_bound_the_outbox_drops_the_oldest_and_counts_them(backend: str) -> None:
+    async with open_store(backend, history_backlog=100) as store:
+        await store.open_outbox()
+        jobs = []
+        for _ in range(103):
+            jobs.append(await submitted(store))
+            await store.finish(await claim(store), ending())
+        backlog = await store.backlog()
+        assert (backlog.waiting, backlog.dropped) == (100, 3)
+        got = await store.ended("h1", 200, 1.0)
+        assert [e.job_id for e in got] == [j.id for j in jobs[3:]]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_ended_jobs_a_writer_took_and_never_acknowledged_go_to_another(
+    backend: str,
+) -> None:
+    async with open_store(backend, lease_s=0.1) as store:
+        await store.open_outbox()
+        job = await submitted(store)
+        await store.finish(await claim(store), ending())
+        taken = await store.ended("h1", 10, 1.0)
+        assert [e.job_id for e in taken] == [job.id]
+        assert await store.ended("h2", 10, 0.05) == []  # h1 holds it
+        # h1 died: after 10 x lease_s its jobs go to the next writer (time must pass)
+        deadline = asyncio.get_running_loop().time() + PATIENCE_S
+        again: list[Ended] = []
+        while not again and asyncio.get_running_loop().time() < deadline:
+            again = await store.ended("h2", 10, 0.2)
+        assert [e.job_id for e in again] == [job.id]
+
+
+async def test_a_job_redelivered_to_a_second_worker_reaches_the_outbox_once(
+    store: JobStore,
+) -> None:
+    await store.open_outbox()
+    job = await submitted(store)
+    first = await claim(store, "w1")  # w1 goes silent: its lease runs out
+    second = await claim_when_lease_passed(store, "w2")
+    assert second.attempts == 2
+    assert await store.finish(second, ending(stdout="2\n"))
+    assert not await store.finish(first, ending(stdout="1\n"))  # too late: not stored
+    got = await store.ended("h1", 10, 1.0)
+    assert [e.job_id for e in got] == [job.id]
+    ended = got[0].job
+    assert ended is not None and ended.worker == "w2" and ended.attempts == 2
+    assert isinstance(ended.result, RunResult) and ended.result.stdout == "2\n"
+    await store.recorded("h1", [got[0].token])
+    assert await store.ended("h1", 10, 0.1) == []

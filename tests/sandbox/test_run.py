@@ -760,11 +760,18 @@ async def test_a_live_run_that_waits_for_input_ends_at_its_wall_limit(sandbox: S
 
 async def test_a_signal_reaches_the_program(sandbox: Sandbox) -> None:
     ready = asyncio.Event()
-    live = Live(lambda stream, data: ready.set())
+    said = bytearray()
+
+    def heard(stream: str, data: bytes) -> None:
+        said.extend(data)
+        if said == b"ready\n":  # the whole line: `print` writes its text and its end apart
+            ready.set()
+
+    live = Live(heard)
     code = """
-        import time
+        import sys, time
         try:
-            print('ready')
+            sys.stdout.write('ready\\n')
             time.sleep(30)
         except KeyboardInterrupt:
             print('interrupted')

@@ -4,19 +4,25 @@
 
 Starts `onpyrunner serve` on loopback, opens the page in Debian's Chromium, and writes
 docs/playground.png (a run), docs/playground-judge.png (a judge run with a wrong answer),
-docs/playground-performance.png (a performance score against a reference) and
-docs/playground-phone-dark.png (a phone in the dark scheme); then prints what the page
+docs/playground-performance.png (a performance score against a reference),
+docs/playground-phone-dark.png (a phone in the dark scheme), and docs/dashboard.png and
+docs/dashboard-phone-dark.png (the dashboard after a mix of jobs); then prints what the page
 loads, as sent over the wire (gzipped), for docs/playground.md.
 """
 
 from __future__ import annotations
 
+import asyncio
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
 from playwright.sync_api import Browser, Request, sync_playwright
 
+from bench.history import fake_rows
+from onpyrunner.history.store import HistoryStore
 from tests.judge import programs
 from tests.service import ROOT, Server, server
 from tests.web.browser import Playground, launch, loopback_context
@@ -114,6 +120,68 @@ def phone_shot(browser: Browser, api: Server, path: Path) -> None:
         playground.page.screenshot(path=path)
 
 
+#: The jobs run before the dashboard's screenshots: a mix of outcomes and languages.
+MIX: list[dict[str, Any]] = [
+    {"source_code": "print(sum(range(10**6)))"},
+    {"source_code": "print(input())", "stdin": "hello\n"},
+    {"source_code": "1 / 0"},
+    {"source_code": "while True: pass", "limits": {"cpu_time_ms": 300}},
+    {"source_code": "x = ' ' * (1 << 30)", "limits": {"memory_mb": 64}},
+    {"language": "c", "source_code": '#include <stdio.h>\nint main(){puts("hi");}'},
+    {"language": "bash", "source_code": "echo hi"},
+]
+
+
+def _past_hour(api: Server) -> None:
+    """An hour of a busy server's history (made up, written into the server's SQLite
+    history through the store's bulk path, from a thread: Playwright's loop is running)."""
+    path = Path(api.data_dir) / "history.sqlite3"
+
+    async def write() -> None:
+        store = HistoryStore(f"sqlite+aiosqlite:///{path}")
+        try:
+            rows = fake_rows(6000, span_s=3600)
+            for i in range(0, len(rows), 1000):
+                await store.insert_rows(rows[i : i + 1000])
+        finally:
+            await store.close()
+
+    thread = threading.Thread(target=asyncio.run, args=(write(),))
+    thread.start()
+    thread.join(120)
+
+
+def dashboard_shots(browser: Browser, api: Server, desktop: Path, phone: Path) -> None:
+    _past_hour(api)
+    offered = {lang["id"] for lang in api.http.get("/languages").json()}
+    for _ in range(6):
+        for body in MIX:
+            if body.get("language", "python") in offered:
+                api.run(body)
+    deadline = time.monotonic() + 60
+    while api.http.get("/history", params={"limit": 1}).json()["entries"] == []:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    time.sleep(1)  # the writer's last batch
+    for path, options in (
+        (desktop, {"viewport": {"width": 1280, "height": 900}}),
+        (
+            phone,
+            {
+                "viewport": {"width": 390, "height": 844},
+                "device_scale_factor": 2,
+                "is_mobile": True,
+                "color_scheme": "dark",
+            },
+        ),
+    ):
+        with loopback_context(browser, api.url, **options) as context:
+            page = context.new_page()
+            page.goto(api.url + "/dashboard")
+            page.wait_for_selector("body[data-ready=true]")
+            page.screenshot(path=path, full_page=True)
+
+
 def main() -> int:
     with server(workers=2) as api, sync_playwright() as playwright:
         browser = launch(playwright)
@@ -123,6 +191,7 @@ def main() -> int:
             judge_shot(browser, api, DOCS / "playground-judge.png")
             performance_shot(browser, api, DOCS / "playground-performance.png")
             phone_shot(browser, api, DOCS / "playground-phone-dark.png")
+            dashboard_shots(browser, api, DOCS / "dashboard.png", DOCS / "dashboard-phone-dark.png")
         finally:
             browser.close()
     _out("What a first visit loads (bytes as received, gzipped where the server gzips):")

@@ -9,14 +9,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from onpyrunner.api import live
 from onpyrunner.api.errors import ErrorResponses, field_error
+from onpyrunner.api.removal import remove_finished, remove_from_history
 from onpyrunner.api.schemas import Accepted, JobCreate, JobPublic
 from onpyrunner.api.services import Services, services, services_dependency
-from onpyrunner.api.submit import job_request, submit, submit_and_wait
-from onpyrunner.errors import BackendUnavailableError, JobNotFoundError
+from onpyrunner.api.submit import job_request, origin, submit, submit_and_wait
+from onpyrunner.errors import BackendUnavailableError, JobFinishedError, JobNotFoundError
 from onpyrunner.models import TERMINAL_STATUSES, Job
 from onpyrunner.queue.session import OutputKind
 
@@ -81,13 +82,13 @@ async def execute(
     wait_s = _wait_seconds(wait, svc.settings.max_wait_s)
     job_req = await job_request(body, svc)
     if wait_s <= 0:
-        job = await submit(svc, job_req)
+        job = await submit(svc, job_req, origin(request))
         return JSONResponse(
             {"job_id": job.id, "status": job.status.value},
             status_code=202,
             headers={"Location": f"/jobs/{job.id}"},
         )
-    job = await submit_and_wait(svc, job_req, wait_s)
+    job = await submit_and_wait(svc, job_req, wait_s, origin(request))
     done = job.status in TERMINAL_STATUSES
     return _public(job, 200 if done else 202, {"Location": f"/jobs/{job.id}"})
 
@@ -101,10 +102,29 @@ async def get_job(job_id: str, svc: Deps) -> JSONResponse:
     return _public(job)
 
 
-@router.delete("/jobs/{job_id}", response_model=JobPublic, responses=ErrorResponses.cancel)
-async def cancel_job(job_id: str, svc: Deps) -> JSONResponse:
-    """Cancel a pending job (it never runs) or a running one (it is stopped)."""
-    return _public(await svc.store.cancel(job_id))
+@router.delete(
+    "/jobs/{job_id}",
+    response_model=JobPublic,
+    responses={
+        **ErrorResponses.cancel,
+        204: {"description": "the job's record had expired: its history row was removed"},
+    },
+)
+async def cancel_job(job_id: str, svc: Deps) -> Response:
+    """Cancel a pending job (it never runs) or a running one (it is stopped); remove a
+    finished one, with its history row (answered as it was)."""
+    try:
+        return _public(await svc.store.cancel(job_id))
+    except JobFinishedError:
+        job = await svc.store.get(job_id)
+        if job is None:  # removed or expired meanwhile
+            raise JobNotFoundError(job_id) from None
+        await remove_finished(svc, job)
+        return _public(job)
+    except JobNotFoundError:
+        if await remove_from_history(svc, job_id):
+            return Response(status_code=204)
+        raise
 
 
 @router.websocket("/jobs/{job_id}/events")

@@ -81,6 +81,8 @@ async def metrics(svc: Deps) -> Response:
     """Prometheus metrics of this process, and queue figures read from the backend."""
     try:
         svc.metrics.observe_queue(await svc.store.stats())
+        if svc.history is not None:
+            svc.metrics.observe_history(await svc.store.backlog())
     except BackendUnavailableError:
         pass  # the queue figures keep their last values; the counters are still served
     return Response(svc.metrics.render(), media_type=CONTENT_TYPE_LATEST)

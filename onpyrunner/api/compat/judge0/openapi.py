@@ -231,6 +231,40 @@ DELETE: Responses = {
     **_UNAVAILABLE,
 }
 
+LIST: Responses = {
+    200: _json(
+        {
+            "type": "object",
+            "required": ["submissions", "meta"],
+            "properties": {
+                "submissions": {"type": "array", "items": SUBMISSION_OUT},
+                "meta": {
+                    "type": "object",
+                    "required": [
+                        "current_page",
+                        "next_page",
+                        "prev_page",
+                        "total_pages",
+                        "total_count",
+                    ],
+                    "properties": {
+                        "current_page": {"type": "integer"},
+                        "next_page": {"type": ["integer", "null"]},
+                        "prev_page": {"type": ["integer", "null"]},
+                        "total_pages": {"type": "integer"},
+                        "total_count": {"type": "integer"},
+                    },
+                },
+            },
+        },
+        "the submissions that ended, newest first, a page at a time",
+    ),
+    400: error_answer("page or per_page below 1, or ?fields names an unknown attribute"),
+    403: {"description": "no valid X-Auth-User authorization token (Judge0's AUTHZ_TOKEN)"},
+    404: error_answer("the history is off on this server"),
+    503: error_answer("the history database is unavailable", **{"Retry-After": "seconds"}),
+}
+
 AUTHENTICATE: Responses = {200: {"description": "the token is valid (or none is needed)"}}
 
 LANGUAGE: Responses = {404: error_answer("no live worker offers this language"), **_UNAVAILABLE}

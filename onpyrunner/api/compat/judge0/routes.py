@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Coroutine
+import re
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -21,6 +22,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from pydantic import ValidationError
 
+from onpyrunner.api.auth import token_matches
 from onpyrunner.api.compat.judge0 import openapi
 from onpyrunner.api.compat.judge0.callbacks import CallbackURLError, check_url
 from onpyrunner.api.compat.judge0.schemas import (
@@ -35,11 +37,29 @@ from onpyrunner.api.compat.judge0.schemas import (
     requested_fields,
 )
 from onpyrunner.api.compat.judge0.state import Judge0, judge0_dependency
+from onpyrunner.api.removal import remove_finished
 from onpyrunner.api.schemas import JobCreate, LimitsIn
 from onpyrunner.api.services import Services, services_dependency
-from onpyrunner.api.submit import job_request, submit, submit_and_wait, submit_many
+from onpyrunner.api.submit import job_request, origin, submit, submit_and_wait, submit_many
 from onpyrunner.errors import JobNotFoundError, QueueFullError
-from onpyrunner.models import TERMINAL_STATUSES, JobRequest, Origin, TestCase
+from onpyrunner.history import queries
+from onpyrunner.history.records import Entry
+from onpyrunner.limits import Limits
+from onpyrunner.models import (
+    TERMINAL_STATUSES,
+    Job,
+    JobRequest,
+    JobStatus,
+    JudgeResult,
+    Origin,
+    Outcome,
+    RunResult,
+    TestCase,
+    TestResult,
+    Timestamps,
+    Usage,
+    Verdict,
+)
 
 #: Where the native path's problems (native field paths) land in Judge0's names.
 _NATIVE_FIELDS = {
@@ -177,8 +197,8 @@ async def _prepare(
     return (request, sub), {}
 
 
-def _origin(sub: SubmissionIn) -> Origin:
-    """What Judge0 answers back about a submission, kept with its job."""
+def _echo(sub: SubmissionIn) -> dict[str, str]:
+    """What Judge0 answers back about a submission, kept with its job (its origin)."""
     echo = {"source_code": sub.source_code, "language_id": str(sub.language.id)}
     if sub.stdin:
         echo["stdin"] = sub.stdin
@@ -186,7 +206,11 @@ def _origin(sub: SubmissionIn) -> Origin:
         echo["expected_output"] = sub.expected_output
     if sub.callback_url:
         echo["callback_url"] = sub.callback_url
-    return Origin(api="judge0", data=echo)
+    return echo
+
+
+def _origin(request: Request, sub: SubmissionIn) -> Origin:
+    return origin(request, "judge0", _echo(sub))
 
 
 @router.post("/submissions/batch", status_code=201, **openapi.CREATE_BATCH)
@@ -205,7 +229,11 @@ async def create_batch(
         )
     prepared = [await _prepare(item, flag(base64_encoded), state) for item in items]
     valid = [p for p, _ in prepared if p is not None]
-    queued = await submit_many(svc, [(req, _origin(sub)) for req, sub in valid]) if valid else []
+    queued = (
+        await submit_many(svc, [(req, _origin(request, sub)) for req, sub in valid])
+        if valid
+        else []
+    )
     jobs = iter(queued)
     answers: list[Any] = []
     for found, problems in prepared:
@@ -269,17 +297,145 @@ async def create(
             state.callbacks.follow(job_id, callback)
 
     if not flag(wait):
-        job = await submit(svc, job_req, _origin(sub))
+        job = await submit(svc, job_req, _origin(request, sub))
         follow_callback(job.id)
         return JSONResponse({"token": job.id}, status_code=201)
     done = await submit_and_wait(
         svc,
         job_req,
         svc.settings.max_wait_s,
-        _origin(sub),
+        _origin(request, sub),
         submitted=lambda job: follow_callback(job.id),
     )
     return JSONResponse(await state.render(done, wanted, flag(base64_encoded)), status_code=201)
+
+
+#: Judge0's authorization header (its AUTHZ_HEADER), also taken as a query parameter.
+AUTHZ_NAME = "X-Auth-User"
+#: Judge0's per_page default (will_paginate's, set by its Submission model), and the most
+#: one page holds here (Judge0 sets none; every entry is a row read from the history).
+PER_PAGE = 20
+MAX_PER_PAGE = 100
+_RUBY_INT = re.compile(r"^\s*([+-]?\d+(?:_\d+)*)")
+
+
+def _ruby_int(raw: str | None, default: int) -> int:
+    """A query parameter as Ruby's String#to_i reads it: leading digits, else 0."""
+    if raw is None:
+        return default
+    match = _RUBY_INT.match(raw)
+    return int(match.group(1).replace("_", "")) if match else 0
+
+
+def _authorized(request: Request, tokens: list[str]) -> bool:
+    """Judge0's authorize_request: a configured AUTHZ token, given as X-Auth-User."""
+    if not tokens:
+        return False
+    offered = request.headers.get(AUTHZ_NAME) or request.query_params.get(AUTHZ_NAME) or ""
+    return token_matches([offered], [t.encode() for t in tokens]) is not None
+
+
+def _job_of(entry: Entry, content: Mapping[Any, Any] | None) -> Job:
+    """A job as the history keeps it, to render as Judge0 does (outputs only where the
+    history keeps texts)."""
+    texts = content or {}
+    usage = (
+        Usage(
+            cpu_time_ms=entry.usage.cpu_time_ms,
+            wall_time_ms=entry.usage.wall_time_ms,
+            memory_kb=entry.usage.memory_kb,
+        )
+        if entry.usage is not None
+        else Usage(cpu_time_ms=0, wall_time_ms=0, memory_kb=0)
+    )
+    result: RunResult | JudgeResult | None = None
+    if entry.status == JobStatus.COMPLETED and entry.outcome is not None:
+        run = {
+            "stdout": texts.get("stdout") or "",
+            "stderr": texts.get("stderr") or "",
+            "exit_code": entry.exit_code,
+            "signal": entry.signal,
+            "usage": usage,
+        }
+        if entry.judge:
+            verdict = Verdict(entry.outcome)
+            outcome = (
+                Outcome.SUCCESS
+                if verdict in (Verdict.ACCEPTED, Verdict.WRONG_ANSWER)
+                else Outcome(verdict.value)
+                if verdict.value in Outcome.__members__
+                else None
+            )
+            case = TestResult(name=None, verdict=verdict, outcome=outcome, **run)
+            result = JudgeResult(
+                verdict=verdict,
+                passed=entry.passed or 0,
+                total=entry.total or 1,
+                score=entry.score or 0.0,
+                usage=usage,
+                tests=[case],
+                compile_output=texts.get("compile_output"),
+            )
+        else:
+            result = RunResult(
+                outcome=Outcome(entry.outcome), compile_output=texts.get("compile_output"), **run
+            )
+    stamps = entry.timestamps
+    return Job(
+        id=entry.job_id,
+        status=JobStatus(entry.status),
+        language=entry.language,
+        limits=Limits.model_validate(entry.limits),
+        judge=entry.judge,
+        timestamps=Timestamps(**stamps.model_dump()),
+        result=result,
+        error=entry.error,
+        attempts=entry.attempts,
+        origin=Origin(api=entry.api, data=dict(texts.get("origin_data") or {})),
+    )
+
+
+@router.get("/submissions", responses=openapi.LIST)
+async def index(
+    request: Request,
+    svc: Deps,
+    state: State,
+    base64_encoded: Base64 = None,
+    fields: Fields = None,
+    page: Annotated[str | None, Query(description="page number, from 1")] = None,
+    per_page: Annotated[
+        str | None, Query(description=f"submissions per page (default 20, at most {MAX_PER_PAGE})")
+    ] = None,
+) -> Response:
+    """The submissions made through this API that ended, newest first, a page at a time,
+    from the history; needs an X-Auth-User authorization token, as Judge0's list does."""
+    tokens = [t.get_secret_value() for t in svc.settings.judge0_authz_tokens]
+    if not _authorized(request, tokens):
+        return Response(status_code=403)  # Judge0: head :forbidden
+    wanted = _fields(fields)
+    number = _ruby_int(page, 1)
+    size = _ruby_int(per_page, PER_PAGE)
+    if number <= 0:
+        raise _error(400, f"invalid page: {number}")
+    if size <= 0:
+        raise _error(400, f"invalid per_page: {size}")
+    size = min(size, MAX_PER_PAGE)
+    store = svc.history_store()
+    found = await queries.numbered_page(store, queries.Filters(api="judge0"), number, size)
+    contents = await store.contents([e.job_id for e in found.entries])
+    submissions = [
+        await state.render(_job_of(e, contents.get(e.job_id)), wanted, flag(base64_encoded))
+        for e in found.entries
+    ]
+    pages = -(-found.total // size)
+    meta = {
+        "current_page": number,
+        "next_page": number + 1 if number < pages else None,
+        "prev_page": number - 1 if number > 1 else None,
+        "total_pages": pages,
+        "total_count": found.total,
+    }
+    return JSONResponse({"submissions": submissions, "meta": meta})
 
 
 # Tokens are UUIDs (job ids): "/submissions/batch" is then no token, and a method the batch
@@ -312,6 +468,6 @@ async def delete(token: UUID, svc: Deps, state: State, fields: Fields = None) ->
             "submission cannot be deleted because its status is "
             f"{status['id']} ({status['description']})",
         )
-    if not await svc.store.delete(job_id):
+    if not await remove_finished(svc, job):
         raise JobNotFoundError(job_id)
     return JSONResponse(await state.render(job, wanted, True))

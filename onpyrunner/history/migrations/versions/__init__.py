@@ -1,0 +1,1 @@
+"""Each version of the history schema, one module each, in order."""

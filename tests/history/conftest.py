@@ -1,0 +1,35 @@
+"""History stores on both engines: SQLite in a temporary file, and PostgreSQL in a database
+of the test's own on the machine's server."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from onpyrunner.history.store import HistoryStore
+from tests.history.postgres import own_database
+
+ENGINES = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(params=ENGINES)
+async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A fresh, empty history database's URL, once per engine."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'history.sqlite3'}"
+        return
+    async with own_database() as url:
+        yield url
+
+
+@pytest.fixture
+async def history(db_url: str) -> AsyncIterator[HistoryStore]:
+    """A migrated history store that keeps texts (64 bytes of each)."""
+    store = HistoryStore(db_url, keep_content_bytes=64)
+    await store.prepare()
+    try:
+        yield store
+    finally:
+        await store.close()
