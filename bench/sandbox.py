@@ -211,7 +211,7 @@ async def breakdown(rounds: int, python: str, script: str) -> list[tuple[str, st
         cg = []
         for _ in range(rounds):
             started = time.perf_counter()
-            start = slot.cgroup.set_limits(128 << 20, 35)
+            start = slot.cgroup.set_limits(128 << 20, 32)
             slot.cgroup.finish(start)
             cg.append(time.perf_counter() - started)
         rows.append(

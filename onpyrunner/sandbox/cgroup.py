@@ -2,17 +2,25 @@
 
 Each sandbox slot owns one long-lived cgroup (one per controller on v1). The slot's
 launcher process is moved into it once, at start; every nsjail it starts, and every
-process of every run, is then born inside the cgroup. Nothing is attached per run, which
-matters: attaching a process to a cgroup waits for an RCU grace period (7-20 ms here).
+process of every run, is then born inside the cgroup. On v1 nothing is attached per run,
+which matters: attaching a process to a cgroup waits for an RCU grace period (7-20 ms
+here). On v2 each sandbox's init is moved into a fresh leaf for its run while it waits for
+its go, off the run's path (SlotCgroupV2 says why).
 
 Per run, the service sets the limits, notes the counters, and reads them back at the end:
-CPU time of the whole tree (cpuacct / cpu.stat), peak memory (max_usage_in_bytes /
-memory.peak, reset at the start of the run), and the kernel's OOM-kill counter.
+CPU time of the whole tree (cpuacct / cpu.stat), peak memory (max_usage_in_bytes reset at
+the start of the run / the run leaf's memory.peak), and the kernel's OOM-kill counter.
+
+Under systemd on v2 (a service with Delegate=yes) the service's own cgroup is a leaf that
+holds its processes; v2 allows no process beside children with controllers, so the
+service first moves its processes into a leaf of its own, `service`, and puts its slots
+beside it (`detect` and `prepare_v2_parent`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import signal
 from abc import ABC, abstractmethod
@@ -25,6 +33,13 @@ from onpyrunner.errors import SandboxError
 V1_CONTROLLERS = ("memory", "pids", "cpuacct")
 V2_CONTROLLERS = ("memory", "pids", "cpu")
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+#: v2: the leaf the service's own processes move into, beside the slots.
+SERVICE_LEAF = "service"
+#: How many times the processes of the service's cgroup are moved before giving up (a
+#: process forked meanwhile is born where its parent was, and is moved the next time).
+VACATE_ROUNDS = 20
+#: The extended attributes systemd sets on a cgroup it delegates (Delegate=yes).
+DELEGATE_XATTRS = ("trusted.delegate", "user.delegate")
 
 
 class CgroupVersion(IntEnum):
@@ -48,7 +63,8 @@ class RunCounters:
     """What the kernel counted for one run."""
 
     cpu_ns: int
-    memory_peak_bytes: int
+    #: None when the kernel has no peak to give (cgroup v2 before Linux 5.19).
+    memory_peak_bytes: int | None
     oom_kills: int
 
 
@@ -73,6 +89,12 @@ def _kv(text: str) -> dict[str, int]:
 class SlotCgroup(ABC):
     """The cgroup(s) of one sandbox slot."""
 
+    #: Whether each sandbox's init must be adopted (moved into its run's cgroup) before
+    #: its run: v2. On v1 every run is counted in the slot's own cgroup.
+    adopts_sandboxes = False
+    #: Processes counted against a run's pids limit that are not the program's.
+    overhead_processes = 3  # launcher, nsjail, init
+
     @abstractmethod
     def create(self) -> None:
         """Make the cgroup directories."""
@@ -85,9 +107,14 @@ class SlotCgroup(ABC):
     def procs(self) -> list[int]:
         """Every process in the slot."""
 
+    def adopt(self, pid: int) -> None:
+        """Give the sandbox whose init is `pid` the cgroup of its run (see SlotCgroupV2);
+        called while the init waits for its go. Nothing to do on v1."""
+        del pid  # v1: every run is counted in the slot's own cgroup
+
     @abstractmethod
-    def set_limits(self, memory_bytes: int, pids_max: int) -> RunStart:
-        """Set this run's limits and note the counters.
+    def set_limits(self, memory_bytes: int, max_processes: int) -> RunStart:
+        """Set this run's limits (`max_processes`: the program's) and note the counters.
 
         The memory limit is the slot's usage now (the idle nsjail and init, and file pages
         earlier runs left charged to the slot) plus the run's memory, and the run's peak is
@@ -101,8 +128,7 @@ class SlotCgroup(ABC):
 
     @abstractmethod
     def finish(self, start: RunStart) -> RunCounters:
-        """Counters of the run that started at `start`. Call once per run: on v2 it
-        closes the run's peak-memory handle."""
+        """Counters of the run that started at `start`."""
 
     @abstractmethod
     def _oom_kills(self) -> int:
@@ -151,7 +177,7 @@ class SlotCgroupV1(SlotCgroup):
         text = _read(self.dirs["pids"] / "cgroup.procs")
         return [int(p) for p in text.split()]
 
-    def set_limits(self, memory_bytes: int, pids_max: int) -> RunStart:
+    def set_limits(self, memory_bytes: int, max_processes: int) -> RunStart:
         usage = int(_read(self.memory / "memory.usage_in_bytes"))
         limit = str(usage + memory_bytes)
         has_memsw = self._memsw.exists()
@@ -160,7 +186,7 @@ class SlotCgroupV1(SlotCgroup):
         _write(self.memory / "memory.limit_in_bytes", limit)
         if has_memsw:
             _write(self._memsw, limit)
-        _write(self.dirs["pids"] / "pids.max", str(pids_max))
+        _write(self.dirs["pids"] / "pids.max", str(max_processes + self.overhead_processes))
         _write(self.memory / "memory.max_usage_in_bytes", "0")  # peak := current usage
         return RunStart(
             cpu_ns=self.cpu_ns(), oom_kills=self._oom_kills(), memory_baseline_bytes=usage
@@ -187,68 +213,107 @@ class SlotCgroupV1(SlotCgroup):
 
 
 class SlotCgroupV2(SlotCgroup):
-    """A slot on cgroup v2: one leaf directory with memory, pids and cpu enabled above it."""
+    """A slot on cgroup v2: a directory with memory, pids and cpu enabled for its children,
+    `jail` (a leaf: the launcher and its nsjail) and one fresh leaf per run, `run-N`.
+
+    memory.peak cannot be reset before Linux 6.12, so a cgroup that outlives a run cannot
+    say what that run's peak was. Each sandbox's init is therefore moved, while it waits
+    for its go (before any run is given to it), into a leaf made for that run alone; the
+    program and everything it starts are born there. The run's peak, CPU time and OOM kills
+    are that leaf's own, whatever the kernel. v2 forbids processes in a cgroup whose
+    children have controllers, so the launcher lives in its own leaf beside the runs.
+    """
+
+    adopts_sandboxes = True
+    overhead_processes = 1  # the init, in the run's leaf beside the program
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._peak_fd: int | None = None
-        #: The counters of the run that finished last, for a second finish() of it.
-        self._finished: tuple[RunStart, RunCounters] | None = None
+        self.jail = path / "jail"
+        #: The leaf of the run whose init was adopted last.
+        self.run: Path | None = None
+        self._runs = 0
 
     def create(self) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
+        _write(self.path / "cgroup.subtree_control", " ".join(f"+{c}" for c in V2_CONTROLLERS))
+        self.jail.mkdir(exist_ok=True)
 
     def attach(self, pid: int) -> None:
-        _write(self.path / "cgroup.procs", str(pid))
+        _write(self.jail / "cgroup.procs", str(pid))
+
+    def adopt(self, pid: int) -> None:
+        self._runs += 1
+        leaf = self.path / f"run-{self._runs}"
+        leaf.mkdir()
+        try:
+            _write(leaf / "cgroup.procs", str(pid))
+        except OSError:
+            with contextlib.suppress(OSError):
+                leaf.rmdir()
+            raise
+        self.run = leaf
+        self._remove_runs(keep=leaf)
+
+    def _leaves(self) -> list[Path]:
+        try:
+            return [d for d in self.path.iterdir() if d.is_dir() and d.name.startswith("run-")]
+        except FileNotFoundError:
+            return []
+
+    def _remove_runs(self, keep: Path | None = None) -> None:
+        """Remove the leaves of runs that are over (an occupied one stays for next time)."""
+        for leaf in self._leaves():
+            if leaf != keep:
+                with contextlib.suppress(OSError):
+                    leaf.rmdir()
 
     def procs(self) -> list[int]:
-        return [int(p) for p in _read(self.path / "cgroup.procs").split()]
+        pids: list[int] = []
+        for d in (self.path, self.jail, *self._leaves()):
+            with contextlib.suppress(FileNotFoundError):
+                pids.extend(int(p) for p in _read(d / "cgroup.procs").split())
+        return pids
 
-    def set_limits(self, memory_bytes: int, pids_max: int) -> RunStart:
-        current = int(_read(self.path / "memory.current"))
-        _write(self.path / "memory.max", str(current + memory_bytes))
+    def _leaf(self) -> Path:
+        if self.run is None:
+            raise SandboxError("no sandbox of this slot has been given its run cgroup")
+        return self.run
+
+    def set_limits(self, memory_bytes: int, max_processes: int) -> RunStart:
+        leaf = self._leaf()
+        current = int(_read(leaf / "memory.current"))
+        _write(leaf / "memory.max", str(current + memory_bytes))
         with contextlib.suppress(FileNotFoundError):
-            _write(self.path / "memory.swap.max", "0")
-        _write(self.path / "pids.max", str(pids_max))
-        # Since Linux 6.12 a write to memory.peak resets the peak seen through that fd.
-        if self._peak_fd is not None:
-            os.close(self._peak_fd)
-        self._peak_fd = os.open(self.path / "memory.peak", os.O_RDWR)
-        try:
-            os.write(self._peak_fd, b"reset\n")
-        except OSError:
-            pass  # older kernel: the peak covers the slot's whole life (an overestimate)
-        self._finished = None
+            _write(leaf / "memory.swap.max", "0")
+        _write(leaf / "pids.max", str(max_processes + self.overhead_processes))
         return RunStart(
             cpu_ns=self.cpu_ns(), oom_kills=self._oom_kills(), memory_baseline_bytes=current
         )
 
     def cpu_ns(self) -> int:
-        return _kv(_read(self.path / "cpu.stat")).get("usage_usec", 0) * 1000
+        return _kv(_read(self._leaf() / "cpu.stat")).get("usage_usec", 0) * 1000
 
     def _oom_kills(self) -> int:
-        return _kv(_read(self.path / "memory.events")).get("oom_kill", 0)
+        return _kv(_read(self._leaf() / "memory.events")).get("oom_kill", 0)
 
     def finish(self, start: RunStart) -> RunCounters:
-        if self._finished is not None and self._finished[0] is start:
-            return self._finished[1]  # the run's peak fd is closed: never the slot's lifetime
-        if self._peak_fd is not None:
-            peak = int(os.pread(self._peak_fd, 64, 0).decode())
-            os.close(self._peak_fd)
-            self._peak_fd = None
-        else:
-            peak = int(_read(self.path / "memory.peak"))
-        counters = RunCounters(
+        leaf = self._leaf()
+        try:  # the leaf's whole life is this run's: its peak is the run's peak
+            peak: int | None = int(_read(leaf / "memory.peak"))
+        except FileNotFoundError:  # before Linux 5.19: the caller uses the init's maxrss
+            peak = None
+        return RunCounters(
             cpu_ns=self.cpu_ns() - start.cpu_ns,
-            memory_peak_bytes=max(0, peak - start.memory_baseline_bytes),
+            memory_peak_bytes=None if peak is None else max(0, peak - start.memory_baseline_bytes),
             oom_kills=self._oom_kills() - start.oom_kills,
         )
-        self._finished = (start, counters)
-        return counters
 
     def remove(self) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            self.path.rmdir()
+        self._remove_runs()
+        for d in (self.jail, self.path):
+            with contextlib.suppress(FileNotFoundError):
+                d.rmdir()
 
 
 @dataclass(frozen=True)
@@ -258,6 +323,9 @@ class CgroupLayout:
     version: CgroupVersion
     #: v1: controller -> directory holding the slots; v2: {"": directory}.
     parents: dict[str, Path]
+    #: v2: the service's own cgroup, when its processes must first move into its leaf
+    #: SERVICE_LEAF so that the slots can be made beside it.
+    vacate: Path | None = None
 
     def slot(self, index: int) -> SlotCgroup:
         """The cgroup of slot `index` (not created yet)."""
@@ -320,15 +388,27 @@ def detect(
         available = controllers_file.read_text().split()
         missing = [c for c in V2_CONTROLLERS if c not in available]
         if missing:
-            raise SandboxError(f"cgroup v2 lacks the controllers: {', '.join(missing)}")
-        base = (parent if parent is not None else own.get("", "/")).lstrip("/")
-        return CgroupLayout(CgroupVersion.V2, {"": cgroup_root / base / name})
+            raise SandboxError(
+                f"cgroup v2 lacks the controllers: {', '.join(missing)} (the kernel has them "
+                "off: look for cgroup_disable= on its command line, /proc/cmdline)"
+            )
+        if parent is not None:
+            return CgroupLayout(CgroupVersion.V2, {"": cgroup_root / parent.lstrip("/") / name})
+        own_dir = cgroup_root / own.get("", "/").lstrip("/")
+        if own_dir.name == SERVICE_LEAF:  # moved already (by this process or its parent)
+            return CgroupLayout(CgroupVersion.V2, {"": own_dir.parent / name})
+        # The root cgroup may hold processes beside children with controllers; any other
+        # (a cgroup namespace's root too: it has a cgroup.type) must be emptied first.
+        vacate = own_dir if (own_dir / "cgroup.type").exists() else None
+        return CgroupLayout(CgroupVersion.V2, {"": own_dir / name}, vacate)
     mounts = _v1_mounts((proc_root / "mountinfo").read_text())
     missing = [c for c in V1_CONTROLLERS if c not in mounts]
     if missing:
         raise SandboxError(
             "no usable cgroups: cgroup v2 is not mounted at "
-            f"{cgroup_root} and cgroup v1 lacks the controllers: {', '.join(missing)}"
+            f"{cgroup_root} and cgroup v1 lacks the controllers: {', '.join(missing)}. Mount "
+            "them (a v1 boot of systemd does), or boot with cgroup v2 only "
+            "(systemd.unified_cgroup_hierarchy=1 on the kernel's command line)"
         )
     parents = {}
     for c in V1_CONTROLLERS:
@@ -337,13 +417,69 @@ def detect(
     return CgroupLayout(CgroupVersion.V1, parents)
 
 
+def _delegated(path: Path) -> bool:
+    """Whether systemd delegated this cgroup (Delegate=yes marks it with an xattr)."""
+    for name in DELEGATE_XATTRS:
+        with contextlib.suppress(OSError):
+            if os.getxattr(path, name).strip() == b"1":
+                return True
+    return False
+
+
+def _procs(path: Path) -> list[int]:
+    return [int(p) for p in _read(path / "cgroup.procs").split()]
+
+
+def vacate(own: Path, self_pid: int | None = None) -> None:
+    """Move the processes of the service's cgroup `own` into its leaf SERVICE_LEAF.
+
+    Only this process's own cgroup is touched, and other processes in it are moved only
+    when systemd delegated it (then every process in it is the service's).
+
+    Raises:
+        SandboxError: it holds other processes and is not delegated, or they cannot be
+            moved; the message says how to run the service instead.
+    """
+    me = os.getpid() if self_pid is None else self_pid
+    others = [p for p in _procs(own) if p != me]
+    if others and not _delegated(own):
+        raise SandboxError(
+            f"cgroup v2: this process's cgroup {own} holds other processes too "
+            f"({', '.join(map(str, others[:5]))}{', ...' if len(others) > 5 else ''}), and v2 "
+            "allows no process beside the sandbox cgroups. Run the service under systemd "
+            "with Delegate=yes (deploy/systemd/, see docs/deployment.md), or in a cgroup of "
+            "its own (`systemd-run --scope -p Delegate=yes onpyrunner ...`), or set "
+            "ONPYRUNNER_CGROUP_PARENT to an empty cgroup with memory, pids and cpu available"
+        )
+    leaf = own / SERVICE_LEAF
+    try:
+        leaf.mkdir(exist_ok=True)
+        for _ in range(VACATE_ROUNDS):
+            pids = _procs(own)
+            if not pids:
+                return
+            for pid in pids:
+                try:
+                    _write(leaf / "cgroup.procs", str(pid))
+                except ProcessLookupError:
+                    pass  # it ended meanwhile
+    except OSError as e:
+        raise SandboxError(
+            f"cgroup v2: cannot move the service's processes from {own} into {leaf}: {e.strerror}"
+        ) from e
+    raise SandboxError(f"cgroup v2: {own} kept gaining processes; cannot empty it")
+
+
 def prepare_v2_parent(layout: CgroupLayout, cgroup_root: Path = CGROUP_ROOT) -> None:
-    """Enable memory, pids and cpu on every cgroup from the mount root down to the slots.
+    """Enable memory, pids and cpu on every cgroup from the mount root down to the slots,
+    after moving the service's processes into their own leaf when they are in the way.
 
     Raises:
         SandboxError: a cgroup on the way holds processes (v2 forbids controllers there)
-            or is not writable; the message names it.
+            or is not writable; the message names it and the fix.
     """
+    if layout.vacate is not None:
+        vacate(layout.vacate)
     target = layout.parents[""]
     target.mkdir(parents=True, exist_ok=True)
     wanted = " ".join(f"+{c}" for c in V2_CONTROLLERS)
@@ -352,9 +488,12 @@ def prepare_v2_parent(layout: CgroupLayout, cgroup_root: Path = CGROUP_ROOT) -> 
         try:
             _write(d / "cgroup.subtree_control", wanted)
         except OSError as e:
+            busy = " (it holds processes)" if e.errno == errno.EBUSY else ""
             raise SandboxError(
-                f"cannot enable {wanted} in {d}: {e.strerror}. On cgroup v2 the service needs "
-                "a delegated cgroup holding no processes itself; set ONPYRUNNER_CGROUP_PARENT"
+                f"cgroup v2: cannot enable {wanted} in {d}: {e.strerror}{busy}. The service "
+                "needs a cgroup delegated to it: run it under systemd with Delegate=yes "
+                "(deploy/systemd/, see docs/deployment.md), or set ONPYRUNNER_CGROUP_PARENT "
+                "to an empty cgroup with memory, pids and cpu available"
             ) from e
         if part is not None:
             d = d / part

@@ -71,9 +71,25 @@ def _check_cgroups(settings: Settings, report: Report) -> None:
         return
     controllers = cgroup.V1_CONTROLLERS if layout.version == 1 else cgroup.V2_CONTROLLERS
     where = ", ".join(str(p.parent) for p in layout.parents.values())
-    report.good(
-        f"cgroup v{int(layout.version)} with {', '.join(controllers)} (slots under {where})"
-    )
+    text = f"cgroup v{int(layout.version)} with {', '.join(controllers)} (slots under {where}"
+    if layout.version is cgroup.CgroupVersion.V2:
+        text += ", a fresh cgroup per run"
+        if layout.vacate is not None:
+            text += f"; the service moves its processes into {layout.vacate / cgroup.SERVICE_LEAF}"
+    report.good(text + ")")
+    if layout.version is cgroup.CgroupVersion.V2 and _kernel_before(5, 19):
+        report.note(
+            "this kernel has no memory.peak (Linux 5.19+): memory_kb is the peak resident "
+            "set of the run's largest process, not of its whole tree"
+        )
+
+
+def _kernel_before(major: int, minor: int) -> bool:
+    numbers = platform.release().split("-")[0].split(".")
+    try:
+        return (int(numbers[0]), int(numbers[1])) < (major, minor)
+    except (IndexError, ValueError):
+        return False
 
 
 async def _check_runtimes(settings: Settings, report: Report) -> None:

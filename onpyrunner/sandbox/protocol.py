@@ -60,6 +60,8 @@ class Status:
     cpu_us: int
     #: The program died of SIGXFSZ with a file at the file-size limit (see init.c).
     fsize_hit: bool = False
+    #: The largest peak resident set of any one process of the run, KiB (getrusage).
+    maxrss_kb: int = 0
 
 
 def parse_status(text: str) -> Status:
@@ -70,14 +72,14 @@ def parse_status(text: str) -> Status:
     """
     parts = text.split()
     try:
-        kind, value, wall_us, cpu_us, _maxrss, fsize_hit = parts
-        numbers = int(value), int(wall_us), int(cpu_us), int(fsize_hit)
+        kind, value, wall_us, cpu_us, maxrss_kb, fsize_hit = parts
+        numbers = int(value), int(wall_us), int(cpu_us), int(fsize_hit), int(maxrss_kb)
     except ValueError:
         raise SandboxError(f"the sandbox init said something unexpected: {text[:80]!r}") from None
     if kind == SIGNAL:
-        return Status(None, numbers[0], numbers[1], numbers[2], bool(numbers[3]))
+        return Status(None, numbers[0], numbers[1], numbers[2], bool(numbers[3]), numbers[4])
     if kind == EXIT:
-        return Status(numbers[0], None, numbers[1], numbers[2])
+        return Status(numbers[0], None, numbers[1], numbers[2], maxrss_kb=numbers[4])
     raise SandboxError(f"the sandbox init said something unexpected: {text[:80]!r}")
 
 

@@ -25,6 +25,7 @@ import logging
 import os
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -47,8 +48,6 @@ from onpyrunner.sandbox.workspace import Workspace, read_back, top_level_files
 log = logging.getLogger(__name__)
 
 LAUNCHER = Path(__file__).with_name("launcher.py")
-#: Processes of a slot that are not the user's: launcher, nsjail, init.
-OVERHEAD_PROCESSES = 3
 #: How long a sandbox may take to become ready, and a program to end once killed.
 READY_TIMEOUT_S = 10.0
 END_TIMEOUT_S = 5.0
@@ -232,11 +231,16 @@ class Jail:
         child: Child,
         sock: socket.socket,
         log: CappedReader,
+        adopt: Callable[[int], None] | None = None,
     ) -> None:
         self.phase = phase
         self.child = child
         self.sock = sock
         self.log = log
+        #: Given (cgroup v2): each sandbox's init is adopted into its run's cgroup before
+        #: it counts as ready; the slot's socket then carries the sender's credentials.
+        self._adopt = adopt
+        self._adopting: asyncio.Future[None] | None = None
         #: How long the last sandbox took to build: from the end of a run to the next
         #: READY, wall s.
         self.build_s: float | None = None
@@ -261,8 +265,13 @@ class Jail:
 
     def _on_readable(self) -> None:
         while True:
+            pid = None
             try:
-                data = self.sock.recv(256)
+                if self._adopt is None:
+                    data = self.sock.recv(256)
+                else:
+                    data, ancdata, _, _ = self.sock.recvmsg(256, socket.CMSG_SPACE(_UCRED.size))
+                    pid = _sender_pid(ancdata)
             except BlockingIOError:
                 return
             except OSError:
@@ -270,7 +279,7 @@ class Jail:
             if not data:
                 asyncio.get_running_loop().remove_reader(self.sock.fileno())
                 return
-            self._on_message(data.decode(errors="replace"))
+            self._on_message(data.decode(errors="replace"), pid)
 
     def taint(self, message: str, cause: str) -> None:
         """Never use this jail again (the slot builds a fresh one)."""
@@ -278,15 +287,16 @@ class Jail:
             self.tainted = SandboxFault(message, cause)
         self._changed.set()
 
-    def _on_message(self, text: str) -> None:
+    def _on_message(self, text: str, pid: int | None = None) -> None:
         if text == protocol.READY:
-            self.readies += 1
-            if self._run_ended is not None:
-                self.build_s = time.monotonic() - self._run_ended
-                self._run_ended = None
-            if self.readies > 1:
+            if self._adopting is not None:
                 self.taint("two sandboxes of one slot said they were ready", "extra_ready")
-            self._changed.set()
+            elif self._adopt is None:
+                self._ready()
+            elif pid is None:
+                self.taint("the sandbox init's ready came without its credentials", "protocol")
+            else:
+                self._adopting = asyncio.ensure_future(self._adopt_init(pid))
             return
         refused = protocol.parse_errno(text, protocol.REFUSED)
         if refused is not None:
@@ -295,6 +305,28 @@ class Jail:
             )
         else:
             self.taint(f"the sandbox init said {text[:60]!r} on the slot socket", "protocol")
+
+    def _ready(self) -> None:
+        self.readies += 1
+        if self._run_ended is not None:
+            self.build_s = time.monotonic() - self._run_ended
+            self._run_ended = None
+        if self.readies > 1:
+            self.taint("two sandboxes of one slot said they were ready", "extra_ready")
+        self._changed.set()
+
+    async def _adopt_init(self, pid: int) -> None:
+        """Move the init that said READY into its run's cgroup, then count it ready. In a
+        thread: a move waits for an RCU grace period, and the event loop must not."""
+        assert self._adopt is not None
+        try:
+            await asyncio.to_thread(self._adopt, pid)
+        except (OSError, SandboxError) as e:
+            self.taint(f"cannot move the sandbox init into its run's cgroup: {e}", "adopt")
+            return
+        finally:
+            self._adopting = None
+        self._ready()
 
     def _gone(self) -> SandboxFault:
         exited = self.child.exited
@@ -364,6 +396,21 @@ class Jail:
         with contextlib.suppress(ValueError, OSError):
             asyncio.get_running_loop().remove_reader(self.sock.fileno())
         self.sock.close()
+        if self._adopting is not None:
+            self._adopting.cancel()
+
+
+#: struct ucred: pid, uid, gid.
+_UCRED = struct.Struct("iII")
+
+
+def _sender_pid(ancdata: list[tuple[int, int, bytes]]) -> int | None:
+    """The sender's pid (in the host's pid namespace) from SCM_CREDENTIALS, if present."""
+    for level, kind, data in ancdata:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
+            if len(data) >= _UCRED.size:
+                return int(_UCRED.unpack_from(data)[0])
+    return None
 
 
 class InitGoneError(SandboxError):
@@ -495,6 +542,9 @@ class Slot:
             self.launcher.start()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         ours.setblocking(False)
+        adopt = self.cgroup.adopt if self.cgroup.adopts_sandboxes else None
+        if adopt is not None:  # the init's READY then says which process it is
+            ours.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
         log_r, log_w = os.pipe2(os.O_CLOEXEC)
         devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
         argv = nsjail.command(
@@ -525,7 +575,7 @@ class Slot:
             os.close(devnull)
         reader = CappedReader(nsjail.MAX_LOG_BYTES)
         await read_pipe(log_r, reader)
-        self.jail = Jail(phase, child, ours, reader)
+        self.jail = Jail(phase, child, ours, reader, adopt)
         return self.jail
 
     async def reset(self) -> None:
@@ -608,9 +658,7 @@ class Slot:
             (lambda data: live.output("stderr", data)) if live is not None else None,
         )
         try:
-            start = self.cgroup.set_limits(
-                limits.memory_mb << 20, limits.max_processes + OVERHEAD_PROCESSES
-            )
+            start = self.cgroup.set_limits(limits.memory_mb << 20, limits.max_processes)
             go = protocol.go(
                 rlimit_cpu_s(limits.cpu_time_ms),
                 limits.max_file_kb * 1024,
@@ -660,7 +708,11 @@ class Slot:
         usage = Usage(
             cpu_time_ms=status.cpu_us // 1000,
             wall_time_ms=min(status.wall_us // 1000, int(host_wall_s * 1000)),
-            memory_kb=counters.memory_peak_bytes // 1024,
+            memory_kb=(
+                counters.memory_peak_bytes // 1024
+                if counters.memory_peak_bytes is not None
+                else status.maxrss_kb  # no cgroup peak on this kernel: the largest process's
+            ),
         )
         facts = ExitFacts(
             exit_code=status.exit_code,

@@ -12,6 +12,7 @@ from onpyrunner.judge.run import judge
 from onpyrunner.limits import Limits
 from onpyrunner.models import JobRequest, Progress, TestCase, Verdict
 from onpyrunner.sandbox.pool import Sandbox
+from tests.toolchains import need
 
 pytestmark = pytest.mark.sandbox
 
@@ -155,6 +156,7 @@ async def test_a_checker_that_crashes_is_a_checker_error(sandbox: Sandbox) -> No
 
 
 async def test_a_checker_that_does_not_compile_is_a_checker_error(sandbox: Sandbox) -> None:
+    need(sandbox, "cpp")
     cases = [TestCase(stdin="", expected_stdout="1\n")]
     checker = {"language": "cpp", "source_code": "int main( {"}
     result = await judge(request("print(1)\n", cases, checker), sandbox, nothing)
@@ -166,6 +168,7 @@ async def test_a_checker_that_does_not_compile_is_a_checker_error(sandbox: Sandb
 
 
 async def test_a_cpp_checker_is_compiled_once_per_job_and_cached(sandbox: Sandbox) -> None:
+    need(sandbox, "cpp")
     cases = [TestCase(stdin=f"3\n{i} {i + 1} 7\n", expected_stdout="") for i in range(6)]
     fresh = f"// {os.urandom(8).hex()}\n"  # never compiled before, by any earlier run
     checker = {"language": "cpp", "source_code": CPP_CHECKER + fresh}
@@ -183,6 +186,7 @@ async def test_a_cpp_checker_is_compiled_once_per_job_and_cached(sandbox: Sandbo
 
 
 async def test_a_cpp_checker_includes_a_header_given_as_a_file(sandbox: Sandbox) -> None:
+    need(sandbox, "cpp")
     """How a job brings testlib.h: no Debian package ships it."""
     header = "#pragma once\n#include <cstdlib>\ninline int verdict_ok() { return 0; }\n"
     source = '#include "checklib.h"\nint main() { return verdict_ok(); }\n'

@@ -12,6 +12,7 @@ from onpyrunner.judge.run import judge
 from onpyrunner.limits import Limits
 from onpyrunner.models import JobRequest, Progress, TestCase, Verdict
 from onpyrunner.sandbox.pool import Sandbox
+from tests.toolchains import need
 
 pytestmark = pytest.mark.sandbox
 
@@ -171,6 +172,7 @@ async def test_an_interactor_that_fails_is_a_checker_error(sandbox: Sandbox) -> 
 
 
 async def test_a_cpp_program_talks_with_the_interactor(sandbox: Sandbox) -> None:
+    need(sandbox, "cpp")
     source = textwrap.dedent(
         f"""
         // {os.urandom(8).hex()}

@@ -26,6 +26,7 @@ from onpyrunner.models import (
 )
 from onpyrunner.sandbox.pool import Sandbox
 from tests.judge import programs
+from tests.toolchains import need
 
 pytestmark = pytest.mark.sandbox
 
@@ -142,8 +143,7 @@ async def test_without_a_reference_the_limits_are_the_basis(sandbox: Sandbox) ->
 
 
 async def test_a_reference_in_another_language(sandbox: Sandbox) -> None:
-    if "c" not in sandbox.runtimes:
-        pytest.skip("no C toolchain here (tests/sandbox/test_languages.py fails for it in CI)")
+    need(sandbox, "c")
     result, _ = await scored(
         sandbox,
         request(programs.MERGE_SORT, reference=programs.C_MERGE_SORT, reference_language="c"),

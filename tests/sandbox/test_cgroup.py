@@ -3,6 +3,7 @@ checked against a directory laid out like cgroup2, since no v2 controllers exist
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -75,51 +76,159 @@ def test_v2_enables_controllers_down_to_the_slots(tmp_path: Path) -> None:
         assert (d / "cgroup.subtree_control").read_text() == "+memory +pids +cpu"
 
 
-def test_v2_slot_accounting_reads_the_v2_files(tmp_path: Path) -> None:
+def test_v2_slots_go_beside_the_leaf_the_service_moves_into(tmp_path: Path) -> None:
+    # Under systemd the service's own cgroup is a leaf holding its processes; v2 allows
+    # none beside children with controllers, so the service empties it into `service`.
+    root = _fake_v2(tmp_path)
+    unit = root / "system.slice" / "app.service"
+    unit.mkdir(parents=True)
+    (unit / "cgroup.type").write_text("domain\n")
+    proc = _proc(tmp_path, "", "0::/system.slice/app.service\n")
+    layout = cgroup.detect(None, "onpyrunner-7", proc_root=proc, cgroup_root=root)
+    assert layout.parents == {"": unit / "onpyrunner-7"}
+    assert layout.vacate == unit
+    # A second service instance of the same process (or a child process) finds itself
+    # in the leaf already, and puts its slots beside it too.
+    (tmp_path / "again").mkdir()
+    moved = _proc(tmp_path / "again", "", "0::/system.slice/app.service/service\n")
+    again = cgroup.detect(None, "onpyrunner-8", proc_root=moved, cgroup_root=root)
+    assert again.parents == {"": unit / "onpyrunner-8"}
+    assert again.vacate is None
+
+
+def test_v2_in_the_root_cgroup_nothing_moves(tmp_path: Path) -> None:
+    root = _fake_v2(tmp_path)  # the root has no cgroup.type: processes may stay there
+    proc = _proc(tmp_path, "", "0::/\n")
+    layout = cgroup.detect(None, "onpyrunner-1", proc_root=proc, cgroup_root=root)
+    assert layout.parents == {"": root / "onpyrunner-1"} and layout.vacate is None
+
+
+class FakeKernel:
+    """cgroup.procs as the kernel keeps it: a pid written to one leaves every other."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, root: Path) -> None:
+        self.root = root
+        self.real_write = cgroup._write
+        monkeypatch.setattr(cgroup, "_write", self.write)
+
+    def write(self, path: Path, value: str) -> None:
+        if path.name != "cgroup.procs":
+            self.real_write(path, value)
+            return
+        for procs in self.root.rglob("cgroup.procs"):
+            pids = procs.read_text().split()
+            if value in pids:
+                procs.write_text("".join(f"{p}\n" for p in pids if p != value))
+        with open(path, "a") as f:
+            f.write(f"{value}\n")
+
+
+def test_v2_the_service_moves_itself_into_its_leaf(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = _fake_v2(tmp_path)
+    FakeKernel(monkeypatch, root)
+    unit = root / "app.service"
+    unit.mkdir()
+    (unit / "cgroup.procs").write_text("4242\n")
+    cgroup.vacate(unit, self_pid=4242)
+    assert (unit / "cgroup.procs").read_text() == ""
+    assert (unit / "service" / "cgroup.procs").read_text() == "4242\n"
+
+
+def test_v2_another_process_is_moved_only_from_a_delegated_cgroup(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = _fake_v2(tmp_path)
+    FakeKernel(monkeypatch, root)
+    scope = root / "session-1.scope"  # a login session: the shell is not ours to move
+    scope.mkdir()
+    (scope / "cgroup.procs").write_text("4242\n99\n")
+    with pytest.raises(SandboxError, match="Delegate=yes") as caught:
+        cgroup.vacate(scope, self_pid=4242)
+    assert "99" in str(caught.value) and "ONPYRUNNER_CGROUP_PARENT" in str(caught.value)
+    assert (scope / "cgroup.procs").read_text() == "4242\n99\n"
+    try:  # what systemd marks a Delegate=yes unit's cgroup with
+        os.setxattr(scope, "user.delegate", b"1")
+    except OSError as e:
+        pytest.skip(f"no user xattrs on {tmp_path}: {e}")
+    cgroup.vacate(scope, self_pid=4242)
+    assert sorted((scope / "service" / "cgroup.procs").read_text().split()) == ["4242", "99"]
+
+
+def _fill(leaf: Path, **files: str) -> None:
+    for name, text in files.items():
+        (leaf / name.replace("_", ".", 1)).write_text(text)
+
+
+def test_v2_each_run_gets_a_fresh_leaf_and_its_own_counters(tmp_path: Path) -> None:
     slot = cgroup.SlotCgroupV2(tmp_path / "slot-0")
     slot.create()
-    files = {
-        "memory.current": "4194304\n",
-        "memory.stat": "anon 1048576\nactive_file 1048576\ninactive_file 1048576\n",
-        "memory.peak": "5242880\n",
-        "memory.events": "low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n",
-        "cpu.stat": "usage_usec 1500\nuser_usec 1000\nsystem_usec 500\n",
-        "pids.max": "max\n",
-        "memory.max": "max\n",
-    }
-    for name, text in files.items():
-        (slot.path / name).write_text(text)
-    start = slot.set_limits(64 << 20, 35)
-    assert (slot.path / "memory.max").read_text() == str(4194304 + (64 << 20))
-    assert (slot.path / "pids.max").read_text() == "35"
-    assert (slot.path / "memory.swap.max").read_text() == "0"
-    (slot.path / "cpu.stat").write_text("usage_usec 4500\n")
-    (slot.path / "memory.peak").write_text("6291456\n")
-    (slot.path / "memory.events").write_text("oom_kill 3\n")
+    assert (slot.path / "cgroup.subtree_control").read_text() == "+memory +pids +cpu"
+    slot.attach(100)  # the launcher: a leaf of its own beside the runs
+    assert (slot.jail / "cgroup.procs").read_text() == "100"
+    slot.adopt(201)  # the init of the first sandbox, while it waits for its go
+    first = slot.path / "run-1"
+    assert slot.run == first and (first / "cgroup.procs").read_text() == "201"
+    _fill(
+        first,
+        memory_current="4096\n",
+        memory_peak="4096\n",
+        memory_events="oom_kill 0\n",
+        cpu_stat="usage_usec 1500\nuser_usec 1000\n",
+    )
+    start = slot.set_limits(64 << 20, 32)
+    assert (first / "memory.max").read_text() == str(4096 + (64 << 20))
+    assert (first / "pids.max").read_text() == "33"  # the program's 32 and its init
+    assert (first / "memory.swap.max").read_text() == "0"
+    _fill(
+        first,
+        cpu_stat="usage_usec 4500\n",
+        memory_peak=f"{(60 << 20) + 4096}\n",
+        memory_events="oom_kill 1\n",
+    )
     counters = slot.finish(start)
-    assert counters.cpu_ns == 3_000_000
-    assert counters.oom_kills == 2
-    assert counters.memory_peak_bytes == 6291456 - 4194304
+    assert counters == cgroup.RunCounters(cpu_ns=3_000_000, memory_peak_bytes=60 << 20, oom_kills=1)
+    assert slot.finish(start) == counters  # read again (an init that went silent): the same
+    assert sorted(slot.procs()) == [100, 201]
+
+    for f in first.iterdir():  # the first run is over: its leaf is empty (the kernel's files
+        f.unlink()  # are not removable here, so the fake's are removed by hand)
+    slot.adopt(202)
+    second = slot.path / "run-2"
+    assert not first.exists(), "the leaf of a run that is over is removed"
+    # Kernel 6.1 cannot reset memory.peak: a fresh leaf is what keeps run 1's 60 MiB peak
+    # out of run 2's usage.
+    _fill(
+        second,
+        memory_current="0\n",
+        memory_peak="0\n",
+        memory_events="oom_kill 0\n",
+        cpu_stat="usage_usec 0\n",
+    )
+    start = slot.set_limits(64 << 20, 32)
+    _fill(second, memory_peak=f"{2 << 20}\n", cpu_stat="usage_usec 800\n")
+    assert slot.finish(start) == cgroup.RunCounters(800_000, 2 << 20, 0)
 
 
-def test_v2_second_finish_of_a_run_never_reads_the_slots_lifetime_peak(tmp_path: Path) -> None:
-    # When the OOM killer takes the init, the run is finished from the host's evidence; a
-    # second read must not fall back to memory.peak, which covers the slot's whole life.
+def test_v2_without_memory_peak_there_is_no_peak_to_give(tmp_path: Path) -> None:
+    # Linux 5.10 has cgroup v2 but no memory.peak: the run's memory then comes from the
+    # init's maxrss (slot.py), never from a made-up number.
     slot = cgroup.SlotCgroupV2(tmp_path / "slot-0")
     slot.create()
-    files = {
-        "memory.current": "1048576\n",
-        "memory.peak": "1048576\n",
-        "memory.events": "oom_kill 0\n",
-        "cpu.stat": "usage_usec 0\n",
-    }
-    for name, text in files.items():
-        (slot.path / name).write_text(text)
-    start = slot.set_limits(64 << 20, 35)
-    (slot.path / "memory.peak").write_text(f"{(1 << 20) + (64 << 20)}\n")
-    (slot.path / "memory.events").write_text("oom_kill 1\n")
-    assert slot.oom_kills_since(start) == 1
-    first = slot.finish(start)
-    (slot.path / "memory.peak").write_text(f"{900 << 20}\n")  # the lifetime peak
-    assert slot.finish(start) == first
-    assert first.memory_peak_bytes == 64 << 20
+    slot.adopt(201)
+    _fill(
+        slot.path / "run-1",
+        memory_current="0\n",
+        memory_events="oom_kill 0\n",
+        cpu_stat="usage_usec 0\n",
+    )
+    start = slot.set_limits(64 << 20, 32)
+    assert slot.finish(start).memory_peak_bytes is None
+
+
+def test_v2_a_run_before_any_adopted_sandbox_is_refused(tmp_path: Path) -> None:
+    slot = cgroup.SlotCgroupV2(tmp_path / "slot-0")
+    slot.create()
+    with pytest.raises(SandboxError, match="run cgroup"):
+        slot.set_limits(64 << 20, 32)

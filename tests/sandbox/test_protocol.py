@@ -5,8 +5,10 @@ messages can only arrive on that run's own socket."""
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -75,6 +77,63 @@ async def test_a_surprise_on_the_slot_socket_taints_the_jail(
         jail.close()
 
 
+def adopting_jail_on(host: socket.socket, adopt: Callable[[int], None]) -> tuple[Jail, Child]:
+    host.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)  # as Slot.load does on v2
+    loop = asyncio.get_running_loop()
+    child = Child(1, loop.create_future(), loop.create_future())
+    return Jail(PHASE, child, host, CappedReader(1024), adopt), child
+
+
+async def test_on_v2_a_sandbox_is_ready_once_its_init_is_in_its_run_cgroup(
+    pair: tuple[socket.socket, socket.socket],
+) -> None:
+    host, init = pair
+    adopted: list[int] = []
+    jail, _ = adopting_jail_on(host, adopted.append)
+    try:
+        init.send(b"ready")  # the kernel says who sent it: this process, here
+        await jail.take_ready(timeout_s=5)
+        assert adopted == [os.getpid()]
+        assert jail.usable
+    finally:
+        jail.close()
+
+
+async def test_on_v2_an_init_that_cannot_be_adopted_is_never_used(
+    pair: tuple[socket.socket, socket.socket],
+) -> None:
+    host, init = pair
+
+    def refuse(pid: int) -> None:
+        raise ProcessLookupError(3, "No such process")
+
+    jail, _ = adopting_jail_on(host, refuse)
+    try:
+        init.send(b"ready")
+        with pytest.raises(SandboxFault, match="run's cgroup") as caught:
+            await jail.take_ready(timeout_s=5)
+        assert caught.value.cause == "adopt" and not jail.usable
+    finally:
+        jail.close()
+
+
+async def test_on_v2_a_second_ready_while_adopting_taints_the_jail(
+    pair: tuple[socket.socket, socket.socket],
+) -> None:
+    host, init = pair
+    release = threading.Event()
+    jail, _ = adopting_jail_on(host, lambda pid: None if release.wait(5) else None)
+    try:
+        init.send(b"ready")
+        init.send(b"ready")
+        with pytest.raises(SandboxFault) as caught:
+            await jail.take_ready(timeout_s=5)
+        assert caught.value.cause == "extra_ready"
+    finally:
+        release.set()
+        jail.close()
+
+
 async def test_nsjail_gone_is_a_fault_with_its_status(
     pair: tuple[socket.socket, socket.socket],
 ) -> None:
@@ -98,7 +157,7 @@ async def test_a_runs_end_arrives_on_its_own_socket(
     init.send(b"signal 24 1500 900 2048 0")
     status = await asyncio.wait_for(channel.status, 5)
     assert channel.started and channel.execfail is None
-    assert status == protocol.Status(None, 24, 1500, 900, False)
+    assert status == protocol.Status(None, 24, 1500, 900, False, maxrss_kb=2048)
     channel.kill()
     assert init.recv(16) == b"kill"
     channel.close()
@@ -121,7 +180,9 @@ async def test_an_init_that_ends_without_a_word_is_told_apart(
 
 
 def test_status_messages_are_parsed_strictly() -> None:
-    assert protocol.parse_status("exit 3 10 20 30 0") == protocol.Status(3, None, 10, 20)
+    assert protocol.parse_status("exit 3 10 20 30 0") == protocol.Status(
+        3, None, 10, 20, maxrss_kb=30
+    )
     assert protocol.parse_status("signal 25 10 20 30 1").fsize_hit
     for text in ("exit 3 10 20", "ready", "exit x 1 1 1 0", "stop 1 1 1 1 0"):
         with pytest.raises(SandboxError):

@@ -18,6 +18,7 @@ from onpyrunner.sandbox.live import Live
 from onpyrunner.sandbox.nsjail import INIT_PATH
 from onpyrunner.sandbox.pool import RunOptions, Sandbox
 from onpyrunner.settings import Settings
+from tests.toolchains import need
 
 pytestmark = pytest.mark.sandbox
 
@@ -664,8 +665,7 @@ int main(void) {
 async def test_sigxfsz_is_the_file_size_limit_only_with_a_file_at_that_size(
     sandbox: Sandbox, self_sent: bool, outcome: Outcome
 ) -> None:
-    if "c" not in sandbox.runtimes:
-        pytest.fail("C (gcc) is not installed: scripts/setup installs it")
+    need(sandbox, "c")
     code = C_WRITE_FILE.replace("SELF", "1" if self_sent else "0")
     result = await run(sandbox, code, language="c", max_file_kb=100)
     assert (result.outcome, result.signal) == (outcome, signal.SIGXFSZ), result
@@ -676,8 +676,7 @@ async def test_a_c_program_writing_to_a_closed_pipe_dies_of_sigpipe_as_on_a_bare
 ) -> None:
     # The service's Python ignores SIGPIPE; an ignored signal survives exec, so the
     # sandbox must give the program every signal's default disposition back.
-    if "c" not in sandbox.runtimes:
-        pytest.fail("C (gcc) is not installed: scripts/setup installs it")
+    need(sandbox, "c")
     code = "#include <unistd.h>\nint main(void) { int p[2]; pipe(p); close(p[0]); "
     code += 'write(p[1], "x", 1); return 0; }\n'
     result = await run(sandbox, code, language="c")
@@ -800,8 +799,7 @@ async def test_a_program_that_never_reads_cannot_make_the_host_hold_its_input(
 async def test_compiler_options_reach_the_compiler_and_the_cache_keeps_them_apart(
     sandbox: Sandbox,
 ) -> None:
-    if "c" not in sandbox.runtimes:
-        pytest.fail("C (gcc) is not installed: scripts/setup installs it")
+    need(sandbox, "c")
     code = b'#include <stdio.h>\nint main(void) { printf("%d\\n", VALUE); }\n'
     one = await sandbox.run("c", code, compile_options=("-DVALUE=1",))
     two = await sandbox.run("c", code, compile_options=("-DVALUE=2",))

@@ -1,0 +1,27 @@
+"""Tests of a language whose toolchain is absent: not available here, never an error."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from onpyrunner.languages.catalogue import shipped_specs
+from onpyrunner.sandbox.pool import Sandbox
+
+
+def need(sandbox: Sandbox, rid: str) -> None:
+    """Go on only if the sandbox offers language `rid`.
+
+    A language test never passes silently: without the toolchain it fails in CI
+    (scripts/setup installs every one) and is reported skipped elsewhere, with the reason
+    the catalogue gives (the binary it looks for), never as an UnknownLanguageError.
+    """
+    if rid in sandbox.runtimes:
+        return
+    spec = next((s for s in shipped_specs() if s.id == rid), None)
+    why = f"{spec.binary} is not installed" if spec is not None else "it is not in the catalogue"
+    message = f"{rid} is not available here: {why} (scripts/setup installs it)"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    pytest.skip(message)
