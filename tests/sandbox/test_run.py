@@ -137,6 +137,23 @@ async def test_memory_bomb_is_a_memory_limit(sandbox: Sandbox) -> None:
     assert 60 * 1024 <= result.usage.memory_kb <= 64 * 1024
 
 
+async def test_a_runs_memory_never_includes_an_earlier_run_of_its_slot(
+    settings: Settings,
+) -> None:
+    # One slot, so both runs are its: the second run's peak is its own, not the first's
+    # (on kernel 6.1 memory.peak cannot be reset: a cgroup shared by runs would report
+    # the first run's 96 MiB for the second).
+    pool = await Sandbox.start(settings, slots=1)
+    try:
+        big = await run(pool, "block = bytearray(96 * 1024 * 1024)")
+        small = await run(pool, "print('hello, world')")
+    finally:
+        await pool.close()
+    assert big.outcome is Outcome.SUCCESS and small.outcome is Outcome.SUCCESS
+    assert big.usage.memory_kb >= 96 * 1024
+    assert small.usage.memory_kb < 32 * 1024, small.usage
+
+
 async def test_memory_of_child_processes_counts_together(sandbox: Sandbox) -> None:
     code = """
         import os, time
