@@ -289,7 +289,7 @@ class Jail:
 
     def _on_message(self, text: str, pid: int | None = None) -> None:
         if text == protocol.READY:
-            if self._adopting is not None:
+            if self._adopting is not None or self.readies > 0:
                 self.taint("two sandboxes of one slot said they were ready", "extra_ready")
             elif self._adopt is None:
                 self._ready()
