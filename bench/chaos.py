@@ -775,9 +775,12 @@ def run_backend(
 
 def _commit() -> str:
     def git(*args: str) -> str:
-        done = subprocess.run(
-            ["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=30, check=False
-        )
+        try:
+            done = subprocess.run(
+                ["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=30, check=False
+            )
+        except FileNotFoundError:  # no git here (the v2 VM): the commit is not known
+            return "unknown"
         return done.stdout.strip()
 
     return git("rev-parse", "--short", "HEAD") + ("-dirty" if git("status", "--porcelain") else "")
