@@ -775,15 +775,16 @@ def run_backend(
 
 def _commit() -> str:
     def git(*args: str) -> str:
-        try:
-            done = subprocess.run(
-                ["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=30, check=False
-            )
-        except FileNotFoundError:  # no git here (the v2 VM): the commit is not known
-            return "unknown"
+        done = subprocess.run(
+            ["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=30, check=False
+        )
         return done.stdout.strip()
 
-    return git("rev-parse", "--short", "HEAD") + ("-dirty" if git("status", "--porcelain") else "")
+    try:
+        head = git("rev-parse", "--short", "HEAD")
+        return head + ("-dirty" if git("status", "--porcelain") else "")
+    except FileNotFoundError:  # no git here (the v2 VM)
+        return "unknown"
 
 
 def _ms(samples_s: list[float], p: float) -> str:
