@@ -193,6 +193,11 @@ class Language(BaseModel):
     id: str
     name: str
     version: str
+    packages: dict[str, str] | None = Field(
+        None,
+        description="the packages a profile ships, name -> version (python-sci); "
+        "absent for a plain runtime",
+    )
 
 
 class ServerLimits(BaseModel):

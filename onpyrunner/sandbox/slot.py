@@ -52,6 +52,9 @@ OVERHEAD_PROCESSES = 3
 #: How long a sandbox may take to become ready, and a program to end once killed.
 READY_TIMEOUT_S = 10.0
 END_TIMEOUT_S = 5.0
+#: The least memory a warm run's cgroup limit leaves above the warm interpreter (a run
+#: whose memory limit is below the interpreter's own size fails for memory at once).
+WARM_MIN_ROOM_BYTES = 4096
 #: Shortest pause between two reads of the cgroup's CPU counter.
 MIN_CPU_CHECK_S = 0.005
 
@@ -242,6 +245,9 @@ class Jail:
         self.build_s: float | None = None
         self._run_ended: float | None = None
         self.readies = 0
+        #: Of a warm sandbox (init.c, warm start): the memory its interpreter had before
+        #: the profile's imports, which a run is billed for as if it had started it.
+        self.warm_bytes = 0
         #: Why this jail must not be used again, once something went wrong.
         self.tainted: SandboxFault | None = None
         self._changed = asyncio.Event()
@@ -279,7 +285,9 @@ class Jail:
         self._changed.set()
 
     def _on_message(self, text: str) -> None:
-        if text == protocol.READY:
+        warm_bytes = protocol.parse_ready(text)
+        if warm_bytes is not None:
+            self.warm_bytes = warm_bytes
             self.readies += 1
             if self._run_ended is not None:
                 self.build_s = time.monotonic() - self._run_ended
@@ -504,6 +512,7 @@ class Slot:
             self.workspace.box,
             self.config.init,
             self.config.extra_nsjail_args,
+            phase.warm_argv,
         )
         try:
             spawning = self.launcher.spawn(
@@ -607,9 +616,14 @@ class Slot:
             lambda: stop_for(KillReason.OUTPUT),
             (lambda data: live.output("stderr", data)) if live is not None else None,
         )
+        # A warm interpreter is already in the cgroup: the run gets its memory on top of
+        # what the interpreter had before the profile's imports (it pays for the
+        # interpreter it did not start, as a cold run does; the imports are the profile's).
+        warm_bytes = min(jail.warm_bytes, limits.memory_mb << 20) if jail.phase.warm_argv else 0
         try:
             start = self.cgroup.set_limits(
-                limits.memory_mb << 20, limits.max_processes + OVERHEAD_PROCESSES
+                max((limits.memory_mb << 20) - warm_bytes, WARM_MIN_ROOM_BYTES),
+                limits.max_processes + OVERHEAD_PROCESSES,
             )
             go = protocol.go(
                 rlimit_cpu_s(limits.cpu_time_ms),
@@ -660,7 +674,7 @@ class Slot:
         usage = Usage(
             cpu_time_ms=status.cpu_us // 1000,
             wall_time_ms=min(status.wall_us // 1000, int(host_wall_s * 1000)),
-            memory_kb=counters.memory_peak_bytes // 1024,
+            memory_kb=(counters.memory_peak_bytes + warm_bytes) // 1024,
         )
         facts = ExitFacts(
             exit_code=status.exit_code,

@@ -16,11 +16,16 @@ router = APIRouter(tags=["system"])
 Deps = Annotated[Services, Depends(services_dependency)]
 
 
-@router.get("/languages", response_model=list[Language])
+@router.get("/languages", response_model=list[Language], response_model_exclude_none=True)
 async def languages(svc: Deps) -> list[Language]:
-    """The runtimes the live workers can run, with versions."""
+    """The runtimes the live workers can run, with versions (and a profile's packages)."""
     return [
-        Language(id=lang.id, name=lang.name, version=lang.version)
+        Language(
+            id=lang.id,
+            name=lang.name,
+            version=lang.version,
+            packages=dict(lang.packages) if lang.packages else None,
+        )
         for lang in await svc.store.languages()
     ]
 
