@@ -22,6 +22,7 @@ import contextlib
 import itertools
 import json
 import logging
+import math
 import os
 import signal
 import socket
@@ -35,7 +36,7 @@ from typing import Any, BinaryIO
 
 from onpyrunner.errors import SandboxError, SandboxFault
 from onpyrunner.limits import Limits, rlimit_cpu_s
-from onpyrunner.models import RunResult, Usage
+from onpyrunner.models import Outcome, RunResult, Usage
 from onpyrunner.sandbox import nsjail, protocol
 from onpyrunner.sandbox.cgroup import RunStart, SlotCgroup
 from onpyrunner.sandbox.live import Live
@@ -590,6 +591,8 @@ class Slot:
 
     async def _run(self, jail: Jail, job: RunSpec) -> Finished:
         limits = job.limits
+        if jail.phase.warm_argv and jail.warm_bytes >= limits.memory_mb << 20:
+            return self._interpreter_over_memory(jail, limits)
         self.workspace.write_files(job.files, job.links)
         stdin_fd, stdin_write = self._stdin(job)
         (out_r, out_w), (err_r, err_w) = os.pipe2(os.O_CLOEXEC), os.pipe2(os.O_CLOEXEC)
@@ -673,7 +676,8 @@ class Slot:
         err = stderr.data().decode(errors="replace")
         usage = Usage(
             cpu_time_ms=status.cpu_us // 1000,
-            wall_time_ms=min(status.wall_us // 1000, int(host_wall_s * 1000)),
+            # rounded up: a warm program can end within a millisecond, and it did run
+            wall_time_ms=min(-(-status.wall_us // 1000), math.ceil(host_wall_s * 1000)),
             memory_kb=(counters.memory_peak_bytes + warm_bytes) // 1024,
         )
         facts = ExitFacts(
@@ -696,6 +700,23 @@ class Slot:
             usage=usage,
         )
         return Finished(result, artifacts, fetched, refused)
+
+    @staticmethod
+    def _interpreter_over_memory(jail: Jail, limits: Limits) -> Finished:
+        """A memory limit below the warm interpreter's own size: the interpreter alone is
+        over it, as a cold start would be, so the run ends for memory with nothing of the
+        program run. The sandbox is not used: the slot builds a fresh one."""
+        jail.taint("a warm interpreter over its run's memory limit", "warm_over_memory")
+        usage = Usage(cpu_time_ms=0, wall_time_ms=0, memory_kb=limits.memory_mb * 1024)
+        result = RunResult(
+            outcome=Outcome.MEMORY_LIMIT_EXCEEDED,
+            stdout="",
+            stderr="",
+            exit_code=None,
+            signal=signal.SIGKILL,
+            usage=usage,
+        )
+        return Finished(result, {})
 
     @staticmethod
     async def _attach_when_started(
