@@ -587,11 +587,11 @@ def _processes_of_sandbox_users(sandbox: Sandbox) -> list[int]:
             if os.stat(f"/proc/{entry}").st_uid not in uids:
                 continue
             argv[int(entry)] = Path(f"/proc/{entry}/cmdline").read_bytes()
-            kids = Path(f"/proc/{entry}/task/{entry}/children").read_text().split()
-            children[int(entry)] = [int(kid) for kid in kids]
+            listed = Path(f"/proc/{entry}/task/{entry}/children").read_text().split()
+            children[int(entry)] = [int(kid) for kid in listed]
         except FileNotFoundError:
             continue
-    waiting = set()
+    waiting: set[int] = set()
     for pid, cmdline in argv.items():
         if cmdline.split(b"\0")[0] != INIT_PATH.encode():
             continue
