@@ -390,6 +390,8 @@ class RunChannel:
         #: The program runs (its exec succeeded): from here on, it may have done anything.
         self.started = False
         self.started_event = asyncio.Event()
+        #: When STARTED came (loop time): the program's wall clock starts there.
+        self.started_at: float | None = None
         #: The run's working directory (/sandbox), sent with its end: for reading back.
         self.work_dir_fd: int | None = None
         loop.add_reader(sock.fileno(), self._on_readable)
@@ -420,6 +422,7 @@ class RunChannel:
     def _on_message(self, text: str) -> None:
         if text == protocol.STARTED:
             self.started = True
+            self.started_at = asyncio.get_running_loop().time()
             self.started_event.set()
             return
         failed = protocol.parse_errno(text, protocol.EXECFAIL)
@@ -800,7 +803,8 @@ class Slot:
         """
         status_fut = channel.status
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + limits.wall_time_ms / 1000
+        sent_at = loop.time()
+        wall_s = limits.wall_time_ms / 1000
         cpu_limit_ns = limits.cpu_time_ms * 1_000_000
         stop_wait = asyncio.ensure_future(stop.wait())
         either: list[asyncio.Future[Any]] = [status_fut, stop_wait]
@@ -810,7 +814,9 @@ class Slot:
                 if cpu_ns > cpu_limit_ns:
                     stop_for(KillReason.CPU_TIME)
                     break
-                remaining_wall = deadline - loop.time()
+                # The wall clock runs from the program's start (STARTED), as the init's
+                # does; before it, from the go (a sandbox that never starts is bounded too).
+                remaining_wall = (channel.started_at or sent_at) + wall_s - loop.time()
                 if remaining_wall <= 0:
                     stop_for(KillReason.WALL_TIME)
                     break
