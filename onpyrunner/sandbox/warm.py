@@ -18,9 +18,9 @@ as this process's own) with the run's stdin, stdout and stderr. The program then
   file), so SyntaxError, tracebacks (this file's frame is cut from them), SystemExit, exit
   codes, an uncaught KeyboardInterrupt (the process ends by SIGINT) and signals are the
   interpreter's own.
-What differs: the interpreter's own frame below the program's (`sys._getframe().f_back` is
-not None, `traceback.print_stack()` shows one more frame), and the start-up happened
-earlier (its CPU is not billed to the program; see init.c).
+What differs: this launcher's frames below the program's (`sys._getframe().f_back` is not
+None, `traceback.print_stack()` shows them), /proc/self/cmdline (this launcher's command
+line), and the start-up happened earlier (its CPU is not billed to the program; init.c).
 
 Standard library only, and only modules the interpreter has loaded at start-up (plus
 `_socket`, removed again): this file must run on every Python the catalogue warms (CPython
