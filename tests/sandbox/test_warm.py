@@ -3,14 +3,19 @@ its interpreter starts cold, its CPU time is its own, and its limits hold."""
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
 import math
+import os
 import signal
 import textwrap
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
+from onpyrunner.errors import SandboxError
 from onpyrunner.limits import Limits, rlimit_cpu_s
 from onpyrunner.models import Outcome, RunResult
 from onpyrunner.sandbox.pool import RunOptions, Sandbox
@@ -250,3 +255,40 @@ async def test_each_warm_interpreter_serves_one_program(pools: dict[str, Sandbox
     second = await run(pools["warm"], "import sys\nprint('marker' in sys.modules)\n")
     assert first.outcome is Outcome.SUCCESS
     assert second.stdout == "False\n"
+
+
+async def test_a_warm_interpreter_gone_before_its_run_costs_the_run_nothing() -> None:
+    pool = await Sandbox.start(Settings(sandbox_uid_base=uid_base()), slots=1)
+    try:
+        await pool.settle()
+        slot = pool.slots[0]
+        warm = "\0".join(pool.runtime("python").run.warm_argv).encode()
+        killed = 0
+        for pid in slot.cgroup.procs():
+            with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+                if Path(f"/proc/{pid}/cmdline").read_bytes().rstrip(b"\0") == warm:
+                    os.kill(pid, signal.SIGKILL)
+                    killed += 1
+        assert killed == 1
+        result = await run(pool, "print('hello')")
+        assert result.outcome is Outcome.SUCCESS  # in the next, fresh sandbox
+        assert result.stdout == "hello\n"
+        assert pool.rebuilds == {"execfail": 1}
+    finally:
+        await pool.close()
+
+
+async def test_a_warm_start_that_fails_fails_the_run_as_the_service_s_error() -> None:
+    pool = await Sandbox.start(Settings(sandbox_uid_base=uid_base()), slots=1)
+    try:
+        python = pool.runtime("python")
+        broken = dataclasses.replace(
+            python.run, warm_argv=(*python.run.warm_argv, "no_such_module_here")
+        )
+        pool.runtimes["python"] = dataclasses.replace(python, run=broken)
+        await pool.slots[0].reset()  # its next nsjail starts the broken command
+        with pytest.raises(SandboxError, match="refused"):
+            await run(pool, "print('never')")
+        assert pool.rebuilds.get("refused", 0) >= 1
+    finally:
+        await pool.close()
