@@ -63,10 +63,10 @@
  * The init then says "ready <bytes>" on fd 3 instead of "ready". At the go it sets the
  * run's rlimits on that process (prlimit; RLIMIT_CPU counted from the CPU the warm-up
  * already used, rounded up to a second), notes that CPU, and sends the go's argv words
- * (NUL-separated) with the run's stdin, stdout and stderr on the interpreter's socket: the
- * interpreter runs the program (warm.py says how). "started" follows the send; an
- * interpreter that is gone by then is an "execfail". cpu_us then leaves out the warm-up's
- * CPU. An interpreter that dies before it says "warm" makes the init refuse (on fd 3).
+ * (NUL-separated) with the run's stdin, stdout and stderr on the interpreter's socket; the
+ * interpreter answers "running" and runs the program (warm.py says how). "started" follows
+ * that answer; an interpreter that is gone before it is an "execfail" (none of the program
+ * ran). cpu_us then leaves out the warm-up's CPU. An interpreter that dies before it says "warm" makes the init refuse (on fd 3).
  *
  * The program never holds a socket of the host (close-on-exec), and init makes itself
  * non-dumpable so that /proc/1/fd is closed to the program, which runs under the same uid.
@@ -102,6 +102,7 @@
 #define W_EXIT "exit"
 #define W_EXECFAIL "execfail"
 #define W_WARM "warm" /* warm interpreter -> init: it waits for its program */
+#define W_RUNNING "running" /* warm interpreter -> init: it took its run */
 
 #define SLOT_FD 3
 #define WARM_FD 3 /* the warm interpreter's socket, in the interpreter */
@@ -475,6 +476,12 @@ static int go_warm(char **argv, unsigned long long cpu_s, unsigned long long fsi
         sent = sendmsg(warm_sock, &msg, MSG_NOSIGNAL);
     } while (sent < 0 && errno == EINTR);
     int err = sent < 0 ? errno : 0;
+    if (err == 0) { /* "running": the interpreter took the run (it may have died since) */
+        char buf[16];
+        int none[RUN_FDS], n = 0;
+        ssize_t len = hear(warm_sock, buf, sizeof(buf), none, 0, &n);
+        if (len <= 0 || n != 0 || strcmp(buf, W_RUNNING) != 0) err = ECHILD;
+    }
     close(warm_sock);
     warm_sock = -1;
     return err;

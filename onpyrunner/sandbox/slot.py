@@ -219,6 +219,10 @@ class SlotConfig:
     cpus: int
     #: More nsjail options, after the policy (benchmarks use it to switch features off).
     extra_nsjail_args: tuple[str, ...] = ()
+    #: The slot's limits between runs, while it builds (and warms) its next sandbox: the
+    #: server's maximums, so that no run's own limits bind that trusted work.
+    between_runs_memory_bytes: int = 1024 << 20
+    between_runs_pids_max: int = 128 + OVERHEAD_PROCESSES
 
 
 class Jail:
@@ -490,6 +494,16 @@ class Slot:
         """SIGKILL every process of the slot but its launcher (which reaps them all)."""
         self.cgroup.kill_all(spare=self.launcher.pid)
 
+    def _relax(self) -> None:
+        """The limits between runs (SlotConfig), for building the next sandbox: a warm
+        interpreter must not meet the last run's memory or process limit."""
+        try:
+            self.cgroup.relax(
+                self.config.between_runs_memory_bytes, self.config.between_runs_pids_max
+            )
+        except OSError as e:
+            raise SandboxError(f"cannot set the slot's limits between runs: {e}") from e
+
     async def load(self, phase: Phase) -> Jail:
         """Make sure this slot's nsjail serves phase: the running one when it serves it
         and is trusted, else a new one (the old one torn down first).
@@ -505,6 +519,7 @@ class Slot:
             self.kill()
             self.launcher = LauncherClient(self.cgroup)
             self.launcher.start()
+        self._relax()  # whatever the last run left (the old nsjail's are being killed)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         ours.setblocking(False)
         log_r, log_w = os.pipe2(os.O_CLOEXEC)
@@ -666,6 +681,7 @@ class Slot:
             await self._drain(stdout, stderr)
             counters = self.cgroup.finish(start)
             artifacts, fetched, refused = self._read_back(channel, job)
+            self._relax()  # the run's processes are all gone: the init reaped them
         finally:
             if attaching is not None and stdin_pipe is not None:
                 await self._settle_attach(attaching, stdin_pipe)

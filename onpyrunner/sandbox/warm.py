@@ -5,7 +5,8 @@ started by the sandbox init before the sandbox says it is ready (init.c's header
 imports the profile's declared modules, says "warm <bytes>" on fd 3 (the memory it had
 before those imports), and waits. At the run's go the init sends the run's whole command
 line (NUL-separated words; its first N words are this interpreter and its flags, the same
-as this process's own) with the run's stdin, stdout and stderr. The program then runs as
+as this process's own) with the run's stdin, stdout and stderr; this launcher says
+"running", closes fd 3, and the program runs as
 `<interpreter> <flags> <script> <args>` would run it:
 
 - a fresh `__main__` module (`__name__ == "__main__"`, `__file__` the script's absolute
@@ -48,22 +49,28 @@ def _memory_bytes() -> int:
     return total
 
 
-def _receive(warm_bytes: int) -> tuple[list[str], list[int]]:
-    """Say "warm" and wait for the run: its command line and its 0, 1, 2."""
+def _receive(warm_bytes: int, prefix: int) -> tuple[list[str], list[int]]:
+    """Say "warm" and wait for the run: its command line and its 0, 1, 2. Say "running"
+    once they are a run this interpreter can take (the init says STARTED only then); else
+    end here, with nothing of a program run (the init reports it as a failed start)."""
     import _socket
 
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_SEQPACKET, 0, WARM_FD)
     try:
         sock.send(b"warm %d" % warm_bytes)
         data, ancillary, _, _ = sock.recvmsg(MESSAGE_MAX, _socket.CMSG_SPACE(3 * 4))
+        fds: list[int] = []
+        for level, kind, blob in ancillary:
+            if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
+                usable = len(blob) - len(blob) % 4
+                fds += [int.from_bytes(blob[i : i + 4], sys.byteorder) for i in range(0, usable, 4)]
+        words = [os.fsdecode(word) for word in data.split(b"\0")[:-1]]
+        own = getattr(sys, "orig_argv", None)
+        if len(fds) != 3 or len(words) <= prefix or (own and words[:prefix] != own[:prefix]):
+            os._exit(127)  # not a run the init sends, or one for another interpreter
+        sock.send(b"running")
     finally:
         sock.close()
-    fds: list[int] = []
-    for level, kind, blob in ancillary:
-        if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
-            usable = len(blob) - len(blob) % 4
-            fds += [int.from_bytes(blob[i : i + 4], sys.byteorder) for i in range(0, usable, 4)]
-    words = [os.fsdecode(word) for word in data.split(b"\0")[:-1]]
     return words, fds
 
 
@@ -122,14 +129,9 @@ def main() -> None:
     for name in sys.argv[2:]:
         __import__(name)
     keep = set(sys.modules)
-    words, fds = _receive(warm_bytes)
+    words, fds = _receive(warm_bytes, prefix)
     for name in set(sys.modules) - keep:
         del sys.modules[name]
-    if len(fds) != 3 or len(words) <= prefix:
-        os._exit(127)  # not a run the init would send: nothing of a program ran
-    own = getattr(sys, "orig_argv", None)
-    if own is not None and words[:prefix] != own[:prefix]:
-        os._exit(127)  # a command this interpreter was not started as
     for target, fd in enumerate(fds):
         if fd != target:
             os.dup2(fd, target)
@@ -137,7 +139,7 @@ def main() -> None:
     program = words[prefix:]
     path = os.path.abspath(program[0])
     sys.argv = program
-    if own is not None:
+    if hasattr(sys, "orig_argv"):
         sys.orig_argv = words
     if sys.path and sys.path[0] == launcher_dir and not getattr(sys.flags, "safe_path", False):
         sys.path[0] = os.path.dirname(path)

@@ -292,3 +292,20 @@ async def test_a_warm_start_that_fails_fails_the_run_as_the_service_s_error() ->
         assert pool.rebuilds.get("refused", 0) >= 1
     finally:
         await pool.close()
+
+
+async def test_a_warm_up_never_meets_the_last_run_s_limits() -> None:
+    pool = await Sandbox.start(Settings(sandbox_uid_base=uid_base()), slots=1)
+    try:
+        if "python-sci" not in pool.runtimes:
+            pytest.skip("python-sci is not installed")
+        # The slot's next sandbox (numpy imported, far more than 5 MiB) is built after a
+        # run of 5 MiB and one process: with those limits still on, it could never start.
+        for language in ("python", "python-sci", "python", "python-sci"):
+            tight = await run(pool, "print(1)", language=language, memory_mb=5, max_processes=1)
+            assert tight.outcome is Outcome.SUCCESS, tight
+            result = await run(pool, "import numpy\nprint(2)", language="python-sci")
+            assert result.outcome is Outcome.SUCCESS, result
+        assert pool.rebuilds == {}
+    finally:
+        await pool.close()
