@@ -66,7 +66,8 @@
  * (NUL-separated) with the run's stdin, stdout and stderr on the interpreter's socket; the
  * interpreter answers "running" and runs the program (warm.py says how). "started" follows
  * that answer; an interpreter that is gone before it is an "execfail" (none of the program
- * ran). cpu_us then leaves out the warm-up's CPU. An interpreter that dies before it says "warm" makes the init refuse (on fd 3).
+ * ran). cpu_us then leaves out the warm-up's CPU. An interpreter that dies before it says
+ * "warm" makes the init refuse (on fd 3).
  *
  * The program never holds a socket of the host (close-on-exec), and init makes itself
  * non-dumpable so that /proc/1/fd is closed to the program, which runs under the same uid.

@@ -53,8 +53,9 @@ OVERHEAD_PROCESSES = 3
 #: How long a sandbox may take to become ready, and a program to end once killed.
 READY_TIMEOUT_S = 10.0
 END_TIMEOUT_S = 5.0
-#: The least memory a warm run's cgroup limit leaves above the warm interpreter (a run
-#: whose memory limit is below the interpreter's own size fails for memory at once).
+#: The least memory a warm run's cgroup limit leaves above the warm interpreter (a limit
+#: at or below the interpreter's own size never reaches the cgroup: the run is a memory
+#: verdict at once, see Slot._interpreter_over_memory).
 WARM_MIN_ROOM_BYTES = 4096
 #: Shortest pause between two reads of the cgroup's CPU counter.
 MIN_CPU_CHECK_S = 0.005
