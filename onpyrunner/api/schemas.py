@@ -137,6 +137,11 @@ class JobCreate(BaseModel):
         '{"content", "encoding": "utf8" | "base64"}',
     )
     args: list[Text] | None = Field(None, description="arguments after the run command")
+    compiler_options: list[Text] | None = Field(
+        None,
+        description="more compiler options (compiled languages), each allowed by the "
+        "language's allow-list (GET /languages: compiler_options)",
+    )
     fetch_files: list[Text] | None = Field(
         None,
         description="files of the working directory to give back after the run (relative "
@@ -210,6 +215,11 @@ class Language(BaseModel):
     id: str
     name: str
     version: str
+    compiler_options: list[str] = Field(
+        default_factory=list,
+        description="the compiler options a request may give (regular expressions, each "
+        "option must match one whole); empty: none",
+    )
 
 
 class ServerLimits(BaseModel):

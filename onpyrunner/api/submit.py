@@ -192,6 +192,36 @@ def _fetch_and_args_errors(body: JobCreate, svc: Services) -> list[dict[str, Any
     return errors
 
 
+#: Compiler options a request may give, and characters of one.
+MAX_COMPILER_OPTIONS = 32
+MAX_COMPILER_OPTION_CHARS = 200
+
+
+def _compiler_option_errors(body: JobCreate) -> list[dict[str, Any]]:
+    """Compiler options: for a compiled language, each allowed by its allow-list (data in
+    the language catalogue, runtimes.toml)."""
+    options = body.compiler_options
+    if not options:
+        return []
+    loc = ("body", "compiler_options")
+    spec = spec_of(body.language)
+    if spec is None:
+        return []  # the language itself is refused
+    if spec.compile is None or not spec.compile.options:
+        return [field_error(loc, f"{body.language} takes no compiler options")]
+    if len(options) > MAX_COMPILER_OPTIONS:
+        message = f"has {len(options)} options; the server maximum is {MAX_COMPILER_OPTIONS}"
+        return [field_error(loc, message)]
+    errors = []
+    for i, option in enumerate(options):
+        if len(option) > MAX_COMPILER_OPTION_CHARS or not spec.compile.option_allowed(option):
+            allowed = " ".join(spec.compile.options)
+            message = f"{option[:MAX_COMPILER_OPTION_CHARS]!r} is not allowed for "
+            message += f"{body.language}; allowed (regular expressions): {allowed}"
+            errors.append(field_error((*loc, i), message))
+    return errors
+
+
 def _performance_errors(
     body: JobCreate, svc: Services, accepted: frozenset[str]
 ) -> list[dict[str, Any]]:
@@ -376,6 +406,7 @@ async def job_request(body: JobCreate, svc: Services) -> JobRequest:
         )
     errors += _problem_program_errors(body, accepted, svc)
     errors += _subtask_errors(body, svc)
+    errors += _compiler_option_errors(body)
     requested = body.limits.model_dump() if body.limits is not None else {}
     try:
         limits = svc.limits.resolve(requested, interactive=body.interactive)
@@ -399,6 +430,7 @@ async def job_request(body: JobCreate, svc: Services) -> JobRequest:
         interleave_output=body.interleave_output,
         files={path: base64.b64encode(data).decode() for path, data in files.items()},
         args=body.args or [],
+        compiler_options=body.compiler_options or [],
         fetch_files=body.fetch_files or [],
         performance=_performance(body, svc),
         interactor=body.interactor,

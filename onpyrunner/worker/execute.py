@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-from onpyrunner.judge.run import judge
+from onpyrunner.judge.run import judge, prepare_program
 from onpyrunner.models import JobRequest, JudgeResult, Progress, RunResult
 from onpyrunner.queue.store import LanguageInfo
 from onpyrunner.sandbox.live import Live
@@ -53,16 +52,10 @@ class SandboxRunner:
     ) -> RunResult | JudgeResult:
         if request.test_cases is not None:
             return await judge(request, self.sandbox, on_progress)
-        files = {path: base64.b64decode(content) for path, content in request.files.items()}
+        prepared = await prepare_program(self.sandbox, request)
         options = RunOptions(
-            files=files,
-            args=tuple(request.args),
             fetch=tuple(request.fetch_files),
             fetch_max_bytes=self.sandbox.settings.max_fetch_file_kb * 1024,
-        )
-        # The files are beside the source when it compiles (a header) and when it runs.
-        prepared = await self.sandbox.prepare(
-            request.language, request.source_code.encode(), files=files
         )
         if not (request.live or request.interleave_output):
             return await self.sandbox.run_prepared(
