@@ -183,6 +183,13 @@ class Settings(BaseSettings):
         True, description="also mount the SandboxFusion-compatible API at / (its paths are free)"
     )
 
+    # --- MCP (docs/mcp.md) -------------------------------------------------------------
+    mcp_path: str = Field(
+        "/mcp",
+        description="path of the MCP server (streamable HTTP: tools run_code, judge, "
+        "list_languages); empty = not served",
+    )
+
     # --- the execution history (docs/history.md) --------------------------------------
     history: bool = Field(
         True,
@@ -292,7 +299,7 @@ class Settings(BaseSettings):
             return [t for t in re.split(r"[\s,]+", value) if t]
         return value
 
-    @field_validator("judge0_prefix", "piston_prefix", "sandboxfusion_prefix")
+    @field_validator("judge0_prefix", "piston_prefix", "sandboxfusion_prefix", "mcp_path")
     @classmethod
     def _prefix_shape(cls, value: str) -> str:
         value = value.rstrip("/")
