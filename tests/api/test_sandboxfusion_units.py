@@ -13,6 +13,7 @@ from onpyrunner.api.compat.sandboxfusion.translate import (
     COMPILE_MEMORY_STOPPED,
     COMPILE_TIME_STOPPED,
     RunCodeRequest,
+    field_of,
     job_body,
     limit_message,
     render,
@@ -66,6 +67,15 @@ def test_pytest_runs_the_code_through_its_driver_when_its_runtime_exists() -> No
     assert [lang.name for lang in offered(plain)] == [
         lang.name for lang in LANGUAGES if lang.name != "pytest"
     ]
+
+
+def test_native_problems_land_on_sandboxfusion_fields() -> None:
+    assert field_of(["source_code"], PYTHON) == ["code"]
+    assert field_of(["limits", "memory_mb"], PYTHON) == ["memory_limit_MB"]
+    assert field_of(["limits", "wall_time_ms"], PYTHON) == ["run_timeout"]
+    assert field_of(["files", "a.txt", "content"], PYTHON) == ["files", "a.txt"]
+    assert field_of(["fetch_files", 2], PYTHON) == ["fetch_files", 2]
+    assert field_of(["files", "test_solution.py", "content"], BY_NAME["pytest"]) == ["code"]
 
 
 def test_limit_refusals_are_restated_in_seconds_and_mb() -> None:

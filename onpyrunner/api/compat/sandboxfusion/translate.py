@@ -104,6 +104,8 @@ def field_of(loc: list[str | int], language: FusionLanguage) -> list[str | int]:
         return ["code"]
     if head == "files" and language.code_file is not None and loc[1:2] == [language.code_file]:
         return ["code"]
+    if head == "files":
+        return loc[:2]  # SandboxFusion's file is its content: no "content" or "encoding"
     if head == "language":
         return ["language"]
     return loc
