@@ -367,6 +367,9 @@ class Sandbox:
         runtime = prepared.runtime
         files = dict(options.files)
         files.update(prepared.files)  # the program's own files win over a namesake
+        for path in list(files):  # and so does its compiled program (a link, put last)
+            if path.split("/", 1)[0] in prepared.links:
+                del files[path]
         return RunSpec(
             phase=runtime.run,
             files=files,

@@ -70,6 +70,13 @@ def test_a_header_in_files_is_compiled_with_the_source(api: Server) -> None:
     assert job["result"]["stdout"] == "42 arg\n"
 
 
+def test_a_file_named_as_the_compiled_program_does_not_replace_it(api: Server) -> None:
+    source = '#include <cstdio>\nint main() { puts("compiled"); }\n'
+    files = {"main": {"content": "#!/bin/sh\necho planted\n"}}
+    job = api.run({"language": "cpp", "source_code": source, "files": files})
+    assert job["status"] == "COMPLETED" and job["result"]["stdout"] == "compiled\n", job
+
+
 def test_a_judge_job_runs_every_case_with_the_files_and_args(api: Server) -> None:
     source = "import sys\nprint(open('k.txt').read().strip() * int(input()), sys.argv[1])"
     job = api.run(
