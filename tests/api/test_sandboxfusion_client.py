@@ -182,12 +182,8 @@ def test_refusals_name_the_field_in_fastapis_shape(api: Server) -> None:
         "fetch_files",
         0,
     ]
-    assert refused({"code": "x", "files": {"a.txt": "not base64!"}})["loc"] == [
-        "body",
-        "files",
-        "a.txt",
-        "content",
-    ]
+    problem = refused({"code": "x", "files": {"a.txt": "not base64!"}})
+    assert problem["loc"] == ["body", "files", "a.txt"] and "base64" in problem["msg"]
     assert refused({"code": "x", "run_timeout": -1})["loc"] == ["body", "run_timeout"]
 
 
