@@ -181,7 +181,7 @@ async def prepare_program(sandbox: Sandbox, request: JobRequest) -> Prepared:
     prepared = await sandbox.prepare(
         request.language, request.source_code.encode(), tuple(request.compiler_options), files
     )
-    return dataclasses.replace(prepared, args=tuple(request.args))
+    return dataclasses.replace(prepared, args=tuple(request.args)) if request.args else prepared
 
 
 def _helper_of(request: JobRequest) -> Interactor | ProgramChecker | None:
