@@ -10,6 +10,7 @@ sandbox/runtimes.py) to know what it can run.
 from __future__ import annotations
 
 import functools
+import re
 import tomllib
 from dataclasses import dataclass
 from importlib import resources
@@ -41,6 +42,13 @@ class PhaseSpec:
     warm: bool = False
     #: Modules a warm interpreter imports before its program (they stay in sys.modules).
     preimport: tuple[str, ...] = ()
+    #: Compiler options a request may give (compile phases): regular expressions, each
+    #: option must match one whole. None given: the language takes no options.
+    options: tuple[str, ...] = ()
+
+    def option_allowed(self, option: str) -> bool:
+        """Whether a request's compiler option matches the allow-list."""
+        return any(re.fullmatch(pattern, option) for pattern in self.options)
 
 
 @dataclass(frozen=True)
@@ -94,6 +102,12 @@ def _phase(table: object, rid: str, name: str) -> PhaseSpec:
     preimport = _strs(table, "preimport", f"{rid}.{name}", required=False)
     if preimport and not warm:
         raise ConfigError(f"runtime {rid!r}: {name}.preimport needs warm = true")
+    options = _strs(table, "options", f"{rid}.{name}", required=False)
+    for pattern in options:
+        try:
+            re.compile(pattern)
+        except re.error as e:
+            raise ConfigError(f"runtime {rid!r}: {name}.options {pattern!r}: {e}") from e
     return PhaseSpec(
         policy_file=_str(table, "policy", f"{rid}.{name}"),
         command=command,
@@ -101,6 +115,7 @@ def _phase(table: object, rid: str, name: str) -> PhaseSpec:
         tmp_mb=tmp_mb,
         warm=warm,
         preimport=preimport,
+        options=options,
     )
 
 
