@@ -240,11 +240,12 @@ async def test_the_memory_limit_holds_warm(pools: dict[str, Sandbox]) -> None:
     result = await run(pools["warm"], code, memory_mb=64)
     assert result.outcome is Outcome.MEMORY_LIMIT_EXCEEDED
     assert result.usage.memory_kb <= 64 * 1024
-    # a limit below the interpreter's own size fails for memory, as a cold start does
-    for pool in pools.values():
-        result = await run(pool, "print(1)", memory_mb=1)
-        assert result.outcome is Outcome.MEMORY_LIMIT_EXCEEDED
-        assert result.stdout == ""
+    # A limit below the interpreter's own size fails for memory, nothing of it run. (A
+    # cold start usually fails too, but not always: the page cache earlier runs left in
+    # the slot is reclaimable room, docs/sandbox.md, so it is not compared here.)
+    result = await run(pools["warm"], "print(1)", memory_mb=1)
+    assert result.outcome is Outcome.MEMORY_LIMIT_EXCEEDED, result
+    assert result.stdout == ""
     result = await run(pools["warm"], "print(1)")  # and the slot's next sandbox serves
     assert result.outcome is Outcome.SUCCESS
 
