@@ -123,6 +123,12 @@ class SlotCgroup(ABC):
         """
 
     @abstractmethod
+    def relax(self, memory_bytes: int, pids_max: int) -> None:
+        """Limits for the time between runs, once a run's processes are all gone: the slot
+        then builds its next sandbox and, with warm start, starts its interpreter (trusted
+        code only), which must not meet the last run's limits."""
+
+    @abstractmethod
     def cpu_ns(self) -> int:
         """CPU time used by the slot since it was made, ns."""
 
@@ -192,6 +198,17 @@ class SlotCgroupV1(SlotCgroup):
             cpu_ns=self.cpu_ns(), oom_kills=self._oom_kills(), memory_baseline_bytes=usage
         )
 
+    def relax(self, memory_bytes: int, pids_max: int) -> None:
+        usage = int(_read(self.memory / "memory.usage_in_bytes"))
+        limit = str(usage + memory_bytes)
+        has_memsw = self._memsw.exists()
+        if has_memsw:  # memsw must stay >= limit: lift it, set the limit, then pin it.
+            _write(self._memsw, "-1")
+        _write(self.memory / "memory.limit_in_bytes", limit)
+        if has_memsw:
+            _write(self._memsw, limit)
+        _write(self.dirs["pids"] / "pids.max", str(pids_max))
+
     def cpu_ns(self) -> int:
         return int(_read(self.dirs["cpuacct"] / "cpuacct.usage"))
 
@@ -253,7 +270,21 @@ class SlotCgroupV2(SlotCgroup):
                 leaf.rmdir()
             raise
         self.run = leaf
+        self._adopt_family(pid, leaf)
         self._remove_runs(keep=leaf)
+
+    def _adopt_family(self, init: int, leaf: Path) -> None:
+        """Move what the init started before its READY (warm start's interpreter) with it:
+        every process of the sandbox runs in the run's leaf."""
+        family = {init}
+        for _ in range(VACATE_ROUNDS):
+            found = [p for p in _procs(self.jail) if p not in family and _parent(p) in family]
+            if not found:
+                return
+            for p in found:
+                with contextlib.suppress(ProcessLookupError):
+                    _write(leaf / "cgroup.procs", str(p))
+                family.add(p)
 
     def _leaves(self) -> list[Path]:
         try:
@@ -290,6 +321,11 @@ class SlotCgroupV2(SlotCgroup):
         return RunStart(
             cpu_ns=self.cpu_ns(), oom_kills=self._oom_kills(), memory_baseline_bytes=current
         )
+
+    def relax(self, memory_bytes: int, pids_max: int) -> None:
+        current = int(_read(self.path / "memory.current"))
+        _write(self.path / "memory.max", str(current + memory_bytes))
+        _write(self.path / "pids.max", str(pids_max))
 
     def cpu_ns(self) -> int:
         return _kv(_read(self._leaf() / "cpu.stat")).get("usage_usec", 0) * 1000
@@ -428,6 +464,16 @@ def _delegated(path: Path) -> bool:
 
 def _procs(path: Path) -> list[int]:
     return [int(p) for p in _read(path / "cgroup.procs").split()]
+
+
+def _parent(pid: int, proc_root: Path = Path("/proc")) -> int | None:
+    """The parent of a process (None when it is gone)."""
+    try:
+        stat = (proc_root / str(pid) / "stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rfind(")") + 2 :].split()
+    return int(fields[1]) if len(fields) > 1 else None
 
 
 def vacate(own: Path, self_pid: int | None = None) -> None:

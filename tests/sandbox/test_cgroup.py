@@ -232,3 +232,12 @@ def test_v2_a_run_before_any_adopted_sandbox_is_refused(tmp_path: Path) -> None:
     slot.create()
     with pytest.raises(SandboxError, match="run cgroup"):
         slot.set_limits(64 << 20, 32)
+
+
+def test_v2_between_runs_the_limits_are_relaxed(tmp_path: Path) -> None:
+    slot = cgroup.SlotCgroupV2(tmp_path / "slot-0")
+    slot.create()
+    (slot.path / "memory.current").write_text("4194304\n")
+    slot.relax(1 << 30, 131)
+    assert (slot.path / "memory.max").read_text() == str(4194304 + (1 << 30))
+    assert (slot.path / "pids.max").read_text() == "131"
