@@ -4,6 +4,7 @@ checked against a directory laid out like cgroup2, since no v2 controllers exist
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -216,6 +217,7 @@ def test_v2_without_memory_peak_there_is_no_peak_to_give(tmp_path: Path) -> None
     # init's maxrss (slot.py), never from a made-up number.
     slot = cgroup.SlotCgroupV2(tmp_path / "slot-0")
     slot.create()
+    slot.attach(100)
     slot.adopt(201)
     _fill(
         slot.path / "run-1",
@@ -225,6 +227,28 @@ def test_v2_without_memory_peak_there_is_no_peak_to_give(tmp_path: Path) -> None
     )
     start = slot.set_limits(64 << 20, 32)
     assert slot.finish(start).memory_peak_bytes is None
+
+
+def test_v2_what_the_init_started_before_its_ready_is_adopted_with_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Warm start: the init starts the interpreter before it says READY, so the interpreter
+    # is born in `jail`; it must run in the run's leaf, under the run's limits, too. Here
+    # this test process plays the init, and a real child of it the interpreter.
+    slot = cgroup.SlotCgroupV2(tmp_path / "slot-0")
+    slot.create()
+    FakeKernel(monkeypatch, slot.path)
+    interpreter = subprocess.Popen(["sleep", "30"])
+    try:
+        (slot.jail / "cgroup.procs").write_text(f"100\n{os.getpid()}\n{interpreter.pid}\n")
+        slot.adopt(os.getpid())
+        assert (slot.jail / "cgroup.procs").read_text().split() == ["100"]
+        assert sorted((slot.path / "run-1" / "cgroup.procs").read_text().split()) == sorted(
+            [str(os.getpid()), str(interpreter.pid)]
+        )
+    finally:
+        interpreter.kill()
+        interpreter.wait()
 
 
 def test_v2_a_run_before_any_adopted_sandbox_is_refused(tmp_path: Path) -> None:
