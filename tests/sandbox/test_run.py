@@ -63,6 +63,7 @@ async def test_syntax_error(sandbox: Sandbox) -> None:
     assert "SyntaxError" in result.stderr
 
 
+@pytest.mark.timing  # the init's own CPU counts in the cgroup, not in the program's rusage
 async def test_busy_loop_is_a_cpu_time_limit(sandbox: Sandbox) -> None:
     result = await run(sandbox, "while True: pass", cpu_time_ms=500, wall_time_ms=30000)
     assert result.outcome is Outcome.TIME_LIMIT_EXCEEDED
@@ -515,6 +516,7 @@ async def test_kill_pid_1_inside_is_harmless(sandbox: Sandbox) -> None:
     assert result.stdout == "alive\n"
 
 
+@pytest.mark.timing  # an emulated guest on a busy host counts a Python start as seconds of CPU
 async def test_killing_itself_with_sigkill_is_a_runtime_error_not_a_limit(sandbox: Sandbox) -> None:
     result = await run(sandbox, "import os; os.kill(os.getpid(), 9)")
     assert result.outcome is Outcome.RUNTIME_ERROR
@@ -623,6 +625,7 @@ def _processes_of_sandbox_users(sandbox: Sandbox) -> list[int]:
     return sorted(set(argv) - waiting)
 
 
+@pytest.mark.timing  # many runs: longer than the test timeout under emulation
 async def test_runs_that_end_as_they_are_stopped_never_fail_the_next_run(
     settings: Settings,
 ) -> None:
