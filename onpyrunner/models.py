@@ -15,6 +15,7 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    JsonValue,
     Tag,
     model_validator,
 )
@@ -140,19 +141,81 @@ class RunResult(BaseModel):
     output: str | None = Field(None, exclude_if=lambda output: output is None)
 
 
+class TestKind(StrEnum):
+    """How a case judges the program (docs/judge.md): by what it prints, by what one of
+    its functions returns, or by test code run after it."""
+
+    STDIO = "stdio"
+    FUNCTION_CALL = "function_call"
+    ASSERT = "assert"
+
+
+#: The fields each kind of case needs (beyond stdin, points, hidden and name, which every
+#: kind has); a field of another kind is refused.
+KIND_FIELDS: dict[TestKind, frozenset[str]] = {
+    TestKind.STDIO: frozenset({"expected_stdout"}),
+    TestKind.FUNCTION_CALL: frozenset({"fn_name", "args", "expected"}),
+    TestKind.ASSERT: frozenset({"test_code"}),
+}
+
+
 class TestCase(BaseModel):
-    """One judged case: the program's input and the output it must print."""
+    """One judged case: the program's input, and what it must do: print the expected
+    output (stdio), return the expected value from a call (function_call), or pass test
+    code run after it (assert)."""
 
     __test__ = False  # not a pytest class, despite the name
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    kind: TestKind = TestKind.STDIO
     stdin: Text = ""
-    expected_stdout: Text
+    #: Required for a stdio case (checked below, so that the other kinds can leave it out).
+    expected_stdout: Text = ""
     # strict: a number, not "1"; finite, as JSON numbers are (Python's parser takes NaN)
     points: float = Field(1.0, ge=0, strict=True, allow_inf_nan=False)
     hidden: bool = Field(False, strict=True)  # true or false, not 0 or "yes"
     name: Text | None = Field(None, max_length=200)
+    fn_name: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,199}$",
+        description="function_call: the function called (or a method of class Solution)",
+    )
+    args: list[JsonValue] | None = Field(
+        None, description="function_call: the arguments, a JSON list"
+    )
+    expected: JsonValue = Field(None, description="function_call: the value it must return")
+    test_code: Text | None = Field(
+        None, description="assert: code run after the program, in the same interpreter"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fields_of_kind(cls, data: object) -> object:
+        if not isinstance(data, dict):
+            return data
+        try:
+            kind = TestKind(data.get("kind", TestKind.STDIO))
+        except ValueError:
+            return data  # the field's own error names the kinds
+        needed = KIND_FIELDS[kind]
+        missing = sorted(f for f in needed if f not in data)
+        others = set().union(*KIND_FIELDS.values()) - needed
+        # A stored request has every field, None where unused (expected_stdout "").
+        foreign = sorted(f for f in others if data.get(f) not in (None, ""))
+        if missing:
+            raise PydanticCustomError(
+                "missing",
+                "a {kind} case needs {fields}",
+                {"kind": kind.value, "fields": ", ".join(missing)},
+            )
+        if foreign:
+            raise PydanticCustomError(
+                "extra_forbidden",
+                "{fields} is not for a {kind} case",
+                {"kind": kind.value, "fields": ", ".join(foreign)},
+            )
+        return data
 
 
 class FloatChecker(BaseModel):
@@ -214,14 +277,14 @@ def _checker_kind(value: object) -> str | None:
 
 #: A built-in checker by name, the float comparison, or a custom checker program.
 Checker = Annotated[
-    Annotated[Literal["lines", "exact", "tokens"], Tag("named")]
+    Annotated[Literal["lines", "exact", "tokens", "livecodebench"], Tag("named")]
     | Annotated[FloatChecker, Tag("float")]
     | Annotated[ProgramChecker, Tag("program")],
     Discriminator(
         _checker_kind,
         custom_error_type="checker_kind",
-        custom_error_message="must be 'lines', 'exact', 'tokens', or an object whose type is "
-        "'float' or 'program'",
+        custom_error_message="must be 'lines', 'exact', 'tokens', 'livecodebench', or an object "
+        "whose type is 'float' or 'program'",
     ),
 ]
 

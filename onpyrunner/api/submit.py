@@ -12,6 +12,7 @@ logic of its own.
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -24,6 +25,7 @@ from onpyrunner.api.errors import field_error
 from onpyrunner.api.schemas import JobCreate
 from onpyrunner.api.services import Services
 from onpyrunner.errors import JobNotFoundError
+from onpyrunner.languages.catalogue import shipped_specs, spec_of
 from onpyrunner.limits import LimitsError
 from onpyrunner.models import (
     NATIVE,
@@ -77,6 +79,11 @@ def _size_errors(body: JobCreate, svc: Services) -> list[dict[str, Any]]:
         )
     for i, case in enumerate(cases):
         errors += _over(("test_cases", i, "stdin"), len(case.stdin.encode()), max_stdin)
+        if case.test_code is not None:
+            errors += _over(("test_cases", i, "test_code"), len(case.test_code.encode()), max_stdin)
+        if case.args is not None:
+            size = len(json.dumps(case.args).encode())
+            errors += _over(("test_cases", i, "args"), size, max_stdin)
     if body.test_cases is not None and not body.test_cases:
         errors.append(field_error(("body", "test_cases"), "must hold at least one case"))
     for flag in ("interactive", "stream"):
@@ -229,6 +236,41 @@ def _problem_program_errors(
     return errors
 
 
+def _kind_errors(body: JobCreate) -> list[dict[str, Any]]:
+    """function_call and assert cases need a language whose catalogue entry has a harness
+    for them, and are judged by it: no checker program, interactor or performance."""
+    harnessed = [
+        (i, case.kind) for i, case in enumerate(body.test_cases or []) if case.kind != "stdio"
+    ]
+    if not harnessed:
+        return []
+    errors: list[dict[str, Any]] = []
+    spec = spec_of(body.language)
+    kinds = spec.harness.kinds if spec is not None and spec.harness is not None else ()
+    for i, kind in harnessed:
+        if spec is not None and kind not in kinds:
+            offered = [s.id for s in shipped_specs() if s.harness and kind in s.harness.kinds]
+            message = f"{kind} cases need a language with a harness for them "
+            message += f"({', '.join(sorted(offered))}), not {body.language!r}"
+            errors.append(field_error(("body", "test_cases", i, "kind"), message))
+            break
+    unfit = {
+        "checker": isinstance(body.checker, ProgramChecker),
+        "interactor": body.interactor is not None,
+        "performance": body.performance is not None,
+    }
+    for field, present in unfit.items():
+        if present:
+            errors.append(
+                field_error(
+                    ("body", field),
+                    "is for stdio cases only: function_call and assert cases are judged by "
+                    "their harness",
+                )
+            )
+    return errors
+
+
 def _subtask_errors(body: JobCreate, svc: Services) -> list[dict[str, Any]]:
     """Subtasks' problems: they group the job's cases, name earlier subtasks only."""
     if body.subtasks is None:
@@ -302,6 +344,7 @@ async def job_request(body: JobCreate, svc: Services) -> JobRequest:
         )
     errors += _problem_program_errors(body, accepted, svc)
     errors += _subtask_errors(body, svc)
+    errors += _kind_errors(body)
     requested = body.limits.model_dump() if body.limits is not None else {}
     try:
         limits = svc.limits.resolve(requested, interactive=body.interactive)
