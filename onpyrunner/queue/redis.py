@@ -852,7 +852,10 @@ class RedisSessions(Sessions):
 
     async def begin(self, job_id: str) -> None:
         with _translate():
-            await self.redis.delete(self.keys.session_output(job_id))
+            # Emptied, not deleted: an empty stream keeps its last entry id, so the new
+            # delivery's entries get later ids and a cursor from the earlier one stays valid
+            # (a deleted stream would start again at the clock, maybe at or below it).
+            await self.redis.xtrim(self.keys.session_output(job_id), maxlen=0, approximate=False)
 
     async def publish(self, job_id: str, entries: list[Output]) -> None:
         key = self.keys.session_output(job_id)

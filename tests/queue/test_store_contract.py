@@ -580,7 +580,7 @@ async def test_jobs_that_end_go_to_the_outbox_only_once_it_is_open(store: JobSto
 
 @pytest.mark.parametrize("backend", BACKENDS)
 async def test_a_job_delivered_too_often_goes_to_the_outbox_failed(backend: str) -> None:
-    async with open_store(backend, max_deliveries=1) as store:
+    async with open_store(backend, max_deliveries=1, lease_s=LEASE_S) as store:
         await store.open_outbox()
         job = await submitted(store)
         await claim(store, "w1")  # never finished: the lease runs out
@@ -648,8 +648,9 @@ async def test_ended_jobs_a_writer_took_and_never_acknowledged_go_to_another(
 
 
 async def test_a_job_redelivered_to_a_second_worker_reaches_the_outbox_once(
-    store: JobStore,
+    leased: JobStore,
 ) -> None:
+    store = leased
     await store.open_outbox()
     job = await submitted(store)
     first = await claim(store, "w1")  # w1 goes silent: its lease runs out

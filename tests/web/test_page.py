@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import logging
 import re
 from pathlib import Path
@@ -42,7 +44,7 @@ def test_unknown_asset_is_a_json_404(web_server: Server) -> None:
     assert response.json() == {"error": "no asset 'nope.js'"}
 
 
-async def test_without_a_build_root_says_so_and_the_warning_says_how_to_build(
+def test_without_a_build_root_says_so_and_the_warning_says_how_to_build(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     app = FastAPI()
@@ -50,11 +52,18 @@ async def test_without_a_build_root_says_so_and_the_warning_says_how_to_build(
         app.include_router(page.router(dist=tmp_path / "dist"))
     assert "the playground page is not built" in caplog.text
     assert "scripts/setup" in caplog.text
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://page.test") as client:
-        response = await client.get("/")
-        assert response.status_code == 503
-        assert "text/html" in response.headers["content-type"]
-        assert "The playground page is not built" in response.text
-        assert "the API is running" in response.text
-        assert (await client.get("/assets/app.js")).status_code == 404
+
+    async def ask(paths: list[str]) -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://page.test") as client:
+            return [await client.get(path) for path in paths]
+
+    # On an event loop in a thread of its own: this package's open Playwright holds this
+    # thread's, and no second loop may run beside it.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        response, asset = pool.submit(asyncio.run, ask(["/", "/assets/app.js"])).result(60)
+    assert response.status_code == 503
+    assert "text/html" in response.headers["content-type"]
+    assert "The playground page is not built" in response.text
+    assert "the API is running" in response.text
+    assert asset.status_code == 404

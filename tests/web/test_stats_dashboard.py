@@ -1,6 +1,5 @@
 """The dashboard in a real browser (Debian's Chromium) against a real server, its sandbox and
-its SQLite history. (Named to run after test_page.py, whose asyncio test must run before
-this package opens Playwright: see conftest.py.)"""
+its SQLite history."""
 
 from __future__ import annotations
 
