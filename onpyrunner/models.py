@@ -357,6 +357,9 @@ class JobRequest(BaseModel):
     stdin: str = ""
     limits: Limits
     test_cases: list[TestCase] | None = None
+    #: A stored test set's id, in place of test_cases: the worker reads its cases from
+    #: the job store (judge/testsets.py) and runs the job with them.
+    test_set: str | None = None
     checker: Checker = "lines"
     stop_on_first_failure: bool = False
     performance: PerformanceRequest | None = None

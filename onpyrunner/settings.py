@@ -98,6 +98,14 @@ class Settings(BaseSettings):
     )
     max_body_bytes: int = Field(16 << 20, ge=1024, description="largest request body")
     max_test_cases: int = Field(100, ge=1, description="test cases per judge job")
+    test_set_ttl_s: float = Field(
+        3600.0,
+        gt=0,
+        description="how long a stored test set is kept after its upload or its last use",
+    )
+    max_test_set_kb: int = Field(
+        16384, ge=1, description="largest test set (its cases as JSON), KiB"
+    )
     max_judge_wall_s: float = Field(300.0, gt=0, description="wall time cap of one whole judge job")
     session_idle_s: float = Field(
         30.0,

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
+from onpyrunner.judge.testsets import ID_PATTERN
 from onpyrunner.limits import BY_NAME, Limits
 from onpyrunner.models import (
     Checker,
@@ -103,6 +104,11 @@ class JobCreate(BaseModel):
     stdin: Text = ""
     limits: LimitsIn | None = None
     test_cases: list[TestCase] | None = None
+    test_set: str | None = Field(
+        None,
+        pattern=ID_PATTERN,
+        description="the id of a stored test set (POST /test-sets), instead of test_cases",
+    )
     checker: Checker = "lines"
     stop_on_first_failure: bool = Field(False, strict=True)  # true or false, not 0 or "yes"
     interactive: bool = Field(
@@ -134,6 +140,26 @@ class JobCreate(BaseModel):
     subtasks: list[Subtask] | None = Field(
         None, description="IOI-style subtasks: groups of cases scored together"
     )
+
+
+class TestSetCreate(BaseModel):
+    """POST /test-sets: cases stored once, named by their content's hash."""
+
+    __test__ = False  # not a pytest class, despite the name
+
+    model_config = ConfigDict(extra="forbid")
+
+    test_cases: list[TestCase] = Field(min_length=1)
+
+
+class TestSetStored(BaseModel):
+    """201 answer to POST /test-sets."""
+
+    __test__ = False
+
+    id: str = Field(description="sha256:<hex>: the same cases always get the same id")
+    cases: int
+    ttl_s: float = Field(description="kept this long after its upload or its last use")
 
 
 class Accepted(BaseModel):

@@ -25,6 +25,7 @@ from onpyrunner.api.errors import field_error
 from onpyrunner.api.schemas import JobCreate
 from onpyrunner.api.services import Services
 from onpyrunner.errors import JobNotFoundError
+from onpyrunner.judge import testsets
 from onpyrunner.languages.catalogue import shipped_specs, spec_of
 from onpyrunner.limits import LimitsError
 from onpyrunner.models import (
@@ -36,8 +37,10 @@ from onpyrunner.models import (
     ProblemProgram,
     ProgramChecker,
     Reference,
+    TestCase,
 )
 from onpyrunner.queue.store import new_job
+from onpyrunner.settings import Settings
 
 #: Characters of a run's arguments, all together (the kernel's limit is far above).
 MAX_ARGS_CHARS = 64 * 1024
@@ -64,28 +67,38 @@ def _over(loc: tuple[str | int, ...], size: int, maximum: int) -> list[dict[str,
     return [field_error(("body", *loc), f"is larger than the server maximum of {maximum} bytes")]
 
 
+def case_errors(
+    cases: list[TestCase], settings: Settings, loc: tuple[str, ...] = ("test_cases",)
+) -> list[dict[str, Any]]:
+    """The server's checks of a list of test cases (a job's or a test set's): how many, and
+    each case's sizes (stdin, test code and arguments each up to max_stdin_kb)."""
+    max_stdin = settings.max_stdin_kb * 1024
+    errors: list[dict[str, Any]] = []
+    if not cases:
+        errors.append(field_error(("body", *loc), "must hold at least one case"))
+    if len(cases) > settings.max_test_cases:
+        errors.append(
+            field_error(
+                ("body", *loc),
+                f"has {len(cases)} cases; the server maximum is {settings.max_test_cases}",
+            )
+        )
+    for i, case in enumerate(cases):
+        errors += _over((*loc, i, "stdin"), len(case.stdin.encode()), max_stdin)
+        if case.test_code is not None:
+            errors += _over((*loc, i, "test_code"), len(case.test_code.encode()), max_stdin)
+        if case.args is not None:
+            errors += _over((*loc, i, "args"), len(json.dumps(case.args).encode()), max_stdin)
+    return errors
+
+
 def _size_errors(body: JobCreate, svc: Services) -> list[dict[str, Any]]:
     settings = svc.settings
     max_stdin = settings.max_stdin_kb * 1024
     errors = _over(("source_code",), len(body.source_code.encode()), settings.max_source_kb * 1024)
     errors += _over(("stdin",), len(body.stdin.encode()), max_stdin)
-    cases = body.test_cases or []
-    if len(cases) > settings.max_test_cases:
-        errors.append(
-            field_error(
-                ("body", "test_cases"),
-                f"has {len(cases)} cases; the server maximum is {settings.max_test_cases}",
-            )
-        )
-    for i, case in enumerate(cases):
-        errors += _over(("test_cases", i, "stdin"), len(case.stdin.encode()), max_stdin)
-        if case.test_code is not None:
-            errors += _over(("test_cases", i, "test_code"), len(case.test_code.encode()), max_stdin)
-        if case.args is not None:
-            size = len(json.dumps(case.args).encode())
-            errors += _over(("test_cases", i, "args"), size, max_stdin)
-    if body.test_cases is not None and not body.test_cases:
-        errors.append(field_error(("body", "test_cases"), "must hold at least one case"))
+    if body.test_cases is not None:
+        errors += case_errors(body.test_cases, settings)
     for flag in ("interactive", "stream"):
         if getattr(body, flag) and body.test_cases is not None:
             errors.append(field_error(("body", flag), "is for plain runs only, not test_cases"))
@@ -324,6 +337,26 @@ def _subtask_errors(body: JobCreate, svc: Services) -> list[dict[str, Any]]:
     return errors
 
 
+async def _with_test_set(body: JobCreate, svc: Services) -> tuple[JobCreate, list[dict[str, Any]]]:
+    """The body with its test set's cases as its test_cases, for the checks that need
+    them (the job itself keeps only the id); or the errors of a test set that is not
+    there. A job that uses a set renews its TTL.
+
+    Raises:
+        BackendUnavailableError: the store is down.
+    """
+    if body.test_set is None:
+        return body, []
+    if body.test_cases is not None:
+        message = "give test_cases or test_set, not both"
+        return body, [field_error(("body", "test_set"), message)]
+    data = await svc.store.get_test_set(body.test_set, svc.settings.test_set_ttl_s)
+    if data is None:
+        message = "unknown or expired test set: store it again with POST /test-sets"
+        return body, [field_error(("body", "test_set"), message)]
+    return body.model_copy(update={"test_cases": testsets.decode(data)}), []
+
+
 async def job_request(body: JobCreate, svc: Services) -> JobRequest:
     """The request with this server's checks done and its limits resolved.
 
@@ -331,7 +364,8 @@ async def job_request(body: JobCreate, svc: Services) -> JobRequest:
         RequestValidationError: a value over a server maximum, or an unknown language;
             each error names its field.
     """
-    errors = _size_errors(body, svc)
+    body, test_set_errors = await _with_test_set(body, svc)
+    errors = test_set_errors + _size_errors(body, svc)
     accepted = await svc.accepted_languages()
     errors += _performance_errors(body, svc, accepted)
     if body.language not in accepted:
@@ -360,7 +394,9 @@ async def job_request(body: JobCreate, svc: Services) -> JobRequest:
         source_code=body.source_code,
         stdin=body.stdin,
         limits=limits,
-        test_cases=body.test_cases,
+        # a stored test set stays in the store: the workers read it by its id
+        test_cases=body.test_cases if body.test_set is None else None,
+        test_set=body.test_set,
         checker=body.checker,
         stop_on_first_failure=body.stop_on_first_failure,
         interactive=body.interactive,

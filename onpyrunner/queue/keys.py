@@ -21,6 +21,7 @@ class Keys:
                            consumer group "history" (the API processes' history writers).
                            Written only once it exists (an API with the history on made it)
       <p>history:dropped   counter: ended jobs dropped from that stream past its bound
+      <p>testset:<id>      string: a test set's JSON (its cases), id "sha256:<hex>"; TTL
     """
 
     GROUP = "workers"
@@ -40,6 +41,9 @@ class Keys:
 
     def job(self, job_id: str) -> str:
         return f"{self.prefix}job:{job_id}"
+
+    def test_set(self, set_id: str) -> str:
+        return f"{self.prefix}testset:{set_id}"
 
     def events(self, job_id: str) -> str:
         return f"{self.prefix}events:{job_id}"

@@ -81,6 +81,7 @@ class MemoryStore(JobStore):
         self._control: set[asyncio.Queue[str]] = set()
         self._workers: dict[str, tuple[float, list[LanguageInfo]]] = {}
         self._purged_at = 0.0
+        self._test_sets: dict[str, tuple[float, str]] = {}  # id -> (expires at, JSON)
         self.sessions = MemorySessions(settings.job_ttl_s)
         # The outbox of ended jobs: waiting in order of ending, and taken (token -> when and
         # by whom) until acknowledged. None until a history writer opens it.
@@ -178,6 +179,24 @@ class MemoryStore(JobStore):
     async def get(self, job_id: str) -> Job | None:
         entry = self._live(job_id)
         return entry.job if entry is not None else None
+
+    async def put_test_set(self, set_id: str, data: str, ttl_s: float) -> None:
+        self._purge_test_sets()
+        self._test_sets[set_id] = (self._now() + ttl_s, data)
+
+    async def get_test_set(self, set_id: str, ttl_s: float | None = None) -> str | None:
+        self._purge_test_sets()
+        found = self._test_sets.get(set_id)
+        if found is None:
+            return None
+        if ttl_s is not None:
+            self._test_sets[set_id] = (max(found[0], self._now() + ttl_s), found[1])
+        return found[1]
+
+    def _purge_test_sets(self) -> None:
+        now = self._now()
+        for set_id in [k for k, (expires_at, _) in self._test_sets.items() if expires_at <= now]:
+            del self._test_sets[set_id]
 
     async def cancel(self, job_id: str, reason: str | None = None) -> Job:
         entry = self._live(job_id)

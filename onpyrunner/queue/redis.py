@@ -459,6 +459,19 @@ class RedisStore(JobStore):
             return None
         return _job_from_hash(fields)
 
+    async def put_test_set(self, set_id: str, data: str, ttl_s: float) -> None:
+        with _translate():
+            await self.redis.set(self.keys.test_set(set_id), data, px=max(1, int(ttl_s * 1000)))
+
+    async def get_test_set(self, set_id: str, ttl_s: float | None = None) -> str | None:
+        key = self.keys.test_set(set_id)
+        with _translate():
+            if ttl_s is None:
+                found = await self.redis.get(key)
+            else:
+                found = await self.redis.getex(key, px=max(1, int(ttl_s * 1000)))
+        return cast(str | None, found)
+
     async def cancel(self, job_id: str, reason: str | None = None) -> Job:
         keys = [self.keys.job(job_id), self.keys.events(job_id), self.keys.control, *self._outbox]
         args: list[str | int] = [

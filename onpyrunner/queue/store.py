@@ -12,6 +12,7 @@ test suite:
 - every state change is announced to watchers at once; watchers re-read the job, so a
   missed announcement delays nothing but the next read;
 - records expire `job_ttl_s` after their last change;
+- test sets are kept by id for their TTL, renewed by each store and each read that asks;
 - every job that ends (finished by its worker, FAILED after too many deliveries, or
   cancelled) is also put, in the same step, on the outbox of ended jobs for the history
   (when the history is on): delivered at least once to one of the history writers, until
@@ -83,7 +84,7 @@ def new_job(request: JobRequest, origin: Origin = NATIVE, keep_bytes: int | None
         status=JobStatus.PENDING,
         language=request.language,
         limits=request.limits,
-        judge=request.test_cases is not None,
+        judge=request.test_cases is not None or request.test_set is not None,
         interactive=request.interactive,
         stream=request.stream,
         timestamps=Timestamps(received_at=utcnow()),
@@ -242,6 +243,24 @@ class JobStore(ABC):
     @abstractmethod
     async def get(self, job_id: str) -> Job | None:
         """The job, or None when unknown or expired."""
+
+    @abstractmethod
+    async def put_test_set(self, set_id: str, data: str, ttl_s: float) -> None:
+        """Keep a test set (its JSON) under its id (its content's hash) for ttl_s; storing
+        the same id again renews its TTL.
+
+        Raises:
+            BackendUnavailableError: the backend is down.
+        """
+
+    @abstractmethod
+    async def get_test_set(self, set_id: str, ttl_s: float | None = None) -> str | None:
+        """A test set's JSON, or None when unknown or expired; with ttl_s, its TTL starts
+        again (a job that uses it keeps it for its own life).
+
+        Raises:
+            BackendUnavailableError: the backend is down.
+        """
 
     @abstractmethod
     async def cancel(self, job_id: str, reason: str | None = None) -> Job:

@@ -665,3 +665,28 @@ async def test_a_job_redelivered_to_a_second_worker_reaches_the_outbox_once(
     assert isinstance(ended.result, RunResult) and ended.result.stdout == "2\n"
     await store.recorded("h1", [got[0].token])
     assert await store.ended("h1", 10, 0.1) == []
+
+
+# --- test sets -------------------------------------------------------------------------
+
+
+async def test_a_test_set_is_kept_and_shared_by_id(store: JobStore) -> None:
+    set_id = "sha256:" + "ab" * 32
+    assert await store.get_test_set(set_id) is None
+    await store.put_test_set(set_id, '[{"stdin": ""}]', 60)
+    assert await store.get_test_set(set_id) == '[{"stdin": ""}]'
+    await store.put_test_set(set_id, '[{"stdin": ""}]', 60)  # again: the same content
+    assert await store.get_test_set(set_id, ttl_s=60) == '[{"stdin": ""}]'
+    assert await store.get_test_set("sha256:" + "cd" * 32) is None
+
+
+async def test_a_test_set_expires_after_its_ttl_unless_used(store: JobStore) -> None:
+    kept, dropped = "sha256:" + "01" * 32, "sha256:" + "02" * 32
+    await store.put_test_set(kept, "[]", 0.3)
+    await store.put_test_set(dropped, "[]", 0.3)
+    assert await store.get_test_set(kept, ttl_s=60) == "[]"  # a use renews its TTL
+    deadline = asyncio.get_running_loop().time() + PATIENCE_S
+    while await store.get_test_set(dropped) is not None:
+        assert asyncio.get_running_loop().time() < deadline, "the test set never expired"
+        await asyncio.sleep(0.05)  # polling a TTL: time itself is what is waited for
+    assert await store.get_test_set(kept) == "[]"
