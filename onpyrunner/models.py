@@ -376,6 +376,8 @@ class JobRequest(BaseModel):
     files: dict[str, str] = Field(default_factory=dict)
     #: Arguments after the run command.
     args: list[str] = Field(default_factory=list)
+    #: The batch (POST /batches) the job belongs to: it waits in the batch lane.
+    batch_id: str | None = None
 
     @property
     def live(self) -> bool:

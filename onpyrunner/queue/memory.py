@@ -28,6 +28,7 @@ from onpyrunner.queue.session import (
     Sessions,
 )
 from onpyrunner.queue.store import (
+    BATCH_TURN,
     TOO_MANY_DELIVERIES,
     Backlog,
     Claim,
@@ -38,6 +39,8 @@ from onpyrunner.queue.store import (
     QueueStats,
     Watch,
     Watchers,
+    claim_order,
+    queue_of,
     utcnow,
 )
 from onpyrunner.settings import Settings
@@ -72,7 +75,8 @@ class MemoryStore(JobStore):
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._entries: dict[str, _Entry] = {}
-        self._waiting: dict[str, deque[_Waiting]] = {}  # by language
+        self._waiting: dict[str, deque[_Waiting]] = {}  # by queue (store.queue_of)
+        self._claims = 0
         self._waiting_count = 0
         self._flights: dict[str, _Flight] = {}  # token -> claim
         self._tokens = itertools.count(1)
@@ -171,7 +175,7 @@ class MemoryStore(JobStore):
                 self._entries[job.id] = _Entry(job, request, 0.0)
                 self._touch(self._entries[job.id])
                 order = next(self._tokens)
-                waiting = self._waiting.setdefault(job.language, deque())
+                waiting = self._waiting.setdefault(queue_of(request), deque())
                 waiting.append(_Waiting(order, str(order), job.id))
                 self._waiting_count += 1
             self._arrived.notify_all()
@@ -262,13 +266,20 @@ class MemoryStore(JobStore):
         return None
 
     def _oldest_waiting(self, languages: frozenset[str]) -> _Waiting | None:
-        """The job waiting longest in one of the languages, taken off its queue."""
-        heads = [(q[0].order, lang) for lang, q in self._waiting.items() if q and lang in languages]
-        if not heads:
-            return None
-        _, language = min(heads)
-        self._waiting_count -= 1
-        return self._waiting[language].popleft()
+        """The next job for a worker of these languages, taken off its queue: the one
+        waiting longest in the first lane (single jobs, or batch jobs on a batch turn)
+        that has one."""
+        self._claims += 1
+        batch_first = self._claims % BATCH_TURN == 0
+        singles = sorted(languages)
+        lanes = [singles, [f"{language}:batch" for language in singles]]
+        for lane in reversed(lanes) if batch_first else lanes:
+            heads = [(self._waiting[q][0].order, q) for q in lane if self._waiting.get(q)]
+            if heads:
+                _, queue = min(heads)
+                self._waiting_count -= 1
+                return self._waiting[queue].popleft()
+        return None
 
     async def _next(
         self, worker_id: str, languages: frozenset[str], block_s: float
@@ -282,7 +293,7 @@ class MemoryStore(JobStore):
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(
                         self._arrived.wait_for(
-                            lambda: any(self._waiting.get(lang) for lang in languages)
+                            lambda: any(self._waiting.get(q) for q in claim_order(languages, False))
                         ),
                         block_s,
                     )

@@ -6,6 +6,9 @@ test suite:
   is submitted whole or not at all;
 - a job goes only to a worker that offers its language (each worker claims from the
   languages it has; a job waits for such a worker);
+- the jobs of a batch wait in a lane of their own beside single jobs; a worker takes a
+  single job first, except on one claim of every BATCH_TURN, where it takes a batch job
+  first (FIFO within each lane);
 - delivery is at-least-once: a claimed job whose worker stops heartbeating for
   `lease_s` is delivered again; after `max_deliveries` it ends FAILED with a reason;
 - a job is finished once: only the worker holding its current claim can store a result;
@@ -49,6 +52,24 @@ TOO_MANY_DELIVERIES = (
     "delivered {n} times without finishing: the workers running it stopped "
     "(killed or lost) each time"
 )
+
+
+#: Of every BATCH_TURN claims of a worker, one takes a batch job first when one waits;
+#: the others take a single job first. So a batch of any size delays a single job by at
+#: most the batch jobs already running, and single jobs never starve batches.
+BATCH_TURN = 4
+
+
+def queue_of(request: JobRequest) -> str:
+    """The queue a job waits in: its language's, or that language's batch lane."""
+    return f"{request.language}:batch" if request.batch_id is not None else request.language
+
+
+def claim_order(languages: frozenset[str], batch_first: bool) -> list[str]:
+    """The queues a worker of these languages takes from, in the order it prefers them."""
+    singles = sorted(languages)
+    batches = [f"{language}:batch" for language in singles]
+    return batches + singles if batch_first else singles + batches
 
 
 def utcnow() -> datetime:

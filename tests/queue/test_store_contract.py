@@ -690,3 +690,32 @@ async def test_a_test_set_expires_after_its_ttl_unless_used(store: JobStore) -> 
         assert asyncio.get_running_loop().time() < deadline, "the test set never expired"
         await asyncio.sleep(0.05)  # polling a TTL: time itself is what is waited for
     assert await store.get_test_set(kept) == "[]"
+
+
+# --- batch lane ----------------------------------------------------------------------------
+
+
+async def _submit_as(store: JobStore, code: str, batch_id: str | None) -> Job:
+    request = JobRequest(language="python", source_code=code, limits=Limits(), batch_id=batch_id)
+    job = new_job(request)
+    await store.submit(job, request)
+    return job
+
+
+async def test_single_jobs_pass_a_waiting_batch_which_still_gets_every_fourth_claim(
+    store: JobStore,
+) -> None:
+    batch = [await _submit_as(store, f"b{i}", "batch-1") for i in range(3)]
+    singles = [await _submit_as(store, f"s{i}", None) for i in range(8)]
+    order = [(await claim(store)).job_id for _ in range(11)]
+    ids = {job.id: name for name, job in [*(("b", j) for j in batch), *(("s", j) for j in singles)]}
+    lanes = "".join(ids[job_id] for job_id in order)
+    assert lanes == "sss" + "b" + "sss" + "b" + "ss" + "b"  # BATCH_TURN == 4; then what is left
+    assert [j for j in order if ids[j] == "b"] == [j.id for j in batch]  # FIFO in a lane
+    assert [j for j in order if ids[j] == "s"] == [j.id for j in singles]
+
+
+async def test_batch_jobs_run_at_once_when_no_single_job_waits(store: JobStore) -> None:
+    batch = [await _submit_as(store, f"b{i}", "batch-1") for i in range(3)]
+    assert [(await claim(store)).job_id for _ in range(3)] == [j.id for j in batch]
+    assert (await store.stats()).running == 3
