@@ -98,6 +98,7 @@ class Settings(BaseSettings):
     )
     max_body_bytes: int = Field(16 << 20, ge=1024, description="largest request body")
     max_test_cases: int = Field(100, ge=1, description="test cases per judge job")
+    max_batch_jobs: int = Field(1000, ge=1, description="jobs in one POST /batches")
     test_set_ttl_s: float = Field(
         3600.0,
         gt=0,

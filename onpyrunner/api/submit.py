@@ -97,7 +97,7 @@ def _size_errors(body: JobCreate, svc: Services) -> list[dict[str, Any]]:
     max_stdin = settings.max_stdin_kb * 1024
     errors = _over(("source_code",), len(body.source_code.encode()), settings.max_source_kb * 1024)
     errors += _over(("stdin",), len(body.stdin.encode()), max_stdin)
-    if body.test_cases is not None:
+    if body.test_cases is not None and body.test_set is None:  # a set's were checked on upload
         errors += case_errors(body.test_cases, settings)
     for flag in ("interactive", "stream"):
         if getattr(body, flag) and body.test_cases is not None:
@@ -337,10 +337,13 @@ def _subtask_errors(body: JobCreate, svc: Services) -> list[dict[str, Any]]:
     return errors
 
 
-async def _with_test_set(body: JobCreate, svc: Services) -> tuple[JobCreate, list[dict[str, Any]]]:
+async def _with_test_set(
+    body: JobCreate, svc: Services, test_sets: dict[str, list[TestCase]] | None = None
+) -> tuple[JobCreate, list[dict[str, Any]]]:
     """The body with its test set's cases as its test_cases, for the checks that need
     them (the job itself keeps only the id); or the errors of a test set that is not
-    there. A job that uses a set renews its TTL.
+    there. A job that uses a set renews its TTL. test_sets: sets already read (by the
+    other jobs of a batch), added to.
 
     Raises:
         BackendUnavailableError: the store is down.
@@ -350,21 +353,28 @@ async def _with_test_set(body: JobCreate, svc: Services) -> tuple[JobCreate, lis
     if body.test_cases is not None:
         message = "give test_cases or test_set, not both"
         return body, [field_error(("body", "test_set"), message)]
-    data = await svc.store.get_test_set(body.test_set, svc.settings.test_set_ttl_s)
-    if data is None:
-        message = "unknown or expired test set: store it again with POST /test-sets"
-        return body, [field_error(("body", "test_set"), message)]
-    return body.model_copy(update={"test_cases": testsets.decode(data)}), []
+    cases = (test_sets or {}).get(body.test_set)
+    if cases is None:
+        data = await svc.store.get_test_set(body.test_set, svc.settings.test_set_ttl_s)
+        if data is None:
+            message = "unknown or expired test set: store it again with POST /test-sets"
+            return body, [field_error(("body", "test_set"), message)]
+        cases = testsets.decode(data)
+        if test_sets is not None:
+            test_sets[body.test_set] = cases
+    return body.model_copy(update={"test_cases": cases}), []
 
 
-async def job_request(body: JobCreate, svc: Services) -> JobRequest:
+async def job_request(
+    body: JobCreate, svc: Services, test_sets: dict[str, list[TestCase]] | None = None
+) -> JobRequest:
     """The request with this server's checks done and its limits resolved.
 
     Raises:
         RequestValidationError: a value over a server maximum, or an unknown language;
             each error names its field.
     """
-    body, test_set_errors = await _with_test_set(body, svc)
+    body, test_set_errors = await _with_test_set(body, svc, test_sets)
     errors = test_set_errors + _size_errors(body, svc)
     accepted = await svc.accepted_languages()
     errors += _performance_errors(body, svc, accepted)

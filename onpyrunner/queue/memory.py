@@ -86,6 +86,7 @@ class MemoryStore(JobStore):
         self._workers: dict[str, tuple[float, list[LanguageInfo]]] = {}
         self._purged_at = 0.0
         self._test_sets: dict[str, tuple[float, str]] = {}  # id -> (expires at, JSON)
+        self._batches: dict[str, tuple[float, list[str]]] = {}  # id -> (expires at, job ids)
         self.sessions = MemorySessions(settings.job_ttl_s)
         # The outbox of ended jobs: waiting in order of ending, and taken (token -> when and
         # by whom) until acknowledged. None until a history writer opens it.
@@ -142,6 +143,8 @@ class MemoryStore(JobStore):
         self._purged_at = now
         for job_id in [j for j, e in self._entries.items() if e.expires_at <= now]:
             del self._entries[job_id]
+        for batch_id in [b for b, (expires_at, _) in self._batches.items() if expires_at <= now]:
+            del self._batches[batch_id]
         for queue in self._waiting.values():
             kept = [w for w in queue if not self._settled(w.job_id)]
             self._waiting_count -= len(queue) - len(kept)
@@ -227,6 +230,20 @@ class MemoryStore(JobStore):
 
     def watch(self, job_id: str) -> AbstractAsyncContextManager[Watch]:
         return self._watchers.watch(job_id)
+
+    def watch_many(self, job_ids: list[str]) -> AbstractAsyncContextManager[Watch]:
+        return self._watchers.watch_many(job_ids)
+
+    async def put_batch(self, batch_id: str, job_ids: list[str]) -> None:
+        self._batches[batch_id] = (self._now() + self.settings.job_ttl_s, list(job_ids))
+
+    async def get_batch(self, batch_id: str) -> list[str] | None:
+        found = self._batches.get(batch_id)
+        if found is None or found[0] <= self._now():
+            self._batches.pop(batch_id, None)
+            return None
+        self._batches[batch_id] = (self._now() + self.settings.job_ttl_s, found[1])
+        return list(found[1])
 
     def _alive_workers(self) -> dict[str, list[LanguageInfo]]:
         horizon = self._now() - self.settings.lease_s

@@ -507,6 +507,28 @@ class RedisStore(JobStore):
     def watch(self, job_id: str) -> AbstractAsyncContextManager[Watch]:
         return self._watchers.watch(job_id)
 
+    def watch_many(self, job_ids: list[str]) -> AbstractAsyncContextManager[Watch]:
+        return self._watchers.watch_many(job_ids)
+
+    async def get_many(self, job_ids: list[str]) -> list[Job | None]:
+        with _translate():
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for job_id in job_ids:
+                    pipe.hgetall(self.keys.job(job_id))
+                replies = cast(list[dict[str, str]], await pipe.execute())
+        return [
+            _job_from_hash(fields) if fields and "status" in fields else None for fields in replies
+        ]
+
+    async def put_batch(self, batch_id: str, job_ids: list[str]) -> None:
+        with _translate():
+            await self.redis.set(self.keys.batch(batch_id), json.dumps(job_ids), px=self._ttl_ms)
+
+    async def get_batch(self, batch_id: str) -> list[str] | None:
+        with _translate():
+            found = await self.redis.getex(self.keys.batch(batch_id), px=self._ttl_ms)
+        return None if found is None else list(json.loads(found))
+
     async def stats(self) -> QueueStats:
         await self._ensure_group()
         horizon = time.time() - self.settings.lease_s

@@ -176,14 +176,26 @@ class Backlog:
 
 
 class Watch:
-    """Announcements of changes to one job."""
+    """Announcements of changes to one job (or to several: `changed_ids` then says which
+    changed since the caller last emptied it)."""
 
     def __init__(self) -> None:
         self._queue: asyncio.Queue[None] = asyncio.Queue()
+        self.changed_ids: set[str] = set()
 
-    def notify(self) -> None:
+    def notify(self, job_id: str | None = None) -> None:
         """The job changed."""
+        if job_id is not None:
+            self.changed_ids.add(job_id)
         self._queue.put_nowait(None)
+
+    def take_changed(self) -> set[str]:
+        """The jobs that changed since the last call (of a watch of several), and every
+        announcement so far taken as seen."""
+        while not self._queue.empty():
+            self._queue.get_nowait()
+        changed, self.changed_ids = self.changed_ids, set()
+        return changed
 
     async def changed(self, timeout_s: float) -> bool:
         """Wait for the next change; False when timeout_s passed without one.
@@ -207,7 +219,23 @@ class Watchers:
 
     def announce(self, job_id: str) -> None:
         for watch in self._by_job.get(job_id, ()):
-            watch.notify()
+            watch.notify(job_id)
+
+    @asynccontextmanager
+    async def watch_many(self, job_ids: list[str]) -> AsyncIterator[Watch]:
+        """One watch of several jobs."""
+        watch = Watch()
+        for job_id in job_ids:
+            self._by_job.setdefault(job_id, set()).add(watch)
+        try:
+            yield watch
+        finally:
+            for job_id in job_ids:
+                watches = self._by_job.get(job_id)
+                if watches is not None:
+                    watches.discard(watch)
+                    if not watches:
+                        del self._by_job[job_id]
 
     @asynccontextmanager
     async def watch(self, job_id: str) -> AsyncIterator[Watch]:
@@ -302,6 +330,30 @@ class JobStore(ABC):
     @abstractmethod
     def watch(self, job_id: str) -> AbstractAsyncContextManager[Watch]:
         """Announcements of the job's changes, from the moment the context is entered."""
+
+    @abstractmethod
+    def watch_many(self, job_ids: list[str]) -> AbstractAsyncContextManager[Watch]:
+        """Announcements of changes to any of the jobs (Watch.changed_ids says which)."""
+
+    async def get_many(self, job_ids: list[str]) -> list[Job | None]:
+        """The jobs (None for one unknown or expired), in order."""
+        return [await self.get(job_id) for job_id in job_ids]
+
+    @abstractmethod
+    async def put_batch(self, batch_id: str, job_ids: list[str]) -> None:
+        """Keep a batch's job ids for job_ttl_s (renewed by each read).
+
+        Raises:
+            BackendUnavailableError: the backend is down.
+        """
+
+    @abstractmethod
+    async def get_batch(self, batch_id: str) -> list[str] | None:
+        """A batch's job ids, or None when unknown or expired; the read renews its TTL.
+
+        Raises:
+            BackendUnavailableError: the backend is down.
+        """
 
     @abstractmethod
     async def stats(self) -> QueueStats:

@@ -719,3 +719,23 @@ async def test_batch_jobs_run_at_once_when_no_single_job_waits(store: JobStore) 
     batch = [await _submit_as(store, f"b{i}", "batch-1") for i in range(3)]
     assert [(await claim(store)).job_id for _ in range(3)] == [j.id for j in batch]
     assert (await store.stats()).running == 3
+
+
+async def test_a_batch_keeps_its_job_ids_and_reads_many_jobs_at_once(store: JobStore) -> None:
+    jobs = [await _submit_as(store, f"b{i}", "batch-1") for i in range(3)]
+    assert await store.get_batch("batch-1") is None
+    await store.put_batch("batch-1", [j.id for j in jobs])
+    assert await store.get_batch("batch-1") == [j.id for j in jobs]
+    got = await store.get_many([jobs[2].id, "no-such-job", jobs[0].id])
+    assert [j.id if j is not None else None for j in got] == [jobs[2].id, None, jobs[0].id]
+
+
+async def test_one_watch_of_many_jobs_says_which_changed(store: JobStore) -> None:
+    jobs = [await _submit_as(store, f"b{i}", None) for i in range(3)]
+    async with store.watch_many([j.id for j in jobs]) as watch:
+        running = await claim(store)
+        assert await watch.changed(PATIENCE_S)
+        deadline = asyncio.get_running_loop().time() + PATIENCE_S
+        while running.job_id not in watch.changed_ids:  # Redis: announcements may lag
+            assert await watch.changed(max(0.0, deadline - asyncio.get_running_loop().time()))
+        assert watch.changed_ids <= {j.id for j in jobs}
