@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.api.conftest import custom_server
 from tests.service import Server
 
 pytestmark = pytest.mark.sandbox
@@ -73,3 +74,15 @@ def test_bad_test_sets_are_422(api: Server, cases: list[object], message: str) -
     response = api.http.post("/test-sets", json={"test_cases": cases})
     assert response.status_code == 422, response.text
     assert response.json()["error"].startswith(message), response.json()["error"]
+
+
+def test_a_test_set_over_its_size_cap_is_422() -> None:
+    with custom_server("memory", 1, max_test_set_kb="1") as api:
+        small = api.http.post("/test-sets", json={"test_cases": CASES})
+        assert small.status_code == 201, small.text
+        big = [{"stdin": "x" * 2000, "expected_stdout": ""}]
+        response = api.http.post("/test-sets", json={"test_cases": big})
+        assert response.status_code == 422
+        assert response.json()["error"].startswith(
+            "test_cases: are larger than the server maximum of 1024 bytes"
+        )
