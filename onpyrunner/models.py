@@ -5,6 +5,7 @@ The limits of a run are their own vocabulary: limits.py.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
@@ -17,6 +18,7 @@ from pydantic import (
     Field,
     JsonValue,
     Tag,
+    field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -159,6 +161,14 @@ KIND_FIELDS: dict[TestKind, frozenset[str]] = {
 }
 
 
+@dataclass(frozen=True)
+class _Misfit:
+    """A field of a test case that its kind needs and it lacks, or that is another kind's."""
+
+    kind: str
+    needed: bool
+
+
 class TestCase(BaseModel):
     """One judged case: the program's input, and what it must do: print the expected
     output (stdio), return the expected value from a call (function_call), or pass test
@@ -171,7 +181,7 @@ class TestCase(BaseModel):
     kind: TestKind = TestKind.STDIO
     stdin: Text = ""
     #: Required for a stdio case (checked below, so that the other kinds can leave it out).
-    expected_stdout: Text = ""
+    expected_stdout: Text = Field("", description="stdio (required): the output it must print")
     # strict: a number, not "1"; finite, as JSON numbers are (Python's parser takes NaN)
     points: float = Field(1.0, ge=0, strict=True, allow_inf_nan=False)
     hidden: bool = Field(False, strict=True)  # true or false, not 0 or "yes"
@@ -192,6 +202,8 @@ class TestCase(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _fields_of_kind(cls, data: object) -> object:
+        """Mark a field the case's kind needs but lacks, or has but is another kind's, so
+        that its own validator refuses it (the error then names the field)."""
         if not isinstance(data, dict):
             return data
         try:
@@ -199,23 +211,27 @@ class TestCase(BaseModel):
         except ValueError:
             return data  # the field's own error names the kinds
         needed = KIND_FIELDS[kind]
-        missing = sorted(f for f in needed if f not in data)
-        others = set().union(*KIND_FIELDS.values()) - needed
+        marked = dict(data)
+        for field in needed - data.keys():
+            marked[field] = _Misfit(kind, needed=True)
         # A stored request has every field, None where unused (expected_stdout "").
-        foreign = sorted(f for f in others if data.get(f) not in (None, ""))
-        if missing:
+        for field in set().union(*KIND_FIELDS.values()) - needed:
+            if data.get(field) not in (None, ""):
+                marked[field] = _Misfit(kind, needed=False)
+        return marked
+
+    @field_validator("expected_stdout", "fn_name", "args", "expected", "test_code", mode="before")
+    @classmethod
+    def _misfit(cls, value: object) -> object:
+        if isinstance(value, _Misfit):
+            if value.needed:
+                raise PydanticCustomError(
+                    "missing", "Field required ({kind} cases need it)", {"kind": value.kind}
+                )
             raise PydanticCustomError(
-                "missing",
-                "a {kind} case needs {fields}",
-                {"kind": kind.value, "fields": ", ".join(missing)},
+                "extra_forbidden", "is not for {kind} cases", {"kind": value.kind}
             )
-        if foreign:
-            raise PydanticCustomError(
-                "extra_forbidden",
-                "{fields} is not for a {kind} case",
-                {"kind": kind.value, "fields": ", ".join(foreign)},
-            )
-        return data
+        return value
 
 
 class FloatChecker(BaseModel):

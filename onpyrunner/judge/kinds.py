@@ -5,19 +5,22 @@ A harness (languages/harnesses/, named by the language's catalogue entry) is the
 main program: it loads the user's program, then calls the function (function_call) or runs
 the test code (assert) in the same interpreter. The case goes in as a file the harness
 deletes before the user's code runs; it holds a fresh nonce and the name of a fresh report
-file. The harness writes its one report there, with the nonce, and ends the interpreter at
-once; the host reads the report back after the run. The verdict rests on that report and
-on the run's outcome, never on stdout or the exit status alone: a program that exits early
-(`exit(0)`, `SystemExit` in the tested function, `os._exit`), kills its interpreter, or
-prints what a pass looks like has no report with the nonce, and fails. The expected value
-of a function_call case never enters the sandbox: the host compares the returned value
-(compare.values_equal, with the job's float tolerance). What a hostile program can still do
-inside its own interpreter is in docs/judge.md.
+file. The harness writes its one report there, signed with the nonce (HMAC-SHA256; the
+nonce is never written, so a process of the program that reads the report cannot forge
+another), and ends the interpreter at once; the host reads the report back after the run.
+The verdict rests on that report and on the run's outcome, never on stdout or the exit
+status alone: a program that exits early (`exit(0)`, `SystemExit` in the tested function,
+`os._exit`), kills its interpreter, or prints what a pass looks like has no report signed
+with the nonce, and fails. The expected value of a function_call case never enters the
+sandbox: the host compares the returned value (compare.values_equal, with the job's float
+tolerance). What a hostile program can still do inside its own interpreter is in
+docs/judge.md.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import hmac
 import json
 import secrets
@@ -41,9 +44,9 @@ from onpyrunner.sandbox.pool import Prepared, RunOptions, Sandbox
 CASE_FILE = "onpyrunner-case.json"
 #: The harness's own file name in the sandbox (with the harness file's extension).
 HARNESS_STEM = "onpyrunner-harness"
-#: Room in the report beyond the returned value (nonce, status, an error message).
+#: Room in the report beyond the returned value (signature, status, an error message).
 REPORT_OVERHEAD_BYTES = 8192
-#: What a run without the nonce's report is told.
+#: What a run without a report signed with its nonce is told.
 NO_REPORT = (
     "the harness reported nothing: the program ended (an exit, os._exit or a signal) or "
     "changed the harness before the case completed"
@@ -75,20 +78,20 @@ def _case_file(case: TestCase, nonce: str, report: str, max_report_bytes: int) -
 
 
 def read_report(run: RunResult, name: str, nonce: str) -> dict[str, Any] | None:
-    """The harness's report of a run: None when there is none, or it is not JSON, or its
-    nonce is not this run's."""
+    """The harness's report of a run: None when there is none, or its signature is not
+    this run's nonce's, or it is not a JSON object."""
     encoded = (run.files or {}).get(name)
     if encoded is None:
         return None
+    mac, _, payload = base64.b64decode(encoded).partition(b"\n")
+    expected = hmac.new(nonce.encode(), payload, hashlib.sha256).hexdigest().encode()
+    if not hmac.compare_digest(mac, expected):
+        return None
     try:
-        report = json.loads(base64.b64decode(encoded))
+        report = json.loads(payload)
     except (ValueError, RecursionError):
         return None
-    if not isinstance(report, dict) or not isinstance(report.get("nonce"), str):
-        return None
-    if not hmac.compare_digest(report["nonce"].encode(), nonce.encode()):
-        return None
-    return report
+    return report if isinstance(report, dict) else None
 
 
 def verdict_of(

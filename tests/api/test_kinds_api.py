@@ -60,10 +60,13 @@ def test_the_livecodebench_checker_compares_numbers_as_decimals(api: Server) -> 
 @pytest.mark.parametrize(
     ("changes", "field"),
     [
-        ({"test_cases": [{"kind": "assert"}]}, "test_cases.0: a assert case needs test_code"),
+        (
+            {"test_cases": [{"kind": "assert"}]},
+            "test_cases.0.test_code: Field required (assert cases need it)",
+        ),
         (
             {"test_cases": [{**FN, "expected_stdout": "3"}]},
-            "test_cases.0: expected_stdout is not for a function_call case",
+            "test_cases.0.expected_stdout: is not for function_call cases",
         ),
         ({"test_cases": [{**FN, "fn_name": "no such"}]}, "test_cases.0.fn_name"),
         ({"test_cases": [{**FN, "args": 3}]}, "test_cases.0.args"),

@@ -66,7 +66,7 @@ def test_bad_test_set_references_are_422(
     ("cases", "message"),
     [
         ([], "test_cases"),
-        ([{"stdin": "1"}], "test_cases.0: a stdio case needs expected_stdout"),
+        ([{"stdin": "1"}], "test_cases.0.expected_stdout: Field required"),
         ([{"stdin": "", "expected_stdout": ""}] * 101, "test_cases: has 101 cases"),
     ],
 )

@@ -219,6 +219,25 @@ GAMES = {
         "    open(name, 'w').write(json.dumps({'nonce': 'x', 'status': 'completed'}))\n"
         "def add(a, b):\n    os._exit(0)\n"
     ),
+    "a child process that rewrites the report as it appears": (
+        "import os, time\n"
+        "def add(a, b):\n    return 'nope'\n"
+        "if os.fork() == 0:\n"
+        "    end = time.monotonic() + 2\n"
+        "    while time.monotonic() < end:\n"
+        "        for name in os.listdir('.'):\n"
+        "            if name.startswith('onpyrunner-report-'):\n"
+        "                try:\n"
+        "                    data = open(name).read()\n"
+        "                    for word in ('failed', 'returned'):\n"
+        "                        data = data.replace(word, 'completed')\n"
+        "                    data = data.replace('\"nope\"', '3')\n"
+        "                    os.unlink(name)\n"
+        "                    open(name, 'w').write(data)\n"
+        "                except OSError:\n"
+        "                    pass\n"
+        "    os._exit(0)\n"
+    ),
 }
 
 

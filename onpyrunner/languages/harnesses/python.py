@@ -5,13 +5,14 @@ reads the case from CASE_FILE (the host wrote it: the kind, the function and its
 or the test code, a per-run nonce and the name of the report file), deleting that file
 before the user's code runs. It then runs the program in a fresh module and, in the same
 interpreter, calls the function (function_call) or runs the test code (assert). What
-happened goes to the report file, with the nonce, and nowhere else: the host judges by that
+happened goes to the report file, signed with the nonce (HMAC-SHA256; the nonce itself is
+never written), and nowhere else: the host judges by that
 report (judge/kinds.py), never by stdout or the exit status alone. A program that exits,
 kills itself or is killed before the harness writes the report has no report, and fails.
 The host never sends the expected value into the sandbox: it compares the returned value
 itself.
 
-Report statuses (JSON: {"nonce", "status", ...}):
+The report: the HMAC's hex digest, a newline, then JSON {"status", ...}, the status one of:
   returned     the function returned; "value" is it, as JSON (function_call)
   completed    the test code ran to its end (assert)
   failed       the test code raised AssertionError; "error" says what (assert)
@@ -27,6 +28,8 @@ It must run on every Python a runtime may have (PyPy is Python 3.9): no newer sy
 from __future__ import annotations
 
 import builtins
+import hashlib
+import hmac
 import json
 import os
 import sys
@@ -42,6 +45,7 @@ _REPORT_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOE
 _open, _write, _close, _exit, _unlink = os.open, os.write, os.close, os._exit, os.unlink
 _dumps, _loads, _compile, _exec = json.dumps, json.loads, builtins.compile, builtins.exec
 _print_exc = traceback.print_exc
+_hmac, _sha256 = hmac.new, hashlib.sha256
 
 
 class _Reporter:
@@ -55,12 +59,16 @@ class _Reporter:
     def end(self, code: int, status: str, raw_value: str | None = None, **fields: Any) -> NoReturn:
         """Report, flush what the program printed, and exit: no atexit handler, thread or
         finaliser of the program runs after the report."""
-        text = _dumps({"nonce": self._nonce, "status": status, **fields})
+        text = _dumps({"status": status, **fields})
         if raw_value is not None:  # the value's JSON as encoded, not decoded again
             text = text[:-1] + ', "value": ' + raw_value + "}"
+        payload = text.encode()
+        # Signed with the nonce, which the report does not hold: a process of the program
+        # that reads the report (it may outlive this one for a moment) cannot forge another.
+        mac = _hmac(self._nonce.encode(), payload, _sha256).hexdigest()
         fd = _open(self._path, _REPORT_FLAGS, 0o600)  # fails if the program made one
         try:
-            view = memoryview(text.encode())
+            view = memoryview(mac.encode() + b"\n" + payload)
             while view:
                 view = view[_write(fd, view) :]
         finally:
