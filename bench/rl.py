@@ -242,6 +242,59 @@ def batched(http: httpx.Client, pid: int, batch: list[Sample]) -> Measured:
     return Measured(wall, _tree_cpu_s(pid) - cpu, verdicts)
 
 
+def _run_code_verdict(reply: dict[str, Any], expected: str) -> str | None:
+    """One test's verdict from a /run_code reply, read as verl reads it; None: passed."""
+    run = reply.get("run_result") or {}
+    if reply.get("compile_result") and reply["compile_result"].get("return_code"):
+        return "COMPILE_ERROR"
+    if run.get("status") == "TimeLimitExceeded":
+        return "TIME_LIMIT_EXCEEDED"
+    if reply.get("status") != "Success" or run.get("return_code") != 0:
+        return "RUNTIME_ERROR"
+    if run.get("stdout", "").rstrip("\n") != expected.rstrip("\n"):
+        return "WRONG_ANSWER"
+    return None
+
+
+def per_test(url: str, pid: int, batch: list[Sample], clients: int = 8) -> Measured:
+    """(a): every test of every sample its own POST /run_code (compiling again each
+    time), `clients` at once, with verl's exact body; a sample's verdict is its first
+    failing test's, in order."""
+    tests = [(i, j, case) for i in range(len(batch)) for j, case in enumerate(cases())]
+    failed: dict[tuple[int, int], str | None] = {}
+    language = {"python": "python", "cpp": "cpp"}
+
+    def call(http: httpx.Client, item: tuple[int, int, dict[str, str]]) -> None:
+        i, j, case = item
+        body = {
+            "compile_timeout": 10,
+            "run_timeout": WALL_MS / 1000,
+            "code": batch[i].source,
+            "stdin": case["stdin"],
+            "memory_limit_MB": 128,
+            "language": language[batch[i].language],
+            "files": {},
+            "fetch_files": [],
+        }
+        reply = http.post("/run_code", json=body).json()
+        failed[(i, j)] = _run_code_verdict(reply, case["expected_stdout"])
+
+    def client(k: int) -> None:
+        with httpx.Client(base_url=url, timeout=120) as http:
+            for item in tests[k::clients]:
+                call(http, item)
+
+    cpu, started = _tree_cpu_s(pid), time.monotonic()
+    with ThreadPoolExecutor(clients) as pool:
+        list(pool.map(client, range(clients)))
+    wall = time.monotonic() - started
+    verdicts = []
+    for i in range(len(batch)):
+        first = next((failed[(i, j)] for j in range(len(SIZES)) if failed[(i, j)]), None)
+        verdicts.append(first or "ACCEPTED")
+    return Measured(wall, _tree_cpu_s(pid) - cpu, verdicts)
+
+
 def run_code_available(http: httpx.Client) -> bool:
     return (
         http.post("/run_code", json={"code": "print(1)", "language": "python"}).status_code != 404
@@ -289,6 +342,11 @@ def main() -> None:
                 kinds[f"{s.kind}:{v}"] = kinds.get(f"{s.kind}:{v}", 0) + 1
             print(language, "bare verdicts by kind:", kinds, flush=True)
             rows.append((language, "(c) bare, 2 lanes", base, base.verdicts))
+            if run_code:
+                calls = per_test(api.url, api.proc.pid, batch)
+                rows.append(
+                    (language, "(a) per-test POST /run_code, 8 clients", calls, base.verdicts)
+                )
             one = batched(http, api.proc.pid, batch)
             rows.append((language, "(b) one POST /batches", one, base.verdicts))
             print(report(rows, run_code), flush=True)
