@@ -1,4 +1,4 @@
-"""Command line: `onpyrunner serve | worker | run | check`."""
+"""Command line: `onpyrunner serve | worker | run | check | mcp`."""
 
 from __future__ import annotations
 
@@ -192,7 +192,28 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true", help="print the result object as JSON")
 
     sub.add_parser("check", help="report what this machine supports, run each self-test")
+
+    mcp = sub.add_parser("mcp", help="an MCP server over stdio, for a running service")
+    mcp.add_argument("--url", required=True, help="the service, e.g. http://127.0.0.1:8000")
+    mcp.add_argument(
+        "--token",
+        default=os.environ.get("ONPYRUNNER_TOKEN"),
+        help="an API token of the service (default: $ONPYRUNNER_TOKEN)",
+    )
     return parser
+
+
+async def _mcp(args: argparse.Namespace) -> int:
+    """Serve the MCP tools over stdio (stdout is the protocol's: logs go to stderr)."""
+    from onpyrunner.api.mcp.backends import HTTPBackend
+    from onpyrunner.api.mcp.server import build
+
+    backend = HTTPBackend(args.url, args.token)
+    try:
+        await build(backend).run_stdio_async()
+    finally:
+        await backend.close()
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -209,6 +230,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_run(args, settings))
         if args.command == "check":
             return asyncio.run(_check(settings))
+        if args.command == "mcp":
+            return asyncio.run(_mcp(args))
     except (OnPyRunnerError, OSError, ValueError) as e:
         _out(f"onpyrunner: error: {e}", err=True)
         return 2

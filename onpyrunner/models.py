@@ -392,6 +392,10 @@ class JobRequest(BaseModel):
     files: dict[str, str] = Field(default_factory=dict)
     #: Arguments after the run command.
     args: list[str] = Field(default_factory=list)
+    #: More compiler options (checked against the language's allow-list).
+    compiler_options: list[str] = Field(default_factory=list)
+    #: Files to give back after the run (relative paths): RunResult.files.
+    fetch_files: list[str] = Field(default_factory=list)
     #: The batch (POST /batches) the job belongs to: it waits in the batch lane.
     batch_id: str | None = None
 

@@ -188,6 +188,23 @@ class Settings(BaseSettings):
         "refused (Piston's 'runtime is unknown'); default: served by the installed version",
     )
 
+    # --- the SandboxFusion-compatible API (docs/sandboxfusion.md) ---------------------
+    sandboxfusion_prefix: str = Field(
+        "/sandboxfusion",
+        description="path the SandboxFusion compatible API (POST /run_code, GET /v1/ping) is "
+        "mounted under; empty = not",
+    )
+    sandboxfusion_at_root: bool = Field(
+        True, description="also mount the SandboxFusion-compatible API at / (its paths are free)"
+    )
+
+    # --- MCP (docs/mcp.md) -------------------------------------------------------------
+    mcp_path: str = Field(
+        "/mcp",
+        description="path of the MCP server (streamable HTTP: tools run_code, judge, "
+        "list_languages); empty = not served",
+    )
+
     # --- the execution history (docs/history.md) --------------------------------------
     history: bool = Field(
         True,
@@ -275,6 +292,21 @@ class Settings(BaseSettings):
     max_stdin_kb: int = Field(
         4096, ge=1, le=16384, description="largest stdin (each case's too), KiB (at most 16 MiB)"
     )
+    max_files: int = Field(
+        100, ge=0, description="files a request may put beside its program (`files`), at most"
+    )
+    max_files_kb: int = Field(
+        4096, ge=0, description="the files beside a program, all together, KiB (decoded)"
+    )
+    max_fetch_files: int = Field(
+        16, ge=0, description="output files a request may ask back (`fetch_files`), at most"
+    )
+    max_fetch_file_kb: int = Field(
+        1024,
+        ge=1,
+        description="an output file given back is at most this size, KiB (a larger one is left "
+        "out of the result)",
+    )
 
     @field_validator("auth_tokens", "judge0_authz_tokens", mode="before")
     @classmethod
@@ -284,7 +316,7 @@ class Settings(BaseSettings):
             return [t for t in re.split(r"[\s,]+", value) if t]
         return value
 
-    @field_validator("judge0_prefix", "piston_prefix")
+    @field_validator("judge0_prefix", "piston_prefix", "sandboxfusion_prefix", "mcp_path")
     @classmethod
     def _prefix_shape(cls, value: str) -> str:
         value = value.rstrip("/")

@@ -14,9 +14,9 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from fastapi import FastAPI
 
 from onpyrunner import __version__
-from onpyrunner.api import auth, errors
+from onpyrunner.api import auth, errors, mcp
 from onpyrunner.api.body import BodyLimit
-from onpyrunner.api.compat import judge0, piston
+from onpyrunner.api.compat import judge0, piston, sandboxfusion
 from onpyrunner.api.routes import batches, history, jobs, session, system, testsets
 from onpyrunner.api.services import Services
 from onpyrunner.settings import Settings
@@ -51,6 +51,8 @@ def create_api(settings: Settings, provide: ServicesProvider) -> FastAPI:
         app.add_middleware(auth.TokenAuth, tokens=tokens, ids=ids)
     judge0.install(app, settings)  # first: at the root, its GET /languages wins
     piston.install(app, settings)
+    sandboxfusion.install(app, settings)
+    mcp.install(app, settings)
     app.include_router(jobs.router)
     app.include_router(session.router)
     app.include_router(history.router)

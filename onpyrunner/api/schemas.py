@@ -84,6 +84,17 @@ class PerformanceIn(BaseModel):
     )
 
 
+class FileIn(BaseModel):
+    """A file beside the program: its content, as text or base64."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    content: Text
+    encoding: Literal["utf8", "base64"] = Field(
+        "utf8", description="utf8: content is the file's text; base64: its bytes, base64"
+    )
+
+
 class JobCreate(BaseModel):
     """POST /execute: a program to run, or to judge when test_cases are given."""
 
@@ -128,11 +139,22 @@ class JobCreate(BaseModel):
     interleave_output: bool = Field(
         False, strict=True, description="the result's output: stdout and stderr interleaved"
     )
-    files: dict[Text, str] | None = Field(
+    files: dict[Text, FileIn] | None = Field(
         None,
-        description="more files in the working directory: relative path -> content, base64",
+        description="more files in the program's working directory: relative path -> "
+        '{"content", "encoding": "utf8" | "base64"}',
     )
     args: list[Text] | None = Field(None, description="arguments after the run command")
+    compiler_options: list[Text] | None = Field(
+        None,
+        description="more compiler options (compiled languages), each allowed by the "
+        "language's allow-list (GET /languages: compiler_options)",
+    )
+    fetch_files: list[Text] | None = Field(
+        None,
+        description="files of the working directory to give back after the run (relative "
+        "paths): the result's files, path -> base64 (plain runs only)",
+    )
     performance: PerformanceIn | None = Field(
         None, description="measure how fast and lean the submission is (needs test_cases)"
     )
@@ -333,6 +355,11 @@ class Language(BaseModel):
     id: str
     name: str
     version: str
+    compiler_options: list[str] = Field(
+        default_factory=list,
+        description="the compiler options a request may give (regular expressions, each "
+        "option must match one whole); empty: none",
+    )
 
 
 class ServerLimits(BaseModel):

@@ -102,41 +102,142 @@ def _size_errors(body: JobCreate, svc: Services) -> list[dict[str, Any]]:
     for flag in ("interactive", "stream"):
         if getattr(body, flag) and body.test_cases is not None:
             errors.append(field_error(("body", flag), "is for plain runs only, not test_cases"))
-    return errors + _file_errors(body, settings.max_stdin_kb * 1024)
+    return errors
 
 
-def _path_problem(path: str) -> str | None:
-    """Why path cannot name a file of the working directory, or None."""
+#: Characters of a path of `files` or `fetch_files`, and bytes of one of its parts.
+MAX_PATH_CHARS = 1024
+MAX_PATH_PART_BYTES = 255
+
+
+def path_problem(path: str) -> str | None:
+    """Why path cannot name a file of the program's working directory, or None: it must be
+    relative and normalised, never go up, and not be a name the sandbox keeps."""
+    if not path:
+        return "must be a relative path, not empty"
+    if path.startswith("/"):
+        return "must be a relative path, not an absolute one"
     parts = path.split("/")
-    if not path or path.startswith("/") or any(p in ("", ".", "..") for p in parts):
-        return "must be a relative path without empty, '.' or '..' parts"
-    if parts[0].startswith(".onpyrunner") or "\0" in path:
-        return "is a name the sandbox keeps for itself"
+    if ".." in parts:
+        return "must not go up a directory ('..')"
+    if any(part in ("", ".") for part in parts):
+        return "must be normalised: no empty or '.' parts (no '//', './' or trailing '/')"
+    if "\0" in path:
+        return "must not hold a NUL character"
+    if parts[0].startswith(".onpyrunner"):
+        return "is a name the sandbox keeps for itself ('.onpyrunner...')"
+    if len(path) > MAX_PATH_CHARS:
+        return f"is longer than {MAX_PATH_CHARS} characters"
+    if any(len(part.encode()) > MAX_PATH_PART_BYTES for part in parts):
+        return f"has a part longer than {MAX_PATH_PART_BYTES} bytes"
     return None
 
 
-def _file_errors(body: JobCreate, max_bytes: int) -> list[dict[str, Any]]:
+def _decoded(content: str, encoding: str) -> bytes | None:
+    if encoding == "utf8":
+        return content.encode()
+    try:
+        return base64.b64decode(content, validate=True)
+    except ValueError:
+        return None
+
+
+def _file_errors(body: JobCreate, svc: Services) -> tuple[dict[str, bytes], list[dict[str, Any]]]:
+    """The request's files decoded (path -> bytes), and their problems: paths (relative,
+    normalised, no '..'), content, the count and the total size (settings max_files and
+    max_files_kb), a path under another file; fetch_files' paths and count; args' size."""
+    settings = svc.settings
     errors: list[dict[str, Any]] = []
-    total = 0
-    for path, content in (body.files or {}).items():
-        problem = _path_problem(path)
+    files: dict[str, bytes] = {}
+    given = body.files or {}
+    if len(given) > settings.max_files:
+        message = f"has {len(given)} files; the server maximum is {settings.max_files}"
+        errors.append(field_error(("body", "files"), message))
+    for path, file in given.items():
+        problem = path_problem(path)
         if problem is not None:
             errors.append(field_error(("body", "files", path), problem))
-        try:
-            total += len(base64.b64decode(content, validate=True))
-        except ValueError:
-            errors.append(field_error(("body", "files", path), "must be base64"))
-    if total > max_bytes:
-        errors.append(
-            field_error(
-                ("body", "files"), f"are larger than the server maximum of {max_bytes} bytes"
-            )
+            continue
+        data = _decoded(file.content, file.encoding)
+        if data is None:
+            errors.append(field_error(("body", "files", path, "content"), "is not valid base64"))
+            continue
+        files[path] = data
+    errors += _placement_errors(files, body.language)
+    total = sum(len(data) for data in files.values())
+    most = settings.max_files_kb * 1024
+    if total > most:
+        message = f"hold {total} bytes in all; the server maximum is {most} bytes"
+        errors.append(field_error(("body", "files"), message))
+    return files, errors + _fetch_and_args_errors(body, svc)
+
+
+def _placement_errors(files: dict[str, bytes], language: str) -> list[dict[str, Any]]:
+    """Files below a path that is a file (another of the files, or the program's source)."""
+    errors: list[dict[str, Any]] = []
+    spec = spec_of(language)
+    taken = set(files) | ({spec.source_file} if spec is not None else set())
+    for path in files:
+        parts = path.split("/")
+        above = next(
+            ("/".join(parts[:d]) for d in range(1, len(parts)) if "/".join(parts[:d]) in taken),
+            None,
         )
+        if above is not None:
+            message = f"is below {above!r}, which is a file, not a directory"
+            errors.append(field_error(("body", "files", path), message))
+    return errors
+
+
+def _fetch_and_args_errors(body: JobCreate, svc: Services) -> list[dict[str, Any]]:
+    settings = svc.settings
+    errors: list[dict[str, Any]] = []
+    fetch = body.fetch_files or []
+    if len(fetch) > settings.max_fetch_files:
+        message = f"names {len(fetch)} files; the server maximum is {settings.max_fetch_files}"
+        errors.append(field_error(("body", "fetch_files"), message))
+    for i, path in enumerate(fetch):
+        problem = path_problem(path)
+        if problem is not None:
+            errors.append(field_error(("body", "fetch_files", i), f"{path!r} {problem}"))
+    if body.fetch_files is not None and body.test_cases is not None:
+        message = "is for plain runs only, not test_cases"
+        errors.append(field_error(("body", "fetch_files"), message))
     arg_chars = sum(len(arg) + 1 for arg in body.args or ())
     if arg_chars > MAX_ARGS_CHARS:
         errors.append(
             field_error(("body", "args"), f"are longer than the server maximum of {MAX_ARGS_CHARS}")
         )
+    return errors
+
+
+#: Compiler options a request may give, and characters of one.
+MAX_COMPILER_OPTIONS = 32
+MAX_COMPILER_OPTION_CHARS = 200
+
+
+def _compiler_option_errors(body: JobCreate) -> list[dict[str, Any]]:
+    """Compiler options: for a compiled language, each allowed by its allow-list (data in
+    the language catalogue, runtimes.toml)."""
+    options = body.compiler_options
+    if not options:
+        return []
+    loc = ("body", "compiler_options")
+    spec = spec_of(body.language)
+    if spec is None:
+        return []  # the language itself is refused
+    if spec.compile is None or not spec.compile.options:
+        return [field_error(loc, f"{body.language} takes no compiler options")]
+    if len(options) > MAX_COMPILER_OPTIONS:
+        message = f"has {len(options)} options; the server maximum is {MAX_COMPILER_OPTIONS}"
+        return [field_error(loc, message)]
+    errors = []
+    for i, option in enumerate(options):
+        if len(option) > MAX_COMPILER_OPTION_CHARS or not spec.compile.option_allowed(option):
+            allowed = " ".join(spec.compile.options)
+            message = f"{option[:MAX_COMPILER_OPTION_CHARS]!r} is not allowed for "
+            message += f"{body.language}; allowed (regular expressions): {allowed}"
+            errors.append(field_error((*loc, i), message))
     return errors
 
 
@@ -376,6 +477,8 @@ async def job_request(
     """
     body, test_set_errors = await _with_test_set(body, svc, test_sets)
     errors = test_set_errors + _size_errors(body, svc)
+    files, file_errors = _file_errors(body, svc)
+    errors += file_errors
     accepted = await svc.accepted_languages()
     errors += _performance_errors(body, svc, accepted)
     if body.language not in accepted:
@@ -389,6 +492,7 @@ async def job_request(
     errors += _problem_program_errors(body, accepted, svc)
     errors += _subtask_errors(body, svc)
     errors += _kind_errors(body)
+    errors += _compiler_option_errors(body)
     requested = body.limits.model_dump() if body.limits is not None else {}
     try:
         limits = svc.limits.resolve(requested, interactive=body.interactive)
@@ -412,8 +516,10 @@ async def job_request(
         interactive=body.interactive,
         stream=body.stream,
         interleave_output=body.interleave_output,
-        files=body.files or {},
+        files={path: base64.b64encode(data).decode() for path, data in files.items()},
         args=body.args or [],
+        compiler_options=body.compiler_options or [],
+        fetch_files=body.fetch_files or [],
         performance=_performance(body, svc),
         interactor=body.interactor,
         subtasks=body.subtasks,

@@ -60,8 +60,12 @@ def harnessed(program: Prepared) -> Prepared | None:
     if spec is None or program.links or program.compile_error is not None:
         return None
     name = HARNESS_STEM + PurePosixPath(spec.file).suffix
-    files = {**program.files, name: spec.source().encode()}
-    return replace(program, files=files, source_file=name)
+    files = {**program.files, name: spec.source().encode()}  # the harness wins a namesake
+    # The harness's arguments: the program's file, then the job's own arguments (which
+    # the harness hands on to the program as its sys.argv[1:]).
+    return replace(
+        program, files=files, source_file=name, args=(program.source_file, *program.args)
+    )
 
 
 def _case_file(case: TestCase, nonce: str, report: str, max_report_bytes: int) -> bytes:
@@ -151,11 +155,11 @@ async def evaluate(
     nonce = secrets.token_hex(16)
     report_name = f"onpyrunner-report-{secrets.token_hex(8)}.json"
     max_value_bytes = request.limits.output_kb * 1024
+    # The case among the program's own files, which win over a job's file of that name.
+    case_file = _case_file(case, nonce, report_name, max_value_bytes)
+    target = replace(target, files={**target.files, CASE_FILE: case_file})
     options = RunOptions(
-        files={CASE_FILE: _case_file(case, nonce, report_name, max_value_bytes)},
-        args=(program.source_file,),
-        fetch=(report_name,),
-        fetch_max_bytes=max_value_bytes + REPORT_OVERHEAD_BYTES,
+        fetch=(report_name,), fetch_max_bytes=max_value_bytes + REPORT_OVERHEAD_BYTES
     )
     run = await sandbox.run_prepared(target, case.stdin.encode(), request.limits, options)
     report = read_report(run, report_name, nonce)

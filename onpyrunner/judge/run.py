@@ -18,7 +18,9 @@ plus the performance runs.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import dataclasses
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -174,6 +176,22 @@ def _weighted_score(cases: list[TestCase], results: list[TestResult], passed: in
     return 100.0 if passed == len(cases) else 0.0
 
 
+async def prepare_program(sandbox: Sandbox, request: JobRequest) -> Prepared:
+    """The job's program, prepared with what the request adds: its compiler options, its
+    files (beside the source when it compiles, and beside the program when it runs) and its
+    arguments (after the run command of every run).
+
+    Raises:
+        UnknownLanguageError: this worker does not have the request's runtime.
+        SandboxError: the sandbox failed.
+    """
+    files = {path: base64.b64decode(content) for path, content in request.files.items()}
+    prepared = await sandbox.prepare(
+        request.language, request.source_code.encode(), tuple(request.compiler_options), files
+    )
+    return dataclasses.replace(prepared, args=tuple(request.args)) if request.args else prepared
+
+
 def _helper_of(request: JobRequest) -> Interactor | ProgramChecker | None:
     if request.interactor is not None:
         return request.interactor
@@ -238,7 +256,7 @@ async def judge(
     progress = _Counter(len(cases) + extra, on_progress)
     deadline = asyncio.get_running_loop().time() + sandbox.settings.max_judge_wall_s
     prepared, helper = await asyncio.gather(
-        sandbox.prepare(request.language, request.source_code.encode()),
+        prepare_program(sandbox, request),
         _prepare_helper(sandbox, _helper_of(request)),
     )
     cut_short = False

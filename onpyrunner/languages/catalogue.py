@@ -10,6 +10,7 @@ sandbox/runtimes.py) to know what it can run.
 from __future__ import annotations
 
 import functools
+import re
 import tomllib
 from dataclasses import dataclass
 from importlib import resources
@@ -39,6 +40,13 @@ class PhaseSpec:
     command: tuple[str, ...]
     artifacts: tuple[str, ...] = ()
     tmp_mb: int = DEFAULT_TMP_MB
+    #: Compiler options a request may give (compile phases): regular expressions, each
+    #: option must match one whole. None given: the language takes no options.
+    options: tuple[str, ...] = ()
+
+    def option_allowed(self, option: str) -> bool:
+        """Whether a request's compiler option matches the allow-list."""
+        return any(re.fullmatch(pattern, option) for pattern in self.options)
 
 
 @dataclass(frozen=True)
@@ -102,11 +110,18 @@ def _phase(table: object, rid: str, name: str) -> PhaseSpec:
     tmp_mb = table.get("tmp_mb", DEFAULT_TMP_MB)
     if not isinstance(tmp_mb, int) or tmp_mb < 1:
         raise ConfigError(f"runtime {rid!r}: {name}.tmp_mb must be a positive integer")
+    options = _strs(table, "options", f"{rid}.{name}", required=False)
+    for pattern in options:
+        try:
+            re.compile(pattern)
+        except re.error as e:
+            raise ConfigError(f"runtime {rid!r}: {name}.options {pattern!r}: {e}") from e
     return PhaseSpec(
         policy_file=_str(table, "policy", f"{rid}.{name}"),
         command=_strs(table, "command", f"{rid}.{name}"),
         artifacts=_strs(table, "artifacts", f"{rid}.{name}", required=name == "compile"),
         tmp_mb=tmp_mb,
+        options=options,
     )
 
 

@@ -51,6 +51,8 @@ class Live:
         self._transport: asyncio.WriteTransport | None = None
         self._writer: _PipeWriter | None = None
         self._send_signal: Callable[[int], None] | None = None
+        #: Signals asked for before the start was known, each once, sent at the start.
+        self._held_signals: list[int] = []
         self._stdin_closed = False
 
     # --- the caller's side ---------------------------------------------------------------
@@ -84,9 +86,16 @@ class Live:
             self._transport.close()
 
     def signal(self, sig: int) -> bool:
-        """Send the program a signal; False when it is not running."""
-        if self._send_signal is None or self.ended.is_set():
+        """Send the program a signal; False when the run is over. Before the program's
+        start is known the signal is held and sent at its start: the program's output
+        travels apart from the news of its start and may reach a client first, and a
+        client that answers it with a signal must not lose it."""
+        if self.ended.is_set():
             return False
+        if self._send_signal is None:
+            if sig not in self._held_signals:  # bounded: one entry per signal number
+                self._held_signals.append(sig)
+            return True
         self._send_signal(sig)
         return True
 
@@ -118,6 +127,9 @@ class Live:
         if self._stdin_closed:
             transport.close()
         self.started.set()
+        held, self._held_signals = self._held_signals, []
+        for sig in held:
+            send_signal(sig)
 
     def output(self, stream: str, data: bytes) -> None:
         """A chunk the program wrote (within its output limit)."""

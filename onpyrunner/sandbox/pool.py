@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import logging
 import os
 import secrets
@@ -89,6 +90,8 @@ class Prepared:
     compile_error: RunResult | None = None
     cached: bool = False
     compile_ms: int | None = None
+    #: Arguments of every run, after the run command (before a run's own options.args).
+    args: tuple[str, ...] = ()
 
 
 def compile_error(result: RunResult, limits: Limits, produced: bool) -> RunResult:
@@ -272,8 +275,8 @@ class Sandbox:
             compile_options: more compiler arguments, where the compile command says
                 ${OPTIONS} (the caller has checked them against what the language allows).
             files: more files beside the source (relative paths): compiled with it (a
-                header; part of the compile cache's key), or, for a language that is not
-                compiled, put beside it in each run. The source wins over a namesake.
+                header; part of the compile cache's key), and put beside the program in
+                each run (data it reads). The source wins over a namesake.
 
         Raises:
             UnknownLanguageError: the language is not available here.
@@ -294,11 +297,12 @@ class Sandbox:
                 cached = self.cache.get(key)
                 if cached is not None:
                     self.compile_stats["hit"] += 1
-                    return Prepared(runtime, {}, source_file, main, links=cached, cached=True)
+                    return Prepared(runtime, extra, source_file, main, links=cached, cached=True)
                 self.compile_stats["miss"] += 1
-                return await self._compile(
+                compiled = await self._compile(
                     runtime, key, source_file, main, {**extra, source_file: source}, compile_options
                 )
+                return dataclasses.replace(compiled, files=extra)
         finally:
             if not lock.locked() and self._compiling.get(key) is lock:
                 del self._compiling[key]
@@ -363,12 +367,16 @@ class Sandbox:
         runtime = prepared.runtime
         files = dict(options.files)
         files.update(prepared.files)  # the program's own files win over a namesake
+        for path in list(files):  # and so does its compiled program (a link, put last)
+            if path.split("/", 1)[0] in prepared.links:
+                del files[path]
         return RunSpec(
             phase=runtime.run,
             files=files,
             links=prepared.links,
             argv=[
                 *runtime.run.argv(prepared.source_file, prepared.main, limits),
+                *prepared.args,
                 *options.args,
             ],
             stdin=stdin,

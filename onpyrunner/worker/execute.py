@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import base64
+import dataclasses
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-from onpyrunner.judge.run import judge
+from onpyrunner.judge.run import judge, prepare_program
 from onpyrunner.models import JobRequest, JudgeResult, Progress, RunResult
 from onpyrunner.queue.store import LanguageInfo
 from onpyrunner.sandbox.live import Live
@@ -52,18 +52,18 @@ class SandboxRunner:
     ) -> RunResult | JudgeResult:
         if request.test_cases is not None:
             return await judge(request, self.sandbox, on_progress)
+        prepared = await prepare_program(self.sandbox, request)
         options = RunOptions(
-            files={path: base64.b64decode(content) for path, content in request.files.items()},
-            args=tuple(request.args),
+            fetch=tuple(request.fetch_files),
+            fetch_max_bytes=self.sandbox.settings.max_fetch_file_kb * 1024,
         )
-        source = request.source_code.encode()
         if not (request.live or request.interleave_output):
-            return await self.sandbox.run(
-                request.language, source, request.stdin.encode(), request.limits, options
+            return await self.sandbox.run_prepared(
+                prepared, request.stdin.encode(), request.limits, options
             )
 
         def start(live: Live) -> Awaitable[RunResult]:  # stdin goes through the Live
-            live_options = RunOptions(files=options.files, args=options.args, live=live)
-            return self.sandbox.run(request.language, source, b"", request.limits, live_options)
+            live_options = dataclasses.replace(options, live=live)
+            return self.sandbox.run_prepared(prepared, b"", request.limits, live_options)
 
         return await LiveRun(request, session).run(start)

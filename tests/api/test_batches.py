@@ -42,6 +42,7 @@ def test_a_batch_is_judged_against_its_test_set_with_early_stop(api: Server) -> 
     answer = api.http.get(f"/batches/{batch['batch_id']}", params={"wait": "true"}).json()
     jobs = {job["job_id"]: job for job in answer["jobs"]}
     right, wrong, crash = (jobs[i] for i in batch["job_ids"])
+    assert right["error"] is None, right["error"]
     assert (right["status"], right["verdict"], right["passed"], right["total"]) == (
         "COMPLETED",
         "ACCEPTED",

@@ -432,7 +432,7 @@ JUDGE0_FLAGS = [
     "enable_per_process_and_thread_memory_limit",
     "enable_network",
 ]
-JUDGE0_UNSUPPORTED = ["compiler_options", "command_line_arguments", "additional_files"]
+JUDGE0_WORDS_AND_FILES = ["compiler_options", "command_line_arguments", "additional_files"]
 JUDGE0_SUBMISSIONS = hostile(
     st.fixed_dictionaries(
         {
@@ -445,7 +445,12 @@ JUDGE0_SUBMISSIONS = hostile(
             **dict.fromkeys(JUDGE0_NUMBERS, JUDGE0_NUMBER),
             "number_of_runs": st.sampled_from([1, "1", 1.0, None, 2]),
             **dict.fromkeys(JUDGE0_FLAGS, st.sampled_from([False, 0, "false", "", None, True])),
-            **dict.fromkeys(JUDGE0_UNSUPPORTED, st.sampled_from(["", None, "", None, "-O2"])),
+            **dict.fromkeys(
+                JUDGE0_WORDS_AND_FILES,
+                st.sampled_from(
+                    ["", None, "", None, "-O2", "a 'b", "UEsFBgAAAAAAAAAAAAAAAAAAAAAAAA=="]
+                ),
+            ),
         },
     )
 )

@@ -365,11 +365,19 @@ def test_expected_output_is_judged_like_judge0(api: Server) -> None:
         ),
         (
             {"source_code": "x", "compiler_options": "-O3"},
-            {"compiler_options": ["setting compiler options is not allowed"]},
+            {
+                "compiler_options": [
+                    "setting compiler options is only allowed for compiled languages"
+                ]
+            },
         ),
         (
-            {"source_code": "x", "command_line_arguments": "a b"},
-            {"command_line_arguments": ["setting command line arguments is not allowed"]},
+            {"source_code": "x", "command_line_arguments": "a 'b"},
+            {"command_line_arguments": ["cannot be split into words: No closing quotation"]},
+        ),
+        (
+            {"source_code": "x", "additional_files": "not base64!"},
+            {"additional_files": ["is not valid base64"]},
         ),
         (
             {"source_code": "x", "enable_per_process_and_thread_time_limit": True},

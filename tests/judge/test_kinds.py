@@ -3,6 +3,7 @@ training tries to pass them without passing them (docs/judge.md)."""
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import pytest
@@ -266,3 +267,18 @@ async def test_a_program_that_exits_cleanly_has_no_report(sandbox: Sandbox) -> N
     assert test.verdict is Verdict.RUNTIME_ERROR
     assert test.exit_code == 0  # exit status alone would have said it passed
     assert test.message is not None and "reported nothing" in test.message
+
+
+async def test_the_jobs_files_and_arguments_reach_the_program(sandbox: Sandbox) -> None:
+    source = (
+        "import sys\nDATA = open('data.txt').read()\nARGS = sys.argv[1:]\n"
+        "def seen():\n    return [DATA, ARGS]\n"
+    )
+    files = {
+        "data.txt": base64.b64encode(b"hello").decode(),
+        # a job's file named as the harness's case file does not replace the case
+        "onpyrunner-case.json": base64.b64encode(b'{"kind": "assert"}').decode(),
+    }
+    cases = [call("seen", [], ["hello", ["x", "y z"]]), asserts("assert DATA == 'hello'\n")]
+    result = await run(sandbox, source, cases, files=files, args=["x", "y z"])
+    assert [t.verdict for t in result.tests] == [Verdict.ACCEPTED, Verdict.ACCEPTED], result

@@ -5,7 +5,7 @@ progress can be checked exactly (the real sandbox: test_performance_runs.py)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -53,7 +53,13 @@ class FakeSandbox:
     log: list[tuple[str, str]] = field(default_factory=list)
     blocked: asyncio.Event = field(default_factory=asyncio.Event)
 
-    async def prepare(self, language: str, source: bytes) -> Prepared:
+    async def prepare(
+        self,
+        language: str,
+        source: bytes,
+        compile_options: tuple[str, ...] = (),
+        files: Mapping[str, bytes] | None = None,
+    ) -> Prepared:
         if language not in self.languages:
             raise UnknownLanguageError(language, list(self.languages))
         name = source.decode()

@@ -132,3 +132,22 @@ async def test_a_program_that_never_starts_publishes_nothing() -> None:
 
     await LiveRun(request(interactive=True), session).run(start)
     assert await everything(sessions) == []
+
+
+async def test_a_signal_sent_before_the_start_is_known_reaches_the_program_at_its_start() -> None:
+    # The program's output and the news of its start travel apart: a client can see output
+    # and answer with a signal before the slot has attached the live side (CI saw a
+    # Piston /connect client's SIGTERM lost that way).
+    live = Live()
+    assert live.signal(signal.SIGTERM) and live.signal(signal.SIGTERM)
+    assert live.signal(signal.SIGINT)
+    read_end, write_end = os.pipe2(os.O_CLOEXEC)
+    signals: list[int] = []
+    try:
+        await live.attach(open(write_end, "wb", buffering=0), signals.append)
+        assert signals == [signal.SIGTERM, signal.SIGINT]  # each once, in order
+        assert live.signal(signal.SIGKILL) and signals[-1] == signal.SIGKILL
+        live.detach()
+        assert not live.signal(signal.SIGINT)  # the run is over: nothing to hold for
+    finally:
+        os.close(read_end)

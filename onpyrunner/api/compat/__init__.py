@@ -1,7 +1,7 @@
 """Compatible APIs: other services' wire formats over the native job path.
 
-Each compatible API (judge0/ today) is a translation, nothing more (docs/api.md, "Adding a
-compatible API"):
+Each compatible API (judge0/, piston/, sandboxfusion/) is a translation, nothing more
+(docs/api.md, "Adding a compatible API"):
 - in: parse the foreign request, build the native `JobCreate` (units converted here, at
   the edge), and submit it through `api.submit` (`job_request`, then `submit`,
   `submit_many` or `submit_and_wait`): the native path checks sizes, languages and limits,

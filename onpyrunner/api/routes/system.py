@@ -11,6 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from onpyrunner.api.schemas import Health, Language, ServerLimits
 from onpyrunner.api.services import Services, services_dependency
 from onpyrunner.errors import BackendUnavailableError
+from onpyrunner.languages.catalogue import spec_of
 
 router = APIRouter(tags=["system"])
 Deps = Annotated[Services, Depends(services_dependency)]
@@ -19,10 +20,14 @@ Deps = Annotated[Services, Depends(services_dependency)]
 @router.get("/languages", response_model=list[Language])
 async def languages(svc: Deps) -> list[Language]:
     """The runtimes the live workers can run, with versions."""
-    return [
-        Language(id=lang.id, name=lang.name, version=lang.version)
-        for lang in await svc.store.languages()
-    ]
+    answer = []
+    for lang in await svc.store.languages():
+        spec = spec_of(lang.id)
+        options = list(spec.compile.options) if spec is not None and spec.compile else []
+        answer.append(
+            Language(id=lang.id, name=lang.name, version=lang.version, compiler_options=options)
+        )
+    return answer
 
 
 @router.get("/limits", response_model=ServerLimits)

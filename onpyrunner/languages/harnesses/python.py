@@ -1,6 +1,7 @@
 """OnPyRunner's harness for function_call and assert cases, in Python (CPython and PyPy).
 
-It runs as the sandbox's main program, with the user's program file as its argument, and
+It runs as the sandbox's main program, with the user's program file as its first argument
+(the job's own arguments after it, handed on to the program as its sys.argv[1:]), and
 reads the case from CASE_FILE (the host wrote it: the kind, the function and its arguments
 or the test code, a per-run nonce and the name of the report file), deleting that file
 before the user's code runs. It then runs the program in a fresh module and, in the same
@@ -105,7 +106,7 @@ def _load(program_file: str, kind: str, reporter: _Reporter) -> types.ModuleType
     module = types.ModuleType("__main__" if kind == "assert" else "solution")
     module.__file__ = program_file
     sys.modules[module.__name__] = module
-    sys.argv = [program_file]
+    sys.argv = [program_file, *sys.argv[2:]]  # the job's own arguments, if any
     try:
         _exec(_compile(source, program_file, "exec"), module.__dict__)
     except BaseException as e:  # SystemExit too: leaving early is no pass

@@ -27,6 +27,12 @@ class Judge0Language:
     runtime: str
     name: str  # "{version}" is replaced by the version the workers probed
 
+    @property
+    def compiled(self) -> bool:
+        """Whether its runtime compiles."""
+        spec = catalogue_spec(self.runtime)
+        return spec is not None and spec.compile is not None
+
     def display_name(self, version: str | None) -> str:
         """Judge0's style of name: "Python (3.11.2)"."""
         if version is None:

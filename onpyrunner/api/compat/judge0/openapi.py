@@ -25,7 +25,7 @@ _NUMBER: Schema = {
 #: What an option OnPyRunner cannot turn on may be: false, as Judge0 spells it, or unset.
 _OFF: Schema = {"enum": [False, 0, "0", "false", "False", "FALSE", "", None]}
 #: A feature OnPyRunner does not have: only empty.
-_EMPTY: Schema = {"enum": ["", None]}
+_WORDS: Schema = {"type": ["string", "null"], "maxLength": 512}
 
 SUBMISSION_IN: Schema = {
     "type": "object",
@@ -52,9 +52,12 @@ SUBMISSION_IN: Schema = {
         "enable_per_process_and_thread_memory_limit": _OFF,
         "redirect_stderr_to_stdout": _OFF,
         "enable_network": _OFF,
-        "compiler_options": _EMPTY,
-        "command_line_arguments": _EMPTY,
-        "additional_files": _EMPTY,
+        "compiler_options": _WORDS,
+        "command_line_arguments": _WORDS,
+        "additional_files": {
+            "type": ["string", "null"],
+            "description": "a zip archive, base64 (always, whatever base64_encoded says)",
+        },
         "callback_url": _TEXT,
     },
 }

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from base64 import b64encode
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Annotated, Any
 from uuid import UUID
@@ -38,7 +39,7 @@ from onpyrunner.api.compat.judge0.schemas import (
 )
 from onpyrunner.api.compat.judge0.state import Judge0, judge0_dependency
 from onpyrunner.api.removal import remove_finished
-from onpyrunner.api.schemas import JobCreate, LimitsIn
+from onpyrunner.api.schemas import FileIn, JobCreate, LimitsIn
 from onpyrunner.api.services import Services, services_dependency
 from onpyrunner.api.submit import job_request, origin, submit, submit_and_wait, submit_many
 from onpyrunner.errors import JobNotFoundError, QueueFullError
@@ -67,6 +68,9 @@ _NATIVE_FIELDS = {
     "stdin": "stdin",
     "test_cases": "stdin",
     "language": "language_id",
+    "files": "additional_files",
+    "args": "command_line_arguments",
+    "compiler_options": "compiler_options",
     **{native: field.name for native, field in BY_NATIVE.items()},
 }
 
@@ -145,7 +149,7 @@ def _problems_of(e: RequestValidationError) -> Problems:
     problems: Problems = {}
     for error in e.errors():
         loc = [str(part) for part in error.get("loc", ()) if part != "body"]
-        native = next((p for p in reversed(loc) if p in _NATIVE_FIELDS), None)
+        native = next((p for p in loc if p in _NATIVE_FIELDS), None)
         field = _NATIVE_FIELDS[native] if native is not None else "base"
         problems.setdefault(field, []).append(_message(error, native))
     return problems
@@ -164,6 +168,13 @@ async def _request(sub: SubmissionIn, svc: Services) -> tuple[JobRequest | None,
             if judged
             else None,
             checker="lines",
+            files={
+                path: FileIn(content=b64encode(data).decode(), encoding="base64")
+                for path, data in sub.files.items()
+            }
+            or None,
+            args=sub.args or None,
+            compiler_options=sub.compiler_options or None,
         )
         return await job_request(body, svc), {}
     except ValidationError as e:  # the native request's own checks (a limit's lower bound)
@@ -182,6 +193,8 @@ async def _prepare(
         base64=base64,
         runtimes=await svc.accepted_languages(),
         stack_kb=state.stack_kb,
+        max_files=svc.settings.max_files,
+        max_files_bytes=svc.settings.max_files_kb * 1024,
     )
     callback = data.get("callback_url") if isinstance(data, dict) else None
     if isinstance(callback, str) and callback and "callback_url" not in problems:
@@ -206,6 +219,7 @@ def _echo(sub: SubmissionIn) -> dict[str, str]:
         echo["expected_output"] = sub.expected_output
     if sub.callback_url:
         echo["callback_url"] = sub.callback_url
+    echo.update(sub.echo)
     return echo
 
 

@@ -8,13 +8,16 @@ What OnPyRunner honours, maps or refuses, field by field, is in docs/judge0.md.
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from onpyrunner.api.compat.judge0.encoding import Base64Error, decode64, encode64
+from onpyrunner.api.compat.judge0.files import ArchiveError, unzip
 from onpyrunner.api.compat.judge0.languages import BY_ID, PRIMARY_ID, Judge0Language
 from onpyrunner.api.compat.judge0.status import Rendered, render
 from onpyrunner.models import TERMINAL_STATUSES, Job, text_problem
@@ -75,6 +78,9 @@ ENCODED_OUT = frozenset(
 #: Judge0's allowance for cpu_extra_time; OnPyRunner stops a run at its limit (no grace).
 MAX_CPU_EXTRA_TIME_S = 5.0
 
+#: Characters of compiler_options and of command_line_arguments (Judge0's maximum).
+MAX_WORDS_CHARS = 512
+
 #: Submissions per batch request (Judge0's MAX_SUBMISSION_BATCH_SIZE).
 MAX_BATCH = 20
 
@@ -124,6 +130,11 @@ class SubmissionIn:
     expected_output: str | None
     limits: dict[str, int]  # LimitsIn fields
     callback_url: str | None
+    compiler_options: list[str] = dataclasses.field(default_factory=list)
+    args: list[str] = dataclasses.field(default_factory=list)
+    files: dict[str, bytes] = dataclasses.field(default_factory=dict)
+    #: The three as given, for Judge0's answer (its echo).
+    echo: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 def _number(value: object) -> float:
@@ -223,10 +234,19 @@ class _Reader:
         except ValueError as e:
             self.fail(field, str(e))
 
-    def unset(self, field: str, message: str) -> None:
-        """A feature OnPyRunner does not have: only empty values pass."""
-        if self.given(field) and self.data[field] != "":
-            self.fail(field, message)
+    def words(self, field: str) -> list[str]:
+        """A string of shell words (Judge0 hands it to a shell): the words, unquoted."""
+        text = self.text(field, encoded=False)
+        if not text:
+            return []
+        if len(text) > MAX_WORDS_CHARS:
+            self.fail(field, f"is too long (maximum is {MAX_WORDS_CHARS} characters)")
+            return []
+        try:
+            return shlex.split(text)
+        except ValueError as e:
+            self.fail(field, f"cannot be split into words: {e}")
+            return []
 
 
 def _language(reader: _Reader, runtimes: frozenset[str]) -> Judge0Language | None:
@@ -318,7 +338,13 @@ def _limits(reader: _Reader, stack_kb: int) -> dict[str, int]:
 
 
 def parse_submission(
-    data: object, *, base64: bool, runtimes: frozenset[str], stack_kb: int
+    data: object,
+    *,
+    base64: bool,
+    runtimes: frozenset[str],
+    stack_kb: int,
+    max_files: int = 0,
+    max_files_bytes: int = 0,
 ) -> tuple[SubmissionIn | None, Problems]:
     """A submission from its JSON, or the problems with it, each under its field's name.
 
@@ -327,6 +353,8 @@ def parse_submission(
         base64: source_code, stdin and expected_output are base64 (?base64_encoded=true).
         runtimes: the runtimes a submission may use now (Services.accepted_languages).
         stack_kb: the sandbox's fixed stack size: the most stack_limit may ask for.
+        max_files, max_files_bytes: what additional_files may unpack to (settings
+            max_files and max_files_kb).
     """
     if not isinstance(data, dict):
         return None, {"base": ["the body must be a JSON object"]}
@@ -345,13 +373,36 @@ def parse_submission(
     )
     reader.off("enable_network", "the sandbox has no network")
     reader.off("redirect_stderr_to_stdout", "stdout and stderr are captured separately")
-    reader.unset("compiler_options", "setting compiler options is not allowed")
-    reader.unset("command_line_arguments", "setting command line arguments is not allowed")
-    reader.unset("additional_files", "setting additional files is not allowed")
+    options = reader.words("compiler_options")
+    if options and language is not None and not language.compiled:
+        reader.fail(
+            "compiler_options", "setting compiler options is only allowed for compiled languages"
+        )
+    args = reader.words("command_line_arguments")
+    files = _files(reader, max_files, max_files_bytes)
     callback = reader.text("callback_url", encoded=False) or None
     if reader.problems or source is None or language is None:
         return None, reader.problems
-    return SubmissionIn(source, language, stdin or "", expected, limits, callback), {}
+    echo = {
+        name: reader.data[name]
+        for name in ("compiler_options", "command_line_arguments", "additional_files")
+        if isinstance(reader.data.get(name), str) and reader.data[name]
+    }
+    return SubmissionIn(
+        source, language, stdin or "", expected, limits, callback, options, args, files, echo
+    ), {}
+
+
+def _files(reader: _Reader, max_files: int, max_bytes: int) -> dict[str, bytes]:
+    """additional_files unpacked (always base64, whatever base64_encoded says)."""
+    encoded = reader.text("additional_files", encoded=False)
+    if not encoded:
+        return {}
+    try:
+        return unzip(encoded, max_files, max_bytes)
+    except ArchiveError as e:
+        reader.fail("additional_files", str(e))
+        return {}
 
 
 # --- responses --------------------------------------------------------------------------
@@ -418,11 +469,11 @@ def _all_values(job: Job, shown: Rendered, names: dict[str, str], stack_kb: int)
         "exit_signal": run.signal if run else None,
         "message": shown.message,
         "wall_time": seconds(run.wall_time_ms) if run else None,
-        "compiler_options": None,
-        "command_line_arguments": None,
+        "compiler_options": echo.get("compiler_options"),
+        "command_line_arguments": echo.get("command_line_arguments"),
         "redirect_stderr_to_stdout": False,
         "callback_url": echo.get("callback_url"),
-        "additional_files": None,
+        "additional_files": echo.get("additional_files"),
         "enable_network": False,
         "status": status,
         "language": language,

@@ -78,7 +78,10 @@ class PistonRequest:
             "interactive": interactive,
         }
         if self.files:
-            body["files"] = self.files
+            body["files"] = {
+                name: {"content": content, "encoding": "base64"}
+                for name, content in self.files.items()
+            }
         if self.args:
             body["args"] = self.args
         return body
