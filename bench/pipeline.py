@@ -14,6 +14,12 @@ load are in the numbers. Measured:
   4. Redis memory per pending job, for 100,000 queued jobs;
   5. a soak: 10,000 jobs in one burst, two worker processes, one SIGKILLed and restarted
      halfway: every job COMPLETED, none lost, none stored twice; time and queue waits.
+
+`--warm` measures only warm start (issue 13): POST /execute?wait=true of a hello world
+(`python`) and of a program whose first line is `import numpy` (`python-sci`) on two
+embedded servers at once, warm start on and off, each request interleaved with a bare
+posix_spawn of the same program from this process (`python3 -I -u main.py`; for numpy
+`python3 -u main.py` with PYTHONPATH at the python-sci packages, since -I ignores it).
 """
 
 from __future__ import annotations
@@ -298,6 +304,85 @@ async def soak(url: str, jobs: int) -> dict[str, Any]:
     }
 
 
+NUMPY = "import numpy\nprint('hello, world')\n"
+
+
+def _spawn_bare(argv: list[str], env: dict[str, str]) -> float:
+    """posix_spawn of argv with its stdout read through a pipe to the end: the fastest
+    way to start a program bare (no fork of this process, no shell)."""
+    read_end, write_end = os.pipe()
+    started = time.perf_counter()
+    pid = os.posix_spawn(
+        argv[0],
+        argv,
+        env,
+        file_actions=[
+            (os.POSIX_SPAWN_DUP2, write_end, 1),
+            (os.POSIX_SPAWN_CLOSE, read_end),
+        ],
+    )
+    os.close(write_end)
+    out = b""
+    while chunk := os.read(read_end, 65536):
+        out += chunk
+    os.close(read_end)
+    _, status = os.waitpid(pid, 0)
+    elapsed = time.perf_counter() - started
+    assert status == 0 and out == b"hello, world\n", (status, out)
+    return elapsed
+
+
+async def _request_of(client: httpx.AsyncClient, body: dict[str, Any]) -> float:
+    started = time.perf_counter()
+    response = await client.post("/execute", params={"wait": "true"}, json=body)
+    elapsed = time.perf_counter() - started
+    job = response.json()
+    assert response.status_code == 200 and job["result"]["stdout"] == "hello, world\n", job
+    return elapsed
+
+
+async def warm_latency(tmp: str, rounds: int) -> None:
+    """Section --warm: warm start on and off against bare posix_spawn, in one run."""
+    sci = Settings().python_sci_path
+    cases = [
+        ("hello world", "python", HELLO, [PYTHON, "-I", "-u"], {}),
+        ("`import numpy`", "python-sci", NUMPY, [PYTHON, "-u"], {"PYTHONPATH": str(sci)}),
+    ]
+    print(f"## Warm start: POST /execute?wait=true, {rounds} rounds, interleaved\n")
+    print("| program | bare p50 | warm p50 (p99) | cold p50 (p99) | warm / bare | cold / bare |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    with (
+        server(workers=2, env={"ONPYRUNNER_WARM_START": "true"}) as warm,
+        server(workers=2, env={"ONPYRUNNER_WARM_START": "false"}) as cold,
+    ):
+        async with (
+            httpx.AsyncClient(base_url=warm.url, timeout=60) as warm_client,
+            httpx.AsyncClient(base_url=cold.url, timeout=60) as cold_client,
+        ):
+            for name, language, source, command, env in cases:
+                script = str(Path(tmp) / f"{language}.py")
+                Path(script).write_text(source)
+                argv = [*command, script]
+                body = {"language": language, "source_code": source}
+                samples: dict[str, list[float]] = {"bare": [], "warm": [], "cold": []}
+                for i in range(rounds + 10):  # the first 10: warm-up, not kept
+                    took = {
+                        "bare": _spawn_bare(argv, env),
+                        "warm": await _request_of(warm_client, body),
+                        "cold": await _request_of(cold_client, body),
+                    }
+                    if i >= 10:
+                        for key, value in took.items():
+                            samples[key].append(value)
+                bare = median(samples["bare"])
+                print(
+                    f"| {name} | {_ms(samples['bare'], 50)} | {_ms(samples['warm'], 50)} "
+                    f"({_ms(samples['warm'], 99)}) | {_ms(samples['cold'], 50)} "
+                    f"({_ms(samples['cold'], 99)}) | {median(samples['warm']) / bare:.2f}x "
+                    f"| {median(samples['cold']) / bare:.2f}x |"
+                )
+
+
 def _ms(samples: list[float], p: float) -> str:
     return f"{percentile([s * 1000 for s in samples], p):.1f} ms"
 
@@ -305,6 +390,7 @@ def _ms(samples: list[float], p: float) -> str:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller counts, for a try")
+    parser.add_argument("--warm", action="store_true", help="only the warm-start latency")
     args = parser.parse_args()
     rounds, tp_jobs, soak_jobs, mem_jobs = (
         (40, 200, 1000, 10_000) if args.quick else (200, 600, 10_000, 100_000)
@@ -317,6 +403,9 @@ async def main() -> None:
         script = str(Path(tmp) / "main.py")
         Path(script).write_text(HELLO)
         Path(tmp).chmod(0o755)
+        if args.warm:
+            await warm_latency(tmp, rounds)
+            return
         print(f"## 1. Latency of POST /execute?wait=true, {rounds} requests one at a time\n")
         print("| setup | bare p50 | request p50 | request p99 | p50 ratio |")
         print("| --- | --- | --- | --- | --- |")

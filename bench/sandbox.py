@@ -10,6 +10,12 @@ variant alike:
                 next sandbox is ready when the request comes)
   back to back  the same, one request right after the other (a slot may still be
                 building its next sandbox)
+  cold start    the same at low load with warm start off (setting warm_start): the
+                interpreter starts after the request, as before issue 13
+and, when the python-sci profile is installed, a program whose first line is
+`import numpy`: bare (`python3 -u main.py`, PYTHONPATH at the profile's packages, since -I
+would ignore it), sandboxed python-sci with warm start (numpy imported before the
+request) and without.
 Then sustained throughput on all cores, sandboxed versus bare, and where the sandbox's
 cost goes: building one sandbox (nsjail's clone, each namespace, mounts, the init),
 nsjail's own start (once per slot), and cgroup handling.
@@ -36,15 +42,17 @@ from onpyrunner.sandbox.pool import Sandbox
 from onpyrunner.settings import Settings
 
 HELLO = b"print('hello, world')\n"
+NUMPY = b"import numpy\nprint('hello, world')\n"
 
 
-async def bare(argv: list[str]) -> float:
+async def bare(argv: list[str], env: dict[str, str] | None = None) -> float:
     started = time.perf_counter()
     proc = await asyncio.create_subprocess_exec(
         *argv,
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
+        env=env,
     )
     out, _ = await proc.communicate()
     elapsed = time.perf_counter() - started
@@ -52,11 +60,13 @@ async def bare(argv: list[str]) -> float:
     return elapsed
 
 
-async def sandboxed(sandbox: Sandbox, limits: Limits, settle: bool) -> float:
+async def sandboxed(
+    sandbox: Sandbox, limits: Limits, settle: bool, language: str = "python", source: bytes = HELLO
+) -> float:
     if settle:
         await sandbox.settle()  # low load: the next sandbox is built between requests
     started = time.perf_counter()
-    result = await sandbox.run("python", HELLO, b"", limits)
+    result = await sandbox.run(language, source, b"", limits)
     elapsed = time.perf_counter() - started
     assert result.outcome is Outcome.SUCCESS and result.stdout == "hello, world\n", result
     return elapsed
@@ -66,12 +76,27 @@ async def latency(rounds: int, python: str, script: str) -> dict[str, list[float
     settings = Settings()
     limits = settings.limit_table().defaults
     sandbox = await Sandbox.start(settings)
+    cold = await Sandbox.start(settings.model_copy(update={"warm_start": False}))
     variants: dict[str, Callable[[], Awaitable[float]]] = {
         "bare (python3 -I -u main.py)": lambda: bare([python, "-I", "-u", script]),
         "bare (python3 main.py)": lambda: bare([python, script]),
         "sandboxed, low load": lambda: sandboxed(sandbox, limits, settle=True),
         "sandboxed, back to back": lambda: sandboxed(sandbox, limits, settle=False),
+        "sandboxed, cold start, low load": lambda: sandboxed(cold, limits, settle=True),
     }
+    if "python-sci" in sandbox.runtimes:
+        numpy_script = str(Path(script).with_name("numpy_main.py"))
+        Path(numpy_script).write_bytes(NUMPY)
+        env = {"PYTHONPATH": str(settings.python_sci_path), "PATH": "/usr/bin:/bin"}
+        variants |= {
+            "numpy: bare (python3 -u main.py)": lambda: bare([python, "-u", numpy_script], env),
+            "numpy: sandboxed python-sci, low load": lambda: sandboxed(
+                sandbox, limits, True, "python-sci", NUMPY
+            ),
+            "numpy: sandboxed python-sci, cold start, low load": lambda: sandboxed(
+                cold, limits, True, "python-sci", NUMPY
+            ),
+        }
     samples: dict[str, list[float]] = {name: [] for name in variants}
     try:
         for _ in range(5):  # warm-up: page cache, first sandboxes
@@ -82,6 +107,7 @@ async def latency(rounds: int, python: str, script: str) -> dict[str, list[float
                 samples[name].append(await fn())
     finally:
         await sandbox.close()
+        await cold.close()
     return samples
 
 
@@ -105,14 +131,18 @@ async def throughput(runs: int, python: str, script: str) -> dict[str, float]:
         return runs / (time.perf_counter() - started)
 
     sandbox = await Sandbox.start(settings)
+    cold = await Sandbox.start(settings.model_copy(update={"warm_start": False}))
     try:
         for _ in range(2):  # alternate twice and keep the best of each, to even out noise
             rate = await drive(lambda: bare([python, "-I", "-u", script]))
             out["bare"] = max(out.get("bare", 0.0), rate)
             rate = await drive(lambda: sandboxed(sandbox, limits, settle=False))
             out["sandboxed"] = max(out.get("sandboxed", 0.0), rate)
+            rate = await drive(lambda: sandboxed(cold, limits, settle=False))
+            out["cold start"] = max(out.get("cold start", 0.0), rate)
     finally:
         await sandbox.close()
+        await cold.close()
     return out
 
 
@@ -157,10 +187,21 @@ async def _build_costs(
 
 
 async def breakdown(rounds: int, python: str, script: str) -> list[tuple[str, str]]:
-    settings = Settings()
+    settings = Settings(warm_start=False)  # the sandbox alone; the warm interpreter below
     rows: list[tuple[str, str]] = []
     wall, cpu = _bare_cpu_ms(python, script, rounds)
     rows.append(("bare python3 -I -u main.py (wall / CPU)", f"{wall:.2f} / {cpu:.2f} ms"))
+    warm = await Sandbox.start(Settings(), slots=1)
+    try:
+        wall, cpu = await _build_costs(warm, (), rounds)
+        rows.append(
+            (
+                "building one warm sandbox: the same + the interpreter's start (wall / CPU)",
+                f"{wall:.2f} / {cpu:.2f} ms",
+            )
+        )
+    finally:
+        await warm.close()
     sandbox = await Sandbox.start(settings, slots=1)
     try:
         wall, cpu = await _build_costs(sandbox, (), rounds)
@@ -237,11 +278,13 @@ async def main() -> None:
         )
         samples = await latency(args.rounds, python, script)
         base = median(samples["bare (python3 -I -u main.py)"])
+        numpy_base = median(samples.get("numpy: bare (python3 -u main.py)", [base]))
         print(f"## Hello-world latency, {args.rounds} interleaved rounds\n")
-        print("| variant | median (p10, p90) | ratio to bare -I -u |")
+        print("| variant | median (p10, p90) | ratio to its bare run |")
         print("| --- | --- | --- |")
         for name, values in samples.items():
-            print(f"| {name} | {summary_ms(values)} | {median(values) / base:.2f}x |")
+            own = numpy_base if name.startswith("numpy") else base
+            print(f"| {name} | {summary_ms(values)} | {median(values) / own:.2f}x |")
         tp = await throughput(args.throughput_runs, python, script)
         print(
             f"\n## Sustained throughput, {args.throughput_runs} runs, "
@@ -251,6 +294,10 @@ async def main() -> None:
         print("| --- | --- | --- |")
         print(f"| bare | {tp['bare']:.1f} | 100% |")
         print(f"| sandboxed | {tp['sandboxed']:.1f} | {tp['sandboxed'] / tp['bare']:.0%} |")
+        print(
+            f"| sandboxed, cold start | {tp['cold start']:.1f} | "
+            f"{tp['cold start'] / tp['bare']:.0%} |"
+        )
         rows = await breakdown(max(20, args.rounds // 2), python, script)
         print("\n## Where the cost goes (medians)\n")
         print("| measurement | median |")

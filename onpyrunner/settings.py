@@ -46,6 +46,16 @@ class Settings(BaseSettings):
         Path("/usr/bin/python3"), description="CPython interpreter that runs user programs"
     )
     pypy_path: Path = Field(Path("/usr/bin/pypy3"), description="PyPy interpreter, if present")
+    python_sci_path: Path = Field(
+        Path("/var/lib/onpyrunner/python-sci"),
+        description="the python-sci profile's packages (installed by scripts/setup); "
+        "the profile is offered when they are there",
+    )
+    warm_start: bool = Field(
+        True,
+        description="start the interpreter of a language that declares warm start "
+        "(Python, PyPy, python-sci) in each sandbox before its program arrives",
+    )
     work_dir: Path = Field(
         Path("/dev/shm/onpyrunner"),
         description="where each slot keeps the program files and stdin of its runs",

@@ -360,6 +360,11 @@ class Language(BaseModel):
         description="the compiler options a request may give (regular expressions, each "
         "option must match one whole); empty: none",
     )
+    packages: dict[str, str] | None = Field(
+        None,
+        description="the packages a profile ships, name -> version (python-sci); "
+        "absent for a plain runtime",
+    )
 
 
 class ServerLimits(BaseModel):

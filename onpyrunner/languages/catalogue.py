@@ -40,6 +40,10 @@ class PhaseSpec:
     command: tuple[str, ...]
     artifacts: tuple[str, ...] = ()
     tmp_mb: int = DEFAULT_TMP_MB
+    #: Warm start (sandbox/warm.py): the interpreter starts before the program is known.
+    warm: bool = False
+    #: Modules a warm interpreter imports before its program (they stay in sys.modules).
+    preimport: tuple[str, ...] = ()
     #: Compiler options a request may give (compile phases): regular expressions, each
     #: option must match one whole. None given: the language takes no options.
     options: tuple[str, ...] = ()
@@ -110,6 +114,15 @@ def _phase(table: object, rid: str, name: str) -> PhaseSpec:
     tmp_mb = table.get("tmp_mb", DEFAULT_TMP_MB)
     if not isinstance(tmp_mb, int) or tmp_mb < 1:
         raise ConfigError(f"runtime {rid!r}: {name}.tmp_mb must be a positive integer")
+    warm = table.get("warm", False)
+    if not isinstance(warm, bool):
+        raise ConfigError(f"runtime {rid!r}: {name}.warm must be true or false")
+    command = _strs(table, "command", f"{rid}.{name}")
+    if warm and (name != "run" or "${SOURCE}" not in command):
+        raise ConfigError(f"runtime {rid!r}: warm start needs a run command that names ${{SOURCE}}")
+    preimport = _strs(table, "preimport", f"{rid}.{name}", required=False)
+    if preimport and not warm:
+        raise ConfigError(f"runtime {rid!r}: {name}.preimport needs warm = true")
     options = _strs(table, "options", f"{rid}.{name}", required=False)
     for pattern in options:
         try:
@@ -118,9 +131,11 @@ def _phase(table: object, rid: str, name: str) -> PhaseSpec:
             raise ConfigError(f"runtime {rid!r}: {name}.options {pattern!r}: {e}") from e
     return PhaseSpec(
         policy_file=_str(table, "policy", f"{rid}.{name}"),
-        command=_strs(table, "command", f"{rid}.{name}"),
+        command=command,
         artifacts=_strs(table, "artifacts", f"{rid}.{name}", required=name == "compile"),
         tmp_mb=tmp_mb,
+        warm=warm,
+        preimport=preimport,
         options=options,
     )
 

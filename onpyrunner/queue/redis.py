@@ -558,7 +558,8 @@ class RedisStore(JobStore):
         for rid, raw in sorted(entries.items()):
             data = json.loads(raw)
             if float(data.get("seen", 0)) >= horizon:
-                found.append(LanguageInfo(rid, str(data["name"]), str(data["version"])))
+                packages = {str(k): str(v) for k, v in dict(data.get("packages", {})).items()}
+                found.append(LanguageInfo(rid, str(data["name"]), str(data["version"]), packages))
         return found
 
     # --- the workers' side ---------------------------------------------------------------
@@ -580,7 +581,12 @@ class RedisStore(JobStore):
                     self.keys.languages,
                     mapping={
                         lang.id: json.dumps(
-                            {"name": lang.name, "version": lang.version, "seen": now}
+                            {
+                                "name": lang.name,
+                                "version": lang.version,
+                                "packages": dict(lang.packages),
+                                "seen": now,
+                            }
                         )
                         for lang in languages
                     },

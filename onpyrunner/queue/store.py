@@ -28,9 +28,9 @@ import asyncio
 import hashlib
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from onpyrunner.models import (
@@ -142,6 +142,8 @@ class LanguageInfo:
     id: str
     name: str
     version: str
+    #: Packages a profile ships (python-sci): distribution name -> version.
+    packages: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

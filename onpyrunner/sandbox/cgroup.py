@@ -96,6 +96,12 @@ class SlotCgroup(ABC):
         """
 
     @abstractmethod
+    def relax(self, memory_bytes: int, pids_max: int) -> None:
+        """Limits for the time between runs, once a run's processes are all gone: the slot
+        then builds its next sandbox and, with warm start, starts its interpreter (trusted
+        code only), which must not meet the last run's limits."""
+
+    @abstractmethod
     def cpu_ns(self) -> int:
         """CPU time used by the slot since it was made, ns."""
 
@@ -166,6 +172,17 @@ class SlotCgroupV1(SlotCgroup):
             cpu_ns=self.cpu_ns(), oom_kills=self._oom_kills(), memory_baseline_bytes=usage
         )
 
+    def relax(self, memory_bytes: int, pids_max: int) -> None:
+        usage = int(_read(self.memory / "memory.usage_in_bytes"))
+        limit = str(usage + memory_bytes)
+        has_memsw = self._memsw.exists()
+        if has_memsw:  # memsw must stay >= limit: lift it, set the limit, then pin it.
+            _write(self._memsw, "-1")
+        _write(self.memory / "memory.limit_in_bytes", limit)
+        if has_memsw:
+            _write(self._memsw, limit)
+        _write(self.dirs["pids"] / "pids.max", str(pids_max))
+
     def cpu_ns(self) -> int:
         return int(_read(self.dirs["cpuacct"] / "cpuacct.usage"))
 
@@ -222,6 +239,11 @@ class SlotCgroupV2(SlotCgroup):
         return RunStart(
             cpu_ns=self.cpu_ns(), oom_kills=self._oom_kills(), memory_baseline_bytes=current
         )
+
+    def relax(self, memory_bytes: int, pids_max: int) -> None:
+        current = int(_read(self.path / "memory.current"))
+        _write(self.path / "memory.max", str(current + memory_bytes))
+        _write(self.path / "pids.max", str(pids_max))
 
     def cpu_ns(self) -> int:
         return _kv(_read(self.path / "cpu.stat")).get("usage_usec", 0) * 1000

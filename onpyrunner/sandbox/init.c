@@ -54,6 +54,21 @@
  * /dev/shm, /sandbox) had reached fsize_bytes: the evidence that the file-size limit, not
  * the program itself, sent that signal. Otherwise 0.
  *
+ * WARM START. When nsjail starts the init with arguments (`init WARM_ARGV...`, a phase
+ * whose runtime declares warm start, see runtimes.toml), the init starts that command (the
+ * runtime's interpreter with sandbox/warm.py) before it says "ready", as PID 2, with
+ * /dev/null as 0, 1, 2 and a socket of its own as fd 3, and waits until the interpreter says
+ * "warm <bytes>" there: it has started (and imported the profile's declared modules) and
+ * waits for its program; <bytes> is the memory the interpreter had before those imports.
+ * The init then says "ready <bytes>" on fd 3 instead of "ready". At the go it sets the
+ * run's rlimits on that process (prlimit; RLIMIT_CPU counted from the CPU the warm-up
+ * already used, rounded up to a second), notes that CPU, and sends the go's argv words
+ * (NUL-separated) with the run's stdin, stdout and stderr on the interpreter's socket; the
+ * interpreter answers "running" and runs the program (warm.py says how). "started" follows
+ * that answer; an interpreter that is gone before it is an "execfail" (none of the program
+ * ran). cpu_us then leaves out the warm-up's CPU. An interpreter that dies before it says
+ * "warm" makes the init refuse (on fd 3).
+ *
  * The program never holds a socket of the host (close-on-exec), and init makes itself
  * non-dumpable so that /proc/1/fd is closed to the program, which runs under the same uid.
  * When the program ends, init kills what is left of the sandbox before reporting. A
@@ -87,8 +102,11 @@
 #define W_SIGNAL "signal"
 #define W_EXIT "exit"
 #define W_EXECFAIL "execfail"
+#define W_WARM "warm" /* warm interpreter -> init: it waits for its program */
+#define W_RUNNING "running" /* warm interpreter -> init: it took its run */
 
 #define SLOT_FD 3
+#define WARM_FD 3 /* the warm interpreter's socket, in the interpreter */
 #define IN_DIR "/.onpyrunner/in"
 #define WORK_DIR "/sandbox"
 #define RUN_FDS 4 /* stdin, stdout, stderr, control */
@@ -189,18 +207,22 @@ static ssize_t hear(int fd, char *buf, size_t size, int *fds, int max_fds, int *
     return n;
 }
 
+/* Every signal's default disposition and an empty mask, as on a bare machine (the service's
+ * Python ignores SIGPIPE and SIGXFSZ, and an ignored signal stays ignored across exec). */
+static void default_signals(void) {
+    sigset_t none;
+    sigemptyset(&none);
+    for (int sig = 1; sig < NSIG; sig++) signal(sig, SIG_DFL);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
 /* In the child: set the run's rlimits and dispositions and exec the program. On failure
  * the errno goes to exec_fd (close-on-exec: a successful exec closes it with nothing said). */
 static void run_program(char **argv, int exec_fd, unsigned long long cpu_s,
                         unsigned long long fsize) {
     struct rlimit cpu = {cpu_s, cpu_s + 1}; /* SIGXCPU at the soft limit, SIGKILL at hard */
     struct rlimit fs = {fsize, fsize};
-    sigset_t none;
-    sigemptyset(&none);
-    /* Every disposition as on a bare machine: an ignored signal stays ignored across exec,
-     * and the service's Python ignores SIGPIPE and SIGXFSZ. */
-    for (int sig = 1; sig < NSIG; sig++) signal(sig, SIG_DFL);
-    sigprocmask(SIG_SETMASK, &none, NULL);
+    default_signals();
     int err = 0;
     if (setrlimit(RLIMIT_CPU, &cpu) != 0 || setrlimit(RLIMIT_FSIZE, &fs) != 0) {
         err = errno;
@@ -379,18 +401,113 @@ static int file_at_limit(unsigned long long fsize) {
     return 0;
 }
 
+/* --- warm start: an interpreter started before the go (see the header) ---------------- */
+static pid_t warm_pid = -1;
+static int warm_sock = -1;
+
+/* Start the warm interpreter and wait for its "warm <bytes>"; 0 (bytes in *warm_bytes) or
+ * an errno. */
+static int start_warm(char **argv, unsigned long long *warm_bytes) {
+    int pair[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) return errno;
+    pid_t pid = fork();
+    if (pid < 0) return errno;
+    if (pid == 0) {
+        default_signals();
+        int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+        /* dup2 clears close-on-exec on its target: fd 3 (the slot's socket here) becomes
+         * the interpreter's own socket, and the slot's socket is gone from this process. */
+        if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0
+            || dup2(pair[1], WARM_FD) < 0)
+            _exit(127);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    close(pair[1]);
+    warm_pid = pid;
+    warm_sock = pair[0];
+    char buf[64];
+    int none[RUN_FDS], n = 0;
+    ssize_t len = hear(warm_sock, buf, sizeof(buf), none, 0, &n);
+    if (len <= 0 || n != 0 || sscanf(buf, W_WARM " %llu", warm_bytes) != 1) return ECHILD;
+    return 0;
+}
+
+/* CPU time the warm interpreter has used so far, in us. */
+static long long warm_cpu_us(void) {
+    clockid_t clock;
+    struct timespec ts;
+    if (clock_getcpuclockid(warm_pid, &clock) != 0 || clock_gettime(clock, &ts) != 0) return 0;
+    return (long long)ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
+}
+
+/* Hand the run to the warm interpreter: its rlimits (the CPU limit on top of the warm-up's
+ * CPU, rounded up), then argv and the run's 0, 1, 2. 0, or an errno. */
+static int go_warm(char **argv, unsigned long long cpu_s, unsigned long long fsize,
+                   long long baseline_us) {
+    unsigned long long used_s = (unsigned long long)((baseline_us + 999999) / 1000000);
+    struct rlimit cpu = {used_s + cpu_s, used_s + cpu_s + 1};
+    struct rlimit fs = {fsize, fsize};
+    if (prlimit(warm_pid, RLIMIT_CPU, &cpu, NULL) != 0) return errno;
+    if (prlimit(warm_pid, RLIMIT_FSIZE, &fs, NULL) != 0) return errno;
+    static char words[MESSAGE_MAX];
+    size_t used = 0;
+    for (char **arg = argv; *arg != NULL; arg++) {
+        size_t n = strlen(*arg) + 1;
+        if (used + n > sizeof(words)) return E2BIG;
+        memcpy(words + used, *arg, n);
+        used += n;
+    }
+    int fds[3] = {0, 1, 2};
+    char control[CMSG_SPACE(sizeof(fds))];
+    memset(control, 0, sizeof(control));
+    struct iovec iov = {words, used};
+    struct msghdr msg = {0};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof(control);
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(fds));
+    memcpy(CMSG_DATA(c), fds, sizeof(fds));
+    ssize_t sent;
+    do {
+        sent = sendmsg(warm_sock, &msg, MSG_NOSIGNAL);
+    } while (sent < 0 && errno == EINTR);
+    int err = sent < 0 ? errno : 0;
+    if (err == 0) { /* "running": the interpreter took the run (it may have died since) */
+        char buf[16];
+        int none[RUN_FDS], n = 0;
+        ssize_t len = hear(warm_sock, buf, sizeof(buf), none, 0, &n);
+        if (len <= 0 || n != 0 || strcmp(buf, W_RUNNING) != 0) err = ECHILD;
+    }
+    close(warm_sock);
+    warm_sock = -1;
+    return err;
+}
+
 static char message[MESSAGE_MAX + 1];
 static char *program[ARGS_MAX];
 static char *links[ARGS_MAX];
 
-int main(void) {
+int main(int init_argc, char **init_argv) {
     char buf[256];
     int fds[RUN_FDS], nfds = 0;
     unsigned long long cpu_s, fsize, wall_ms;
     int argc = 0;
     if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) return fail(SLOT_FD, W_REFUSED, errno, 125);
     if (fcntl(SLOT_FD, F_SETFD, FD_CLOEXEC) != 0) return fail(SLOT_FD, W_REFUSED, errno, 125);
-    say(SLOT_FD, W_READY);
+    if (init_argc > 1) {
+        unsigned long long warm_bytes = 0;
+        int err = start_warm(init_argv + 1, &warm_bytes);
+        if (err != 0) return fail(SLOT_FD, W_REFUSED, err, 125);
+        snprintf(buf, sizeof(buf), W_READY " %llu", warm_bytes);
+        say(SLOT_FD, buf);
+    } else {
+        say(SLOT_FD, W_READY);
+    }
 
     ssize_t len = hear(SLOT_FD, message, sizeof(message), fds, RUN_FDS, &nfds);
     if (len == 0 && nfds == 0) return 0; /* the host let it go */
@@ -421,17 +538,27 @@ int main(void) {
     if (populated != 0) return fail(ctl, W_EXECFAIL, populated, 126);
 
     long long started = now_us();
-    int exec_pipe[2];
-    if (pipe2(exec_pipe, O_CLOEXEC) != 0) return fail(ctl, W_EXECFAIL, errno, 126);
-    pid_t child = fork();
-    if (child < 0) return fail(ctl, W_EXECFAIL, errno, 126);
-    if (child == 0) {
+    long long warm_baseline_us = 0;
+    pid_t child;
+    int exec_errno;
+    if (warm_pid > 0) {
+        child = warm_pid;
+        warm_baseline_us = warm_cpu_us();
+        exec_errno = go_warm(program, cpu_s, fsize, warm_baseline_us);
+        started = now_us();
+    } else {
+        int exec_pipe[2];
+        if (pipe2(exec_pipe, O_CLOEXEC) != 0) return fail(ctl, W_EXECFAIL, errno, 126);
+        child = fork();
+        if (child < 0) return fail(ctl, W_EXECFAIL, errno, 126);
+        if (child == 0) {
+            close(exec_pipe[0]);
+            run_program(program, exec_pipe[1], cpu_s, fsize);
+        }
+        close(exec_pipe[1]);
+        exec_errno = exec_result(exec_pipe[0]);
         close(exec_pipe[0]);
-        run_program(program, exec_pipe[1], cpu_s, fsize);
     }
-    close(exec_pipe[1]);
-    int exec_errno = exec_result(exec_pipe[0]);
-    close(exec_pipe[0]);
     if (exec_errno != 0) say_errno(ctl, W_EXECFAIL, exec_errno); /* its exit 127 follows */
     else say(ctl, W_STARTED);
     for (int i = 0; i < 3; i++) close(i); /* only the program holds the run's pipes */
@@ -447,7 +574,8 @@ int main(void) {
 
     struct rusage ru;
     getrusage(RUSAGE_CHILDREN, &ru);
-    long long cpu = tv_us(ru.ru_utime) + tv_us(ru.ru_stime);
+    long long cpu = tv_us(ru.ru_utime) + tv_us(ru.ru_stime) - warm_baseline_us;
+    if (cpu < 0) cpu = 0;
     if (WIFSIGNALED(status)) {
         int hit = WTERMSIG(status) == SIGXFSZ && file_at_limit(fsize);
         snprintf(buf, sizeof(buf), W_SIGNAL " %d %lld %lld %ld %d", WTERMSIG(status), wall, cpu,

@@ -14,6 +14,9 @@ from onpyrunner.sandbox.policy import SANDBOX_INSIDE_ID, Policy
 INIT_PATH = "/.onpyrunner/init"
 #: Where the run's files are, read-only, for the init to put into /sandbox.
 IN_PATH = "/.onpyrunner/in"
+#: The warm-start launcher (see warm.py), and where it is mounted in a warm sandbox.
+WARM_SCRIPT = Path(__file__).with_name("warm.py")
+WARM_PATH = "/.onpyrunner/warm.py"
 #: nsjail's fds: 3 is the socket to the sandbox init (passed in), 4 nsjail's own log.
 HOST_FD, LOG_FD = 3, 4
 #: nsjail's own log is kept up to this size.
@@ -53,10 +56,13 @@ def command(
     box: Path,
     init: Path,
     extra: Sequence[str] = (),
+    warm_argv: Sequence[str] = (),
 ) -> list[str]:
     """nsjail's argv for a slot: the policy file plus what changes per slot. The program
-    to run is not here: the init receives it with each run's "go"."""
+    to run is not here: the init receives it with each run's "go". A phase that starts
+    warm gives the init the interpreter's command (warm_argv), and warm.py is mounted."""
     mapping = f"{SANDBOX_INSIDE_ID}:{host_id}:1"
+    warm_mount = ["--bindmount_ro", f"{WARM_SCRIPT}:{WARM_PATH}"] if warm_argv else []
     return [
         str(nsjail),
         "--config",
@@ -73,9 +79,11 @@ def command(
         str(HOST_FD),
         "--log_fd",
         str(LOG_FD),
+        *warm_mount,
         *extra,
         "--",
         INIT_PATH,
+        *warm_argv,
     ]
 
 

@@ -32,7 +32,7 @@ from onpyrunner.sandbox import cgroup, initbin, nsjail, policy
 from onpyrunner.sandbox.cache import CompileCache, cache_key
 from onpyrunner.sandbox.live import Live
 from onpyrunner.sandbox.runtimes import Runtime, discover, phases_of
-from onpyrunner.sandbox.slot import Finished, RunSpec, Slot, SlotConfig
+from onpyrunner.sandbox.slot import OVERHEAD_PROCESSES, Finished, RunSpec, Slot, SlotConfig
 from onpyrunner.sandbox.workspace import checked_path
 from onpyrunner.settings import Settings
 
@@ -180,11 +180,14 @@ class Sandbox:
         layout = cgroup.detect(settings.cgroup_parent, instance)
         if layout.version is cgroup.CgroupVersion.V2:
             cgroup.prepare_v2_parent(layout)
+        maximums = settings.limit_table().maximums
         config = SlotConfig(
             nsjail=nsjail_path,
             init=init,
             work_dir=work_dir,
             cpus=len(os.sched_getaffinity(0)),
+            between_runs_memory_bytes=max(maximums.memory_mb, 256) << 20,
+            between_runs_pids_max=maximums.max_processes + OVERHEAD_PROCESSES,
         )
         count = slots if slots is not None else settings.effective_slots()
         pool: list[Slot] = []

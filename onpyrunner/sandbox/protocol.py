@@ -45,6 +45,17 @@ def go(
     return "\0".join(words).encode()
 
 
+def parse_ready(text: str) -> int | None:
+    """A READY message: the warm interpreter's memory it carries (0 for a cold sandbox), or
+    None when text is not one."""
+    if text == READY:
+        return 0
+    kind, _, value = text.partition(" ")
+    if kind != READY or not value.isdigit():
+        return None
+    return int(value)
+
+
 def signal_message(sig: int) -> bytes:
     """The SIGNAL word asking the init to send the program sig."""
     return f"{SIGNAL} {sig}".encode()

@@ -13,11 +13,12 @@ import os
 import platform
 import re
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from onpyrunner.languages.catalogue import PhaseSpec, RuntimeSpec, shipped_specs
 from onpyrunner.limits import Limits
+from onpyrunner.sandbox.nsjail import WARM_PATH
 from onpyrunner.sandbox.policy import Policy, compose, substitute
 from onpyrunner.settings import Settings
 
@@ -37,6 +38,10 @@ class Phase:
     policy: Policy
     command: tuple[str, ...]
     artifacts: tuple[str, ...]
+    #: Warm start: the command the sandbox init starts before the go (the interpreter and
+    #: its flags running warm.py, which is told how many words of a run's command are
+    #: those, and the modules to import); empty when the phase starts cold.
+    warm_argv: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
@@ -70,6 +75,9 @@ class Runtime:
     version: str
     run: Phase
     compile: Phase | None
+    #: The packages a profile ships (its probe's PACKAGES: "name==version ..."), name ->
+    #: version.
+    packages: dict[str, str] = field(default_factory=dict)
 
     @property
     def id(self) -> str:
@@ -97,6 +105,8 @@ def base_variables(settings: Settings) -> dict[str, str]:
     return {
         "PYTHON_PATH": str(settings.python_path),
         "PYPY_PATH": str(settings.pypy_path),
+        "PYTHON_SCI_PATH": str(settings.python_sci_path),
+        "THREADS": str(max(1, len(os.sched_getaffinity(0)) // settings.effective_concurrency())),
         "MULTIARCH_LIB": f"/usr/lib/{machine}-linux-gnu",
     }
 
@@ -142,13 +152,22 @@ def probe(spec: RuntimeSpec, variables: dict[str, str]) -> dict[str, str] | None
 
 
 def _compose_phase(
-    spec: RuntimeSpec, phase: PhaseSpec, name: str, variables: dict[str, str], out: Path
+    spec: RuntimeSpec,
+    phase: PhaseSpec,
+    name: str,
+    variables: dict[str, str],
+    out: Path,
+    warm_start: bool = False,
 ) -> Phase:
     per_run = {k: f"${{{k}}}" for k in (*PER_RUN, "OPTIONS")}  # left for argv() to fill in
     policy_vars = dict(variables, TMP_SIZE=str(phase.tmp_mb << 20))
     policy = compose(phase.policy_file, policy_vars, out, f"{spec.id}.{name}")
     command = tuple(substitute(arg, {**variables, **per_run}) for arg in phase.command)
-    return Phase(spec.id, name, policy, command, phase.artifacts)
+    warm_argv: tuple[str, ...] = ()
+    if warm_start and phase.warm:
+        interpreter = command[: command.index("${SOURCE}")]
+        warm_argv = (*interpreter, WARM_PATH, str(len(interpreter)), *phase.preimport)
+    return Phase(spec.id, name, policy, command, phase.artifacts, warm_argv)
 
 
 def discover(settings: Settings, policy_dir: Path) -> dict[str, Runtime]:
@@ -166,10 +185,13 @@ def discover(settings: Settings, policy_dir: Path) -> dict[str, Runtime]:
         found[spec.id] = Runtime(
             spec=spec,
             version=substitute(spec.version, variables),
-            run=_compose_phase(spec, spec.run, "run", variables, policy_dir),
+            run=_compose_phase(spec, spec.run, "run", variables, policy_dir, settings.warm_start),
             compile=_compose_phase(spec, spec.compile, "compile", variables, policy_dir)
             if spec.compile
             else None,
+            packages=dict(
+                pkg.split("==", 1) for pkg in variables.get("PACKAGES", "").split() if "==" in pkg
+            ),
         )
     return found
 

@@ -22,6 +22,7 @@ import contextlib
 import itertools
 import json
 import logging
+import math
 import os
 import signal
 import socket
@@ -35,7 +36,7 @@ from typing import Any, BinaryIO
 
 from onpyrunner.errors import SandboxError, SandboxFault
 from onpyrunner.limits import Limits, rlimit_cpu_s
-from onpyrunner.models import RunResult, Usage
+from onpyrunner.models import Outcome, RunResult, Usage
 from onpyrunner.sandbox import nsjail, protocol
 from onpyrunner.sandbox.cgroup import RunStart, SlotCgroup
 from onpyrunner.sandbox.live import Live
@@ -52,6 +53,10 @@ OVERHEAD_PROCESSES = 3
 #: How long a sandbox may take to become ready, and a program to end once killed.
 READY_TIMEOUT_S = 10.0
 END_TIMEOUT_S = 5.0
+#: The least memory a warm run's cgroup limit leaves above the warm interpreter (a limit
+#: at or below the interpreter's own size never reaches the cgroup: the run is a memory
+#: verdict at once, see Slot._interpreter_over_memory).
+WARM_MIN_ROOM_BYTES = 4096
 #: Shortest pause between two reads of the cgroup's CPU counter.
 MIN_CPU_CHECK_S = 0.005
 
@@ -215,6 +220,10 @@ class SlotConfig:
     cpus: int
     #: More nsjail options, after the policy (benchmarks use it to switch features off).
     extra_nsjail_args: tuple[str, ...] = ()
+    #: The slot's limits between runs, while it builds (and warms) its next sandbox: the
+    #: server's maximums, so that no run's own limits bind that trusted work.
+    between_runs_memory_bytes: int = 1024 << 20
+    between_runs_pids_max: int = 128 + OVERHEAD_PROCESSES
 
 
 class Jail:
@@ -242,6 +251,9 @@ class Jail:
         self.build_s: float | None = None
         self._run_ended: float | None = None
         self.readies = 0
+        #: Of a warm sandbox (init.c, warm start): the memory its interpreter had before
+        #: the profile's imports, which a run is billed for as if it had started it.
+        self.warm_bytes = 0
         #: Why this jail must not be used again, once something went wrong.
         self.tainted: SandboxFault | None = None
         self._changed = asyncio.Event()
@@ -279,7 +291,9 @@ class Jail:
         self._changed.set()
 
     def _on_message(self, text: str) -> None:
-        if text == protocol.READY:
+        warm_bytes = protocol.parse_ready(text)
+        if warm_bytes is not None:
+            self.warm_bytes = warm_bytes
             self.readies += 1
             if self._run_ended is not None:
                 self.build_s = time.monotonic() - self._run_ended
@@ -381,6 +395,8 @@ class RunChannel:
         #: The program runs (its exec succeeded): from here on, it may have done anything.
         self.started = False
         self.started_event = asyncio.Event()
+        #: When STARTED came (loop time): the program's wall clock starts there.
+        self.started_at: float | None = None
         #: The run's working directory (/sandbox), sent with its end: for reading back.
         self.work_dir_fd: int | None = None
         loop.add_reader(sock.fileno(), self._on_readable)
@@ -411,6 +427,7 @@ class RunChannel:
     def _on_message(self, text: str) -> None:
         if text == protocol.STARTED:
             self.started = True
+            self.started_at = asyncio.get_running_loop().time()
             self.started_event.set()
             return
         failed = protocol.parse_errno(text, protocol.EXECFAIL)
@@ -478,6 +495,16 @@ class Slot:
         """SIGKILL every process of the slot but its launcher (which reaps them all)."""
         self.cgroup.kill_all(spare=self.launcher.pid)
 
+    def _relax(self) -> None:
+        """The limits between runs (SlotConfig), for building the next sandbox: a warm
+        interpreter must not meet the last run's memory or process limit."""
+        try:
+            self.cgroup.relax(
+                self.config.between_runs_memory_bytes, self.config.between_runs_pids_max
+            )
+        except OSError as e:
+            raise SandboxError(f"cannot set the slot's limits between runs: {e}") from e
+
     async def load(self, phase: Phase) -> Jail:
         """Make sure this slot's nsjail serves phase: the running one when it serves it
         and is trusted, else a new one (the old one torn down first).
@@ -493,6 +520,7 @@ class Slot:
             self.kill()
             self.launcher = LauncherClient(self.cgroup)
             self.launcher.start()
+        self._relax()  # whatever the last run left (the old nsjail's are being killed)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         ours.setblocking(False)
         log_r, log_w = os.pipe2(os.O_CLOEXEC)
@@ -504,6 +532,7 @@ class Slot:
             self.workspace.box,
             self.config.init,
             self.config.extra_nsjail_args,
+            phase.warm_argv,
         )
         try:
             spawning = self.launcher.spawn(
@@ -581,6 +610,8 @@ class Slot:
 
     async def _run(self, jail: Jail, job: RunSpec) -> Finished:
         limits = job.limits
+        if jail.phase.warm_argv and jail.warm_bytes >= limits.memory_mb << 20:
+            return self._interpreter_over_memory(jail, limits)
         self.workspace.write_files(job.files, job.links)
         stdin_fd, stdin_write = self._stdin(job)
         (out_r, out_w), (err_r, err_w) = os.pipe2(os.O_CLOEXEC), os.pipe2(os.O_CLOEXEC)
@@ -607,9 +638,14 @@ class Slot:
             lambda: stop_for(KillReason.OUTPUT),
             (lambda data: live.output("stderr", data)) if live is not None else None,
         )
+        # A warm interpreter is already in the cgroup: the run gets its memory on top of
+        # what the interpreter had before the profile's imports (it pays for the
+        # interpreter it did not start, as a cold run does; the imports are the profile's).
+        warm_bytes = min(jail.warm_bytes, limits.memory_mb << 20) if jail.phase.warm_argv else 0
         try:
             start = self.cgroup.set_limits(
-                limits.memory_mb << 20, limits.max_processes + OVERHEAD_PROCESSES
+                max((limits.memory_mb << 20) - warm_bytes, WARM_MIN_ROOM_BYTES),
+                limits.max_processes + OVERHEAD_PROCESSES,
             )
             go = protocol.go(
                 rlimit_cpu_s(limits.cpu_time_ms),
@@ -646,6 +682,7 @@ class Slot:
             await self._drain(stdout, stderr)
             counters = self.cgroup.finish(start)
             artifacts, fetched, refused = self._read_back(channel, job)
+            self._relax()  # the run's processes are all gone: the init reaped them
         finally:
             if attaching is not None and stdin_pipe is not None:
                 await self._settle_attach(attaching, stdin_pipe)
@@ -659,8 +696,9 @@ class Slot:
         err = stderr.data().decode(errors="replace")
         usage = Usage(
             cpu_time_ms=status.cpu_us // 1000,
-            wall_time_ms=min(status.wall_us // 1000, int(host_wall_s * 1000)),
-            memory_kb=counters.memory_peak_bytes // 1024,
+            # rounded up: a warm program can end within a millisecond, and it did run
+            wall_time_ms=min(-(-status.wall_us // 1000), math.ceil(host_wall_s * 1000)),
+            memory_kb=(counters.memory_peak_bytes + warm_bytes) // 1024,
         )
         facts = ExitFacts(
             exit_code=status.exit_code,
@@ -682,6 +720,23 @@ class Slot:
             usage=usage,
         )
         return Finished(result, artifacts, fetched, refused)
+
+    @staticmethod
+    def _interpreter_over_memory(jail: Jail, limits: Limits) -> Finished:
+        """A memory limit below the warm interpreter's own size: the interpreter alone is
+        over it, as a cold start would be, so the run ends for memory with nothing of the
+        program run. The sandbox is not used: the slot builds a fresh one."""
+        jail.taint("a warm interpreter over its run's memory limit", "warm_over_memory")
+        usage = Usage(cpu_time_ms=0, wall_time_ms=0, memory_kb=limits.memory_mb * 1024)
+        result = RunResult(
+            outcome=Outcome.MEMORY_LIMIT_EXCEEDED,
+            stdout="",
+            stderr="",
+            exit_code=None,
+            signal=signal.SIGKILL,
+            usage=usage,
+        )
+        return Finished(result, {})
 
     @staticmethod
     async def _attach_when_started(
@@ -765,7 +820,8 @@ class Slot:
         """
         status_fut = channel.status
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + limits.wall_time_ms / 1000
+        sent_at = loop.time()
+        wall_s = limits.wall_time_ms / 1000
         cpu_limit_ns = limits.cpu_time_ms * 1_000_000
         stop_wait = asyncio.ensure_future(stop.wait())
         either: list[asyncio.Future[Any]] = [status_fut, stop_wait]
@@ -775,7 +831,9 @@ class Slot:
                 if cpu_ns > cpu_limit_ns:
                     stop_for(KillReason.CPU_TIME)
                     break
-                remaining_wall = deadline - loop.time()
+                # The wall clock runs from the program's start (STARTED), as the init's
+                # does; before it, from the go (a sandbox that never starts is bounded too).
+                remaining_wall = (channel.started_at or sent_at) + wall_s - loop.time()
                 if remaining_wall <= 0:
                     stop_for(KillReason.WALL_TIME)
                     break

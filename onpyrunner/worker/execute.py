@@ -45,7 +45,10 @@ class SandboxRunner:
 
     @property
     def languages(self) -> list[LanguageInfo]:
-        return [LanguageInfo(r.id, r.spec.name, r.version) for r in self.sandbox.runtimes.values()]
+        return [
+            LanguageInfo(r.id, r.spec.name, r.version, r.packages)
+            for r in self.sandbox.runtimes.values()
+        ]
 
     async def execute(
         self, request: JobRequest, on_progress: ProgressCallback, session: SessionLink | None

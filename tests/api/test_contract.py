@@ -268,6 +268,16 @@ def test_languages_lists_the_runtimes_with_versions(api: Server) -> None:
     languages = {lang["id"]: lang for lang in api.http.get("/languages").json()}
     assert languages["python"]["version"].startswith("CPython 3.")
     assert languages["python"]["name"] == "Python 3 (CPython)"
+    assert "packages" not in languages["python"]  # a plain runtime ships none
+
+
+def test_languages_lists_a_profile_s_packages(api: Server) -> None:
+    languages = {lang["id"]: lang for lang in api.http.get("/languages").json()}
+    if "python-sci" not in languages:
+        pytest.skip("python-sci is not installed here (scripts/setup installs it)")
+    packages = languages["python-sci"]["packages"]
+    assert {"numpy", "pandas", "scipy", "matplotlib", "pytest"} <= set(packages)
+    assert all(version[0].isdigit() for version in packages.values())
 
 
 def test_limits_publish_the_defaults_and_maximums(api: Server) -> None:

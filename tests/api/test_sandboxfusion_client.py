@@ -152,13 +152,34 @@ def test_files_go_in_and_fetch_files_come_out(api: Server) -> None:
     assert "missing.txt" not in got.files
 
 
+def _has_python_sci(api: Server) -> bool:
+    return "python-sci" in {lang["id"] for lang in api.http.get("/languages").json()}
+
+
 def test_an_unsupported_language_is_refused_naming_the_supported_ones(api: Server) -> None:
     with pytest.raises(Exception, match="422") as refused:
         fusion(api, code="<?php echo 1;", language="php")
-    assert "supported: bash, cpp, go, java, nodejs, python, rust" in str(refused.value)
-    answer = api.http.post("/run_code", json={"code": "x", "language": "pytest"})
-    assert answer.status_code == 422  # no scientific Python runtime here (yet)
-    assert answer.json()["detail"][0]["loc"] == ["body", "language"]
+    pytest_name = " pytest," if _has_python_sci(api) else ""
+    supported = f"supported: bash, cpp, go, java, nodejs,{pytest_name} python, rust"
+    assert supported in str(refused.value)
+    if not _has_python_sci(api):
+        answer = api.http.post("/run_code", json={"code": "x", "language": "pytest"})
+        assert answer.status_code == 422  # no scientific Python runtime here
+        assert answer.json()["detail"][0]["loc"] == ["body", "language"]
+
+
+def test_pytest_runs_the_code_s_tests_on_the_scientific_profile(api: Server) -> None:
+    if not _has_python_sci(api):
+        pytest.skip("python-sci is not installed here (scripts/setup installs it)")
+    code = "import numpy\n\ndef test_sum():\n    assert numpy.arange(4).sum() == 6\n"
+    got = fusion(api, code=code, language="pytest", memory_limit_MB=256)
+    assert got.status == "Success", got
+    assert got.run_result is not None and got.run_result.return_code == 0
+    assert "1 passed" in got.run_result.stdout
+    failing = fusion(api, code="def test_no():\n    assert 1 == 2\n", language="pytest")
+    assert failing.status == "Failed" and failing.run_result is not None
+    assert failing.run_result.return_code == 1
+    assert "1 failed" in failing.run_result.stdout
 
 
 def test_refusals_name_the_field_in_fastapis_shape(api: Server) -> None:

@@ -172,10 +172,12 @@ async def test_stdio_and_harnessed_cases_mix_in_one_job(sandbox: Sandbox) -> Non
     assert result.passed == 3
 
 
-async def test_pypy_runs_the_same_harness(sandbox: Sandbox) -> None:
-    if "pypy" not in sandbox.runtimes:
-        pytest.skip("no PyPy on this machine")
-    result = await run(sandbox, ADD, [call("add", [1, 2], 3), asserts(ADD_TESTS)], language="pypy")
+@pytest.mark.parametrize("language", ["pypy", "python-sci"])
+async def test_the_other_pythons_run_the_same_harness(sandbox: Sandbox, language: str) -> None:
+    if language not in sandbox.runtimes:
+        pytest.skip(f"no {language} on this machine")
+    cases = [call("add", [1, 2], 3), asserts(ADD_TESTS)]
+    result = await run(sandbox, ADD, cases, language=language)
     assert result.verdict is Verdict.ACCEPTED
 
 

@@ -427,6 +427,9 @@ async def test_languages_are_those_live_workers_offer(store: JobStore) -> None:
     assert await store.languages() == []
     await store.heartbeat("w1", [LanguageInfo("python", "Python 3", "CPython 3.11")], [])
     assert await store.languages() == [LanguageInfo("python", "Python 3", "CPython 3.11")]
+    sci = LanguageInfo("python-sci", "Sci", "CPython 3.11", {"numpy": "2.4.6"})
+    await store.heartbeat("w1", [sci], [])
+    assert sci in await store.languages()  # a profile's packages go through the store
 
 
 async def test_a_jobs_origin_travels_with_it(store: JobStore) -> None:

@@ -123,3 +123,12 @@ def test_v2_second_finish_of_a_run_never_reads_the_slots_lifetime_peak(tmp_path:
     (slot.path / "memory.peak").write_text(f"{900 << 20}\n")  # the lifetime peak
     assert slot.finish(start) == first
     assert first.memory_peak_bytes == 64 << 20
+
+
+def test_v2_between_runs_the_limits_are_relaxed(tmp_path: Path) -> None:
+    slot = cgroup.SlotCgroupV2(tmp_path / "slot-0")
+    slot.create()
+    (slot.path / "memory.current").write_text("4194304\n")
+    slot.relax(1 << 30, 131)
+    assert (slot.path / "memory.max").read_text() == str(4194304 + (1 << 30))
+    assert (slot.path / "pids.max").read_text() == "131"

@@ -40,6 +40,7 @@ C_HOG = (
 PROGRAMS = {
     "python": PY,
     "pypy": PY,
+    "python-sci": PY,
     "c": Programs(
         hello='#include <stdio.h>\nint main(void) { puts("hello, world"); return 0; }\n',
         runtime_error="int main(void) { return 3; }\n",

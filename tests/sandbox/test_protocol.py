@@ -135,3 +135,10 @@ def test_a_go_carries_the_limits_and_an_absolute_program() -> None:
     assert linked == b"go 2 1024 5000 1\0/sandbox/main\0main"
     with pytest.raises(ValueError, match="absolute"):
         protocol.go(2, 1024, 5000, ["python3"])
+
+
+def test_a_ready_may_carry_a_warm_interpreter_s_memory() -> None:
+    assert protocol.parse_ready("ready") == 0
+    assert protocol.parse_ready("ready 3145728") == 3145728
+    for text in ("ready x", "ready -1", "readyy", "ready 1 2", "started"):
+        assert protocol.parse_ready(text) is None

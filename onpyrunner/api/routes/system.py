@@ -17,15 +17,21 @@ router = APIRouter(tags=["system"])
 Deps = Annotated[Services, Depends(services_dependency)]
 
 
-@router.get("/languages", response_model=list[Language])
+@router.get("/languages", response_model=list[Language], response_model_exclude_none=True)
 async def languages(svc: Deps) -> list[Language]:
-    """The runtimes the live workers can run, with versions."""
+    """The runtimes the live workers can run, with versions (and a profile's packages)."""
     answer = []
     for lang in await svc.store.languages():
         spec = spec_of(lang.id)
         options = list(spec.compile.options) if spec is not None and spec.compile else []
         answer.append(
-            Language(id=lang.id, name=lang.name, version=lang.version, compiler_options=options)
+            Language(
+                id=lang.id,
+                name=lang.name,
+                version=lang.version,
+                compiler_options=options,
+                packages=dict(lang.packages) if lang.packages else None,
+            )
         )
     return answer
 
