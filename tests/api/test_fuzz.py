@@ -29,6 +29,8 @@ from onpyrunner.service import create_app
 from onpyrunner.settings import Settings
 from tests.service import Server
 
+pytestmark = pytest.mark.fuzz
+
 JSON = {"content-type": "application/json"}
 
 

@@ -178,12 +178,13 @@ async def test_judge_progress_is_stored_as_the_cases_finish(store: MemoryStore) 
     async with store.watch(job_id) as watch:
         worker = make_worker(store, FakeRunner())
         task = asyncio.create_task(worker.process_one(block_s=1.0))
-        while not task.done() or not seen:
-            if not await watch.changed(PATIENCE_S):
-                break
+        while True:  # until the job ends: its end is a change too, so no wait outlasts it
+            assert await watch.changed(PATIENCE_S), "the job stopped changing"
             job = await store.get(job_id)
             if job is not None and job.progress is not None and job.progress not in seen:
                 seen.append(job.progress)
+            if job is not None and job.status in TERMINAL_STATUSES:
+                break
         await task
     job = await store.get(job_id)
     assert job is not None and isinstance(job.result, JudgeResult)
