@@ -60,6 +60,14 @@ class JobNotFoundError(OnPyRunnerError):
         super().__init__(f"job {job_id} not found (unknown or expired)")
 
 
+class BatchNotFoundError(OnPyRunnerError):
+    """No such batch (never made, or expired)."""
+
+    def __init__(self, batch_id: str) -> None:
+        self.batch_id = batch_id
+        super().__init__(f"batch {batch_id} not found (unknown or expired)")
+
+
 class JobFinishedError(OnPyRunnerError):
     """The job has already finished: it cannot be cancelled."""
 

@@ -5,6 +5,7 @@ The limits of a run are their own vocabulary: limits.py.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
@@ -15,7 +16,9 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    JsonValue,
     Tag,
+    field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -140,19 +143,95 @@ class RunResult(BaseModel):
     output: str | None = Field(None, exclude_if=lambda output: output is None)
 
 
+class TestKind(StrEnum):
+    """How a case judges the program (docs/judge.md): by what it prints, by what one of
+    its functions returns, or by test code run after it."""
+
+    STDIO = "stdio"
+    FUNCTION_CALL = "function_call"
+    ASSERT = "assert"
+
+
+#: The fields each kind of case needs (beyond stdin, points, hidden and name, which every
+#: kind has); a field of another kind is refused.
+KIND_FIELDS: dict[TestKind, frozenset[str]] = {
+    TestKind.STDIO: frozenset({"expected_stdout"}),
+    TestKind.FUNCTION_CALL: frozenset({"fn_name", "args", "expected"}),
+    TestKind.ASSERT: frozenset({"test_code"}),
+}
+
+
+@dataclass(frozen=True)
+class _Misfit:
+    """A field of a test case that its kind needs and it lacks, or that is another kind's."""
+
+    kind: str
+    needed: bool
+
+
 class TestCase(BaseModel):
-    """One judged case: the program's input and the output it must print."""
+    """One judged case: the program's input, and what it must do: print the expected
+    output (stdio), return the expected value from a call (function_call), or pass test
+    code run after it (assert)."""
 
     __test__ = False  # not a pytest class, despite the name
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    kind: TestKind = TestKind.STDIO
     stdin: Text = ""
-    expected_stdout: Text
+    #: Required for a stdio case (checked below, so that the other kinds can leave it out).
+    expected_stdout: Text = Field("", description="stdio (required): the output it must print")
     # strict: a number, not "1"; finite, as JSON numbers are (Python's parser takes NaN)
     points: float = Field(1.0, ge=0, strict=True, allow_inf_nan=False)
     hidden: bool = Field(False, strict=True)  # true or false, not 0 or "yes"
     name: Text | None = Field(None, max_length=200)
+    fn_name: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,199}$",
+        description="function_call: the function called (or a method of class Solution)",
+    )
+    args: list[JsonValue] | None = Field(
+        None, description="function_call: the arguments, a JSON list"
+    )
+    expected: JsonValue = Field(None, description="function_call: the value it must return")
+    test_code: Text | None = Field(
+        None, description="assert: code run after the program, in the same interpreter"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fields_of_kind(cls, data: object) -> object:
+        """Mark a field the case's kind needs but lacks, or has but is another kind's, so
+        that its own validator refuses it (the error then names the field)."""
+        if not isinstance(data, dict):
+            return data
+        try:
+            kind = TestKind(data.get("kind", TestKind.STDIO))
+        except ValueError:
+            return data  # the field's own error names the kinds
+        needed = KIND_FIELDS[kind]
+        marked = dict(data)
+        for field in needed - data.keys():
+            marked[field] = _Misfit(kind, needed=True)
+        # A stored request has every field, None where unused (expected_stdout "").
+        for field in set().union(*KIND_FIELDS.values()) - needed:
+            if data.get(field) not in (None, ""):
+                marked[field] = _Misfit(kind, needed=False)
+        return marked
+
+    @field_validator("expected_stdout", "fn_name", "args", "expected", "test_code", mode="before")
+    @classmethod
+    def _misfit(cls, value: object) -> object:
+        if isinstance(value, _Misfit):
+            if value.needed:
+                raise PydanticCustomError(
+                    "missing", "Field required ({kind} cases need it)", {"kind": value.kind}
+                )
+            raise PydanticCustomError(
+                "extra_forbidden", "is not for {kind} cases", {"kind": value.kind}
+            )
+        return value
 
 
 class FloatChecker(BaseModel):
@@ -214,14 +293,14 @@ def _checker_kind(value: object) -> str | None:
 
 #: A built-in checker by name, the float comparison, or a custom checker program.
 Checker = Annotated[
-    Annotated[Literal["lines", "exact", "tokens"], Tag("named")]
+    Annotated[Literal["lines", "exact", "tokens", "livecodebench"], Tag("named")]
     | Annotated[FloatChecker, Tag("float")]
     | Annotated[ProgramChecker, Tag("program")],
     Discriminator(
         _checker_kind,
         custom_error_type="checker_kind",
-        custom_error_message="must be 'lines', 'exact', 'tokens', or an object whose type is "
-        "'float' or 'program'",
+        custom_error_message="must be 'lines', 'exact', 'tokens', 'livecodebench', or an object "
+        "whose type is 'float' or 'program'",
     ),
 ]
 
@@ -294,6 +373,9 @@ class JobRequest(BaseModel):
     stdin: str = ""
     limits: Limits
     test_cases: list[TestCase] | None = None
+    #: A stored test set's id, in place of test_cases: the worker reads its cases from
+    #: the job store (judge/testsets.py) and runs the job with them.
+    test_set: str | None = None
     checker: Checker = "lines"
     stop_on_first_failure: bool = False
     performance: PerformanceRequest | None = None
@@ -314,6 +396,8 @@ class JobRequest(BaseModel):
     compiler_options: list[str] = Field(default_factory=list)
     #: Files to give back after the run (relative paths): RunResult.files.
     fetch_files: list[str] = Field(default_factory=list)
+    #: The batch (POST /batches) the job belongs to: it waits in the batch lane.
+    batch_id: str | None = None
 
     @property
     def live(self) -> bool:

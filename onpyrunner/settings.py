@@ -106,8 +106,23 @@ class Settings(BaseSettings):
     shutdown_grace_s: float = Field(
         30.0, ge=0, description="on SIGTERM, how long in-flight jobs may take to finish"
     )
-    max_body_bytes: int = Field(16 << 20, ge=1024, description="largest request body")
-    max_test_cases: int = Field(100, ge=1, description="test cases per judge job")
+    # The sizes RL and benchmark runs need reach these ceilings (a setting above one is
+    # refused at start-up): tested at the ceilings in tests/api/test_rl_limits.py.
+    max_body_bytes: int = Field(
+        16 << 20, ge=1024, le=64 << 20, description="largest request body (at most 64 MiB)"
+    )
+    max_test_cases: int = Field(
+        100, ge=1, le=1000, description="test cases per judge job (at most 1,000)"
+    )
+    max_batch_jobs: int = Field(1000, ge=1, description="jobs in one POST /batches")
+    test_set_ttl_s: float = Field(
+        3600.0,
+        gt=0,
+        description="how long a stored test set is kept after its upload or its last use",
+    )
+    max_test_set_kb: int = Field(
+        16384, ge=1, description="largest test set (its cases as JSON), KiB"
+    )
     max_judge_wall_s: float = Field(300.0, gt=0, description="wall time cap of one whole judge job")
     session_idle_s: float = Field(
         30.0,
@@ -284,7 +299,9 @@ class Settings(BaseSettings):
     compile_cache_dir: Path | None = Field(
         None, description="where compiled programs are cached; default: <work_dir>/compile-cache"
     )
-    max_stdin_kb: int = Field(4096, ge=1, description="largest stdin (each case's too), KiB")
+    max_stdin_kb: int = Field(
+        4096, ge=1, le=16384, description="largest stdin (each case's too), KiB (at most 16 MiB)"
+    )
     max_files: int = Field(
         100, ge=0, description="files a request may put beside its program (`files`), at most"
     )

@@ -17,7 +17,7 @@ from onpyrunner import __version__
 from onpyrunner.api import auth, errors, mcp
 from onpyrunner.api.body import BodyLimit
 from onpyrunner.api.compat import judge0, piston, sandboxfusion
-from onpyrunner.api.routes import history, jobs, session, system
+from onpyrunner.api.routes import batches, history, jobs, session, system, testsets
 from onpyrunner.api.services import Services
 from onpyrunner.settings import Settings
 from onpyrunner.web import page
@@ -57,6 +57,8 @@ def create_api(settings: Settings, provide: ServicesProvider) -> FastAPI:
     app.include_router(session.router)
     app.include_router(history.router)
     app.include_router(system.router)
+    app.include_router(testsets.router)
+    app.include_router(batches.router)
     app.include_router(page.router())
     if settings.auth_tokens:  # built now, once every route is in: the 401s are documented
         app.openapi_schema = auth.document(app.openapi())

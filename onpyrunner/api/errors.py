@@ -15,6 +15,7 @@ from starlette.routing import Match
 from onpyrunner.api.schemas import ErrorBody
 from onpyrunner.errors import (
     BackendUnavailableError,
+    BatchNotFoundError,
     HistoryOffError,
     HistoryUnavailableError,
     JobFinishedError,
@@ -109,7 +110,7 @@ async def _domain(_: Request, exc: Exception) -> JSONResponse:
         )
     if isinstance(exc, HistoryOffError):
         return error(404, str(exc))
-    if isinstance(exc, JobNotFoundError):
+    if isinstance(exc, JobNotFoundError | BatchNotFoundError):
         return error(404, str(exc))
     if isinstance(exc, JobFinishedError):
         return error(409, str(exc))

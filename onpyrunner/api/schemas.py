@@ -7,8 +7,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
+from onpyrunner.judge.testsets import ID_PATTERN
 from onpyrunner.limits import BY_NAME, Limits
 from onpyrunner.models import (
+    TERMINAL_STATUSES,
     Checker,
     Interactor,
     Job,
@@ -19,6 +21,7 @@ from onpyrunner.models import (
     Subtask,
     TestCase,
     Text,
+    Usage,
     Weights,
 )
 
@@ -114,6 +117,11 @@ class JobCreate(BaseModel):
     stdin: Text = ""
     limits: LimitsIn | None = None
     test_cases: list[TestCase] | None = None
+    test_set: str | None = Field(
+        None,
+        pattern=ID_PATTERN,
+        description="the id of a stored test set (POST /test-sets), instead of test_cases",
+    )
     checker: Checker = "lines"
     stop_on_first_failure: bool = Field(False, strict=True)  # true or false, not 0 or "yes"
     interactive: bool = Field(
@@ -156,6 +164,138 @@ class JobCreate(BaseModel):
     subtasks: list[Subtask] | None = Field(
         None, description="IOI-style subtasks: groups of cases scored together"
     )
+
+
+class TestSetCreate(BaseModel):
+    """POST /test-sets: cases stored once, named by their content's hash."""
+
+    __test__ = False  # not a pytest class, despite the name
+
+    model_config = ConfigDict(extra="forbid")
+
+    test_cases: list[TestCase] = Field(min_length=1)
+
+
+class TestSetStored(BaseModel):
+    """201 answer to POST /test-sets."""
+
+    __test__ = False
+
+    id: str = Field(description="sha256:<hex>: the same cases always get the same id")
+    cases: int
+    ttl_s: float = Field(description="kept this long after its upload or its last use")
+
+
+class BatchCreate(BaseModel):
+    """POST /batches: many jobs at once, typically many samples against one test set."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    submissions: list[JobCreate] = Field(
+        min_length=1, description="each a job as for POST /execute (at most max_batch_jobs)"
+    )
+    test_set: str | None = Field(
+        None,
+        pattern=ID_PATTERN,
+        description="a stored test set for every submission without test_cases or "
+        "test_set of its own",
+    )
+    stop_on_first_failure: bool = Field(
+        True,
+        strict=True,
+        description="per-sample early stop: each judge job stops at its first failing case, "
+        "unless the submission says otherwise (or has subtasks)",
+    )
+
+
+class BatchAccepted(BaseModel):
+    """202 answer to POST /batches."""
+
+    batch_id: str
+    job_ids: list[str]
+
+
+class BatchJob(BaseModel):
+    """One job of a batch, in short. `status` null: the job's record expired."""
+
+    job_id: str
+    status: JobStatus | None
+    #: A judge job's verdict, or a plain run's outcome.
+    verdict: str | None = None
+    passed: int | None = None
+    total: int | None = None
+    score: float | None = None
+    usage: Usage | None = None
+    error: str | None = None
+
+    @classmethod
+    def of(cls, job_id: str, job: Job | None) -> BatchJob:
+        if job is None:
+            return cls(job_id=job_id, status=None, error="unknown or expired")
+        result = job.result
+        brief = cls(job_id=job_id, status=job.status, error=job.error)
+        if isinstance(result, JudgeResult):
+            return brief.model_copy(
+                update={
+                    "verdict": result.verdict.value,
+                    "passed": result.passed,
+                    "total": result.total,
+                    "score": result.score,
+                    "usage": result.usage,
+                }
+            )
+        if isinstance(result, RunResult):
+            return brief.model_copy(update={"verdict": result.outcome.value, "usage": result.usage})
+        return brief
+
+
+class BatchTotals(BaseModel):
+    """A batch's jobs added up."""
+
+    jobs: int
+    finished: int = Field(description="jobs COMPLETED, FAILED or CANCELLED (or expired)")
+    done: bool = Field(description="every job finished")
+    statuses: dict[str, int]
+    verdicts: dict[str, int]
+    accepted: int
+    passed: int = Field(description="cases passed, over every judge job")
+    total: int = Field(description="cases, over every judge job")
+    mean_score: float | None = Field(description="mean score of the jobs with one")
+    cpu_time_ms: int = Field(
+        description="the sum of each job's CPU time (a judge job's: its largest case's)"
+    )
+
+    @classmethod
+    def of(cls, jobs: list[BatchJob]) -> BatchTotals:
+        statuses: dict[str, int] = {}
+        verdicts: dict[str, int] = {}
+        for job in jobs:
+            status = job.status.value if job.status is not None else "EXPIRED"
+            statuses[status] = statuses.get(status, 0) + 1
+            if job.verdict is not None:
+                verdicts[job.verdict] = verdicts.get(job.verdict, 0) + 1
+        scores = [job.score for job in jobs if job.score is not None]
+        finished = sum(job.status is None or job.status in TERMINAL_STATUSES for job in jobs)
+        return cls(
+            jobs=len(jobs),
+            finished=finished,
+            done=finished == len(jobs),
+            statuses=statuses,
+            verdicts=verdicts,
+            accepted=verdicts.get("ACCEPTED", 0),
+            passed=sum(job.passed or 0 for job in jobs),
+            total=sum(job.total or 0 for job in jobs),
+            mean_score=round(sum(scores) / len(scores), 2) if scores else None,
+            cpu_time_ms=sum(job.usage.cpu_time_ms for job in jobs if job.usage is not None),
+        )
+
+
+class BatchPublic(BaseModel):
+    """GET /batches/{batch_id}."""
+
+    batch_id: str
+    totals: BatchTotals
+    jobs: list[BatchJob]
 
 
 class Accepted(BaseModel):

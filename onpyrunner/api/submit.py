@@ -12,6 +12,7 @@ logic of its own.
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -24,7 +25,8 @@ from onpyrunner.api.errors import field_error
 from onpyrunner.api.schemas import JobCreate
 from onpyrunner.api.services import Services
 from onpyrunner.errors import JobNotFoundError
-from onpyrunner.languages.catalogue import spec_of
+from onpyrunner.judge import testsets
+from onpyrunner.languages.catalogue import shipped_specs, spec_of
 from onpyrunner.limits import LimitsError
 from onpyrunner.models import (
     NATIVE,
@@ -35,8 +37,10 @@ from onpyrunner.models import (
     ProblemProgram,
     ProgramChecker,
     Reference,
+    TestCase,
 )
 from onpyrunner.queue.store import new_job
+from onpyrunner.settings import Settings
 
 #: Characters of a run's arguments, all together (the kernel's limit is far above).
 MAX_ARGS_CHARS = 64 * 1024
@@ -63,23 +67,38 @@ def _over(loc: tuple[str | int, ...], size: int, maximum: int) -> list[dict[str,
     return [field_error(("body", *loc), f"is larger than the server maximum of {maximum} bytes")]
 
 
+def case_errors(
+    cases: list[TestCase], settings: Settings, loc: tuple[str, ...] = ("test_cases",)
+) -> list[dict[str, Any]]:
+    """The server's checks of a list of test cases (a job's or a test set's): how many, and
+    each case's sizes (stdin, test code and arguments each up to max_stdin_kb)."""
+    max_stdin = settings.max_stdin_kb * 1024
+    errors: list[dict[str, Any]] = []
+    if not cases:
+        errors.append(field_error(("body", *loc), "must hold at least one case"))
+    if len(cases) > settings.max_test_cases:
+        errors.append(
+            field_error(
+                ("body", *loc),
+                f"has {len(cases)} cases; the server maximum is {settings.max_test_cases}",
+            )
+        )
+    for i, case in enumerate(cases):
+        errors += _over((*loc, i, "stdin"), len(case.stdin.encode()), max_stdin)
+        if case.test_code is not None:
+            errors += _over((*loc, i, "test_code"), len(case.test_code.encode()), max_stdin)
+        if case.args is not None:
+            errors += _over((*loc, i, "args"), len(json.dumps(case.args).encode()), max_stdin)
+    return errors
+
+
 def _size_errors(body: JobCreate, svc: Services) -> list[dict[str, Any]]:
     settings = svc.settings
     max_stdin = settings.max_stdin_kb * 1024
     errors = _over(("source_code",), len(body.source_code.encode()), settings.max_source_kb * 1024)
     errors += _over(("stdin",), len(body.stdin.encode()), max_stdin)
-    cases = body.test_cases or []
-    if len(cases) > settings.max_test_cases:
-        errors.append(
-            field_error(
-                ("body", "test_cases"),
-                f"has {len(cases)} cases; the server maximum is {settings.max_test_cases}",
-            )
-        )
-    for i, case in enumerate(cases):
-        errors += _over(("test_cases", i, "stdin"), len(case.stdin.encode()), max_stdin)
-    if body.test_cases is not None and not body.test_cases:
-        errors.append(field_error(("body", "test_cases"), "must hold at least one case"))
+    if body.test_cases is not None and body.test_set is None:  # a set's were checked on upload
+        errors += case_errors(body.test_cases, settings)
     for flag in ("interactive", "stream"):
         if getattr(body, flag) and body.test_cases is not None:
             errors.append(field_error(("body", flag), "is for plain runs only, not test_cases"))
@@ -331,6 +350,41 @@ def _problem_program_errors(
     return errors
 
 
+def _kind_errors(body: JobCreate) -> list[dict[str, Any]]:
+    """function_call and assert cases need a language whose catalogue entry has a harness
+    for them, and are judged by it: no checker program, interactor or performance."""
+    harnessed = [
+        (i, case.kind) for i, case in enumerate(body.test_cases or []) if case.kind != "stdio"
+    ]
+    if not harnessed:
+        return []
+    errors: list[dict[str, Any]] = []
+    spec = spec_of(body.language)
+    kinds = spec.harness.kinds if spec is not None and spec.harness is not None else ()
+    for i, kind in harnessed:
+        if spec is not None and kind not in kinds:
+            offered = [s.id for s in shipped_specs() if s.harness and kind in s.harness.kinds]
+            message = f"{kind} cases need a language with a harness for them "
+            message += f"({', '.join(sorted(offered))}), not {body.language!r}"
+            errors.append(field_error(("body", "test_cases", i, "kind"), message))
+            break
+    unfit = {
+        "checker": isinstance(body.checker, ProgramChecker),
+        "interactor": body.interactor is not None,
+        "performance": body.performance is not None,
+    }
+    for field, present in unfit.items():
+        if present:
+            errors.append(
+                field_error(
+                    ("body", field),
+                    "is for stdio cases only: function_call and assert cases are judged by "
+                    "their harness",
+                )
+            )
+    return errors
+
+
 def _subtask_errors(body: JobCreate, svc: Services) -> list[dict[str, Any]]:
     """Subtasks' problems: they group the job's cases, name earlier subtasks only."""
     if body.subtasks is None:
@@ -384,14 +438,45 @@ def _subtask_errors(body: JobCreate, svc: Services) -> list[dict[str, Any]]:
     return errors
 
 
-async def job_request(body: JobCreate, svc: Services) -> JobRequest:
+async def _with_test_set(
+    body: JobCreate, svc: Services, test_sets: dict[str, list[TestCase]] | None = None
+) -> tuple[JobCreate, list[dict[str, Any]]]:
+    """The body with its test set's cases as its test_cases, for the checks that need
+    them (the job itself keeps only the id); or the errors of a test set that is not
+    there. A job that uses a set renews its TTL. test_sets: sets already read (by the
+    other jobs of a batch), added to.
+
+    Raises:
+        BackendUnavailableError: the store is down.
+    """
+    if body.test_set is None:
+        return body, []
+    if body.test_cases is not None:
+        message = "give test_cases or test_set, not both"
+        return body, [field_error(("body", "test_set"), message)]
+    cases = (test_sets or {}).get(body.test_set)
+    if cases is None:
+        data = await svc.store.get_test_set(body.test_set, svc.settings.test_set_ttl_s)
+        if data is None:
+            message = "unknown or expired test set: store it again with POST /test-sets"
+            return body, [field_error(("body", "test_set"), message)]
+        cases = testsets.decode(data)
+        if test_sets is not None:
+            test_sets[body.test_set] = cases
+    return body.model_copy(update={"test_cases": cases}), []
+
+
+async def job_request(
+    body: JobCreate, svc: Services, test_sets: dict[str, list[TestCase]] | None = None
+) -> JobRequest:
     """The request with this server's checks done and its limits resolved.
 
     Raises:
         RequestValidationError: a value over a server maximum, or an unknown language;
             each error names its field.
     """
-    errors = _size_errors(body, svc)
+    body, test_set_errors = await _with_test_set(body, svc, test_sets)
+    errors = test_set_errors + _size_errors(body, svc)
     files, file_errors = _file_errors(body, svc)
     errors += file_errors
     accepted = await svc.accepted_languages()
@@ -406,6 +491,7 @@ async def job_request(body: JobCreate, svc: Services) -> JobRequest:
         )
     errors += _problem_program_errors(body, accepted, svc)
     errors += _subtask_errors(body, svc)
+    errors += _kind_errors(body)
     errors += _compiler_option_errors(body)
     requested = body.limits.model_dump() if body.limits is not None else {}
     try:
@@ -422,7 +508,9 @@ async def job_request(body: JobCreate, svc: Services) -> JobRequest:
         source_code=body.source_code,
         stdin=body.stdin,
         limits=limits,
-        test_cases=body.test_cases,
+        # a stored test set stays in the store: the workers read it by its id
+        test_cases=body.test_cases if body.test_set is None else None,
+        test_set=body.test_set,
         checker=body.checker,
         stop_on_first_failure=body.stop_on_first_failure,
         interactive=body.interactive,

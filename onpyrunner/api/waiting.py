@@ -55,6 +55,53 @@ class Follower:
         return None if self.gone else last
 
 
+class ManyFollower:
+    """Reads of several jobs (a batch), woken by any one's announcements; only the jobs
+    that changed are read again (all the unfinished ones every REREAD_S)."""
+
+    def __init__(self, store: JobStore, job_ids: list[str], watch: Watch) -> None:
+        self.store = store
+        self.job_ids = job_ids
+        self.watch = watch
+        #: Each job as last read (None: unknown or expired).
+        self.jobs: list[Job | None] = []
+
+    async def finished(self, timeout_s: float) -> AsyncIterator[int]:
+        """The index of each job as it finishes (or is gone), those finished already
+        first; ends when every one has, or once timeout_s has passed."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        self.jobs = await self.store.get_many(self.job_ids)
+        index = {job_id: i for i, job_id in enumerate(self.job_ids)}
+        pending = set(range(len(self.job_ids)))
+        while True:
+            for i in sorted(pending):
+                job = self.jobs[i]
+                if job is None or job.status in TERMINAL_STATUSES:
+                    pending.discard(i)
+                    yield i
+            remaining = deadline - loop.time()
+            if not pending or remaining <= 0:
+                return
+            if await self.watch.changed(min(REREAD_S, remaining)):
+                taken = self.watch.take_changed()
+                changed = {index[j] for j in taken if j in index} & pending
+            else:
+                changed = set(pending)  # an announcement may have been missed
+            ordered = sorted(changed)
+            for i, job in zip(
+                ordered, await self.store.get_many([self.job_ids[i] for i in ordered]), strict=True
+            ):
+                self.jobs[i] = job
+
+
+@asynccontextmanager
+async def follow_many(store: JobStore, job_ids: list[str]) -> AsyncIterator[ManyFollower]:
+    """Follow several jobs: announcements count from here on."""
+    async with store.watch_many(job_ids) as watch:
+        yield ManyFollower(store, job_ids, watch)
+
+
 @asynccontextmanager
 async def follow(store: JobStore, job_id: str) -> AsyncIterator[Follower]:
     """Follow a job: announcements count from here on."""

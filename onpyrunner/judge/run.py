@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from onpyrunner.errors import UnknownLanguageError
-from onpyrunner.judge import compare
+from onpyrunner.judge import compare, kinds
 from onpyrunner.judge import subtasks as subtask_rules
 from onpyrunner.judge.checker import check
 from onpyrunner.judge.interact import exchange, verdict_of
@@ -42,6 +42,7 @@ from onpyrunner.models import (
     RunResult,
     SubtaskResult,
     TestCase,
+    TestKind,
     TestResult,
     Transcript,
     Unscored,
@@ -88,7 +89,8 @@ async def evaluate(
     program: Prepared,
     helper: Prepared | None,
 ) -> TestResult:
-    """Run one case and judge it: by the interactor, the custom checker, or the built-in
+    """Run one case and judge it: through the language's harness (a function_call or an
+    assert case, judge/kinds.py), by the interactor, the custom checker, or the built-in
     comparison (helper is the prepared checker or interactor, when there is one).
 
     Raises:
@@ -99,6 +101,12 @@ async def evaluate(
         settings = sandbox.settings
         judged = verdict_of(talk, settings.interactor_grace_ms, settings.checker_message_chars)
         return case_result(case, talk.program, judged.verdict, None, judged, talk.transcript)
+    if case.kind is not TestKind.STDIO:
+        done = await kinds.evaluate(case, request, sandbox, program)
+        result = case_result(case, done.run, done.verdict, done.diff)
+        if case.hidden or done.message is None:
+            return result
+        return result.model_copy(update={"message": done.message})
     run = await sandbox.run_prepared(program, case.stdin.encode(), request.limits)
     if helper is not None and run.outcome is Outcome.SUCCESS:
         judged = await check(sandbox, helper, case, run.stdout)

@@ -19,6 +19,8 @@ from typing import Any
 from onpyrunner.errors import ConfigError
 
 DEFAULT_TMP_MB = 16
+#: The test kinds a harness may run (the stdio kind needs none).
+HARNESS_KINDS = frozenset({"function_call", "assert"})
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,24 @@ class PhaseSpec:
 
 
 @dataclass(frozen=True)
+class HarnessSpec:
+    """[<id>.harness] of runtimes.toml: the program that runs a function_call or assert
+    case (judge/kinds.py), a file under languages/harnesses/, and the kinds it runs."""
+
+    file: str
+    kinds: tuple[str, ...]
+
+    def source(self) -> str:
+        """The harness's text, shipped with the package."""
+        return _harness_text(self.file)
+
+
+@functools.cache
+def _harness_text(file: str) -> str:
+    return (resources.files("onpyrunner.languages") / "harnesses" / file).read_text()
+
+
+@dataclass(frozen=True)
 class RuntimeSpec:
     """One language of runtimes.toml, before probing."""
 
@@ -67,6 +87,7 @@ class RuntimeSpec:
     main_class: str | None = None
     version_regex: str | None = None
     memory_error: str | None = None
+    harness: HarnessSpec | None = None
 
 
 def _str(table: dict[str, Any], key: str, rid: str, default: str | None = None) -> str:
@@ -119,6 +140,18 @@ def _phase(table: object, rid: str, name: str) -> PhaseSpec:
     )
 
 
+def _harness(table: object, rid: str) -> HarnessSpec | None:
+    if table is None:
+        return None
+    if not isinstance(table, dict):
+        raise ConfigError(f"runtime {rid!r}: [{rid}.harness] must be a table")
+    kinds = _strs(table, "kinds", f"{rid}.harness")
+    unknown = sorted(set(kinds) - HARNESS_KINDS)
+    if unknown:
+        raise ConfigError(f"runtime {rid!r}: harness.kinds has unknown kinds {unknown}")
+    return HarnessSpec(file=_str(table, "file", f"{rid}.harness"), kinds=kinds)
+
+
 def parse_specs(text: str) -> list[RuntimeSpec]:
     """Parse runtimes.toml text.
 
@@ -145,6 +178,7 @@ def parse_specs(text: str) -> list[RuntimeSpec]:
                 version=_str(table, "version", rid),
                 run=_phase(table.get("run"), rid, "run"),
                 compile=_phase(table["compile"], rid, "compile") if "compile" in table else None,
+                harness=_harness(table.get("harness"), rid),
                 self_test=SelfTest(
                     _str(test, "source", rid), _str(test, "stdin", rid), _str(test, "stdout", rid)
                 ),

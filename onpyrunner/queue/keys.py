@@ -21,6 +21,8 @@ class Keys:
                            consumer group "history" (the API processes' history writers).
                            Written only once it exists (an API with the history on made it)
       <p>history:dropped   counter: ended jobs dropped from that stream past its bound
+      <p>testset:<id>      string: a test set's JSON (its cases), id "sha256:<hex>"; TTL
+      <p>batch:<id>        string: a batch's job ids, a JSON list; TTL job_ttl_s
     """
 
     GROUP = "workers"
@@ -40,6 +42,12 @@ class Keys:
 
     def job(self, job_id: str) -> str:
         return f"{self.prefix}job:{job_id}"
+
+    def batch(self, batch_id: str) -> str:
+        return f"{self.prefix}batch:{batch_id}"
+
+    def test_set(self, set_id: str) -> str:
+        return f"{self.prefix}testset:{set_id}"
 
     def events(self, job_id: str) -> str:
         return f"{self.prefix}events:{job_id}"

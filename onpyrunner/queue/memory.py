@@ -28,6 +28,7 @@ from onpyrunner.queue.session import (
     Sessions,
 )
 from onpyrunner.queue.store import (
+    BATCH_TURN,
     TOO_MANY_DELIVERIES,
     Backlog,
     Claim,
@@ -38,6 +39,8 @@ from onpyrunner.queue.store import (
     QueueStats,
     Watch,
     Watchers,
+    claim_order,
+    queue_of,
     utcnow,
 )
 from onpyrunner.settings import Settings
@@ -72,7 +75,8 @@ class MemoryStore(JobStore):
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._entries: dict[str, _Entry] = {}
-        self._waiting: dict[str, deque[_Waiting]] = {}  # by language
+        self._waiting: dict[str, deque[_Waiting]] = {}  # by queue (store.queue_of)
+        self._claims = 0
         self._waiting_count = 0
         self._flights: dict[str, _Flight] = {}  # token -> claim
         self._tokens = itertools.count(1)
@@ -81,6 +85,8 @@ class MemoryStore(JobStore):
         self._control: set[asyncio.Queue[str]] = set()
         self._workers: dict[str, tuple[float, list[LanguageInfo]]] = {}
         self._purged_at = 0.0
+        self._test_sets: dict[str, tuple[float, str]] = {}  # id -> (expires at, JSON)
+        self._batches: dict[str, tuple[float, list[str]]] = {}  # id -> (expires at, job ids)
         self.sessions = MemorySessions(settings.job_ttl_s)
         # The outbox of ended jobs: waiting in order of ending, and taken (token -> when and
         # by whom) until acknowledged. None until a history writer opens it.
@@ -137,6 +143,8 @@ class MemoryStore(JobStore):
         self._purged_at = now
         for job_id in [j for j, e in self._entries.items() if e.expires_at <= now]:
             del self._entries[job_id]
+        for batch_id in [b for b, (expires_at, _) in self._batches.items() if expires_at <= now]:
+            del self._batches[batch_id]
         for queue in self._waiting.values():
             kept = [w for w in queue if not self._settled(w.job_id)]
             self._waiting_count -= len(queue) - len(kept)
@@ -170,7 +178,7 @@ class MemoryStore(JobStore):
                 self._entries[job.id] = _Entry(job, request, 0.0)
                 self._touch(self._entries[job.id])
                 order = next(self._tokens)
-                waiting = self._waiting.setdefault(job.language, deque())
+                waiting = self._waiting.setdefault(queue_of(request), deque())
                 waiting.append(_Waiting(order, str(order), job.id))
                 self._waiting_count += 1
             self._arrived.notify_all()
@@ -178,6 +186,24 @@ class MemoryStore(JobStore):
     async def get(self, job_id: str) -> Job | None:
         entry = self._live(job_id)
         return entry.job if entry is not None else None
+
+    async def put_test_set(self, set_id: str, data: str, ttl_s: float) -> None:
+        self._purge_test_sets()
+        self._test_sets[set_id] = (self._now() + ttl_s, data)
+
+    async def get_test_set(self, set_id: str, ttl_s: float | None = None) -> str | None:
+        self._purge_test_sets()
+        found = self._test_sets.get(set_id)
+        if found is None:
+            return None
+        if ttl_s is not None:
+            self._test_sets[set_id] = (max(found[0], self._now() + ttl_s), found[1])
+        return found[1]
+
+    def _purge_test_sets(self) -> None:
+        now = self._now()
+        for set_id in [k for k, (expires_at, _) in self._test_sets.items() if expires_at <= now]:
+            del self._test_sets[set_id]
 
     async def cancel(self, job_id: str, reason: str | None = None) -> Job:
         entry = self._live(job_id)
@@ -204,6 +230,20 @@ class MemoryStore(JobStore):
 
     def watch(self, job_id: str) -> AbstractAsyncContextManager[Watch]:
         return self._watchers.watch(job_id)
+
+    def watch_many(self, job_ids: list[str]) -> AbstractAsyncContextManager[Watch]:
+        return self._watchers.watch_many(job_ids)
+
+    async def put_batch(self, batch_id: str, job_ids: list[str]) -> None:
+        self._batches[batch_id] = (self._now() + self.settings.job_ttl_s, list(job_ids))
+
+    async def get_batch(self, batch_id: str) -> list[str] | None:
+        found = self._batches.get(batch_id)
+        if found is None or found[0] <= self._now():
+            self._batches.pop(batch_id, None)
+            return None
+        self._batches[batch_id] = (self._now() + self.settings.job_ttl_s, found[1])
+        return list(found[1])
 
     def _alive_workers(self) -> dict[str, list[LanguageInfo]]:
         horizon = self._now() - self.settings.lease_s
@@ -243,13 +283,20 @@ class MemoryStore(JobStore):
         return None
 
     def _oldest_waiting(self, languages: frozenset[str]) -> _Waiting | None:
-        """The job waiting longest in one of the languages, taken off its queue."""
-        heads = [(q[0].order, lang) for lang, q in self._waiting.items() if q and lang in languages]
-        if not heads:
-            return None
-        _, language = min(heads)
-        self._waiting_count -= 1
-        return self._waiting[language].popleft()
+        """The next job for a worker of these languages, taken off its queue: the one
+        waiting longest in the first lane (single jobs, or batch jobs on a batch turn)
+        that has one."""
+        self._claims += 1
+        batch_first = self._claims % BATCH_TURN == 0
+        singles = sorted(languages)
+        lanes = [singles, [f"{language}:batch" for language in singles]]
+        for lane in reversed(lanes) if batch_first else lanes:
+            heads = [(self._waiting[q][0].order, q) for q in lane if self._waiting.get(q)]
+            if heads:
+                _, queue = min(heads)
+                self._waiting_count -= 1
+                return self._waiting[queue].popleft()
+        return None
 
     async def _next(
         self, worker_id: str, languages: frozenset[str], block_s: float
@@ -263,7 +310,7 @@ class MemoryStore(JobStore):
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(
                         self._arrived.wait_for(
-                            lambda: any(self._waiting.get(lang) for lang in languages)
+                            lambda: any(self._waiting.get(q) for q in claim_order(languages, False))
                         ),
                         block_s,
                     )

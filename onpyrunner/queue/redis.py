@@ -60,6 +60,7 @@ from onpyrunner.queue.session import (
     Sessions,
 )
 from onpyrunner.queue.store import (
+    BATCH_TURN,
     TOO_MANY_DELIVERIES,
     Backlog,
     Claim,
@@ -70,6 +71,8 @@ from onpyrunner.queue.store import (
     QueueStats,
     Watch,
     Watchers,
+    claim_order,
+    queue_of,
     utcnow,
 )
 from onpyrunner.settings import Settings
@@ -335,8 +338,12 @@ class RedisStore(JobStore):
         self._group_ready = False
         self._last_reclaim = 0.0
         #: Every language's stream; the index of each among the submit script's keys.
-        self._streams = {language: self.keys.stream(language) for language in sorted(languages)}
-        self._stream_index = {language: i for i, language in enumerate(self._streams, 1)}
+        #: Every queue's stream (each language's, and its batch lane's, see store.queue_of).
+        queues = claim_order(languages, batch_first=False)
+        self._streams = {queue: self.keys.stream(queue) for queue in queues}
+        self._stream_index = {queue: i for i, queue in enumerate(self._streams, 1)}
+        self._languages = sorted(languages)
+        self._claims = 0
         #: The history outbox's keys, as the scripts that end a job take them.
         self._outbox = [self.keys.history, self.keys.history_dropped]
         self._last_outbox_reclaim = 0.0
@@ -420,9 +427,9 @@ class RedisStore(JobStore):
             len(jobs),
         ]
         for job, request in jobs:
-            index = self._stream_index.get(job.language)
+            index = self._stream_index.get(queue_of(request))
             if index is None:
-                raise UnknownLanguageError(job.language, sorted(self._streams))
+                raise UnknownLanguageError(job.language, self._languages)
             args += [index, job.id, json.dumps(self._fields(job, request))]
         keys = [*self._streams.values(), *(self.keys.job(job.id) for job, _ in jobs)]
         with _translate():
@@ -459,6 +466,19 @@ class RedisStore(JobStore):
             return None
         return _job_from_hash(fields)
 
+    async def put_test_set(self, set_id: str, data: str, ttl_s: float) -> None:
+        with _translate():
+            await self.redis.set(self.keys.test_set(set_id), data, px=max(1, int(ttl_s * 1000)))
+
+    async def get_test_set(self, set_id: str, ttl_s: float | None = None) -> str | None:
+        key = self.keys.test_set(set_id)
+        with _translate():
+            if ttl_s is None:
+                found = await self.redis.get(key)
+            else:
+                found = await self.redis.getex(key, px=max(1, int(ttl_s * 1000)))
+        return cast(str | None, found)
+
     async def cancel(self, job_id: str, reason: str | None = None) -> Job:
         keys = [self.keys.job(job_id), self.keys.events(job_id), self.keys.control, *self._outbox]
         args: list[str | int] = [
@@ -486,6 +506,28 @@ class RedisStore(JobStore):
 
     def watch(self, job_id: str) -> AbstractAsyncContextManager[Watch]:
         return self._watchers.watch(job_id)
+
+    def watch_many(self, job_ids: list[str]) -> AbstractAsyncContextManager[Watch]:
+        return self._watchers.watch_many(job_ids)
+
+    async def get_many(self, job_ids: list[str]) -> list[Job | None]:
+        with _translate():
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for job_id in job_ids:
+                    pipe.hgetall(self.keys.job(job_id))
+                replies = cast(list[dict[str, str]], await pipe.execute())
+        return [
+            _job_from_hash(fields) if fields and "status" in fields else None for fields in replies
+        ]
+
+    async def put_batch(self, batch_id: str, job_ids: list[str]) -> None:
+        with _translate():
+            await self.redis.set(self.keys.batch(batch_id), json.dumps(job_ids), px=self._ttl_ms)
+
+    async def get_batch(self, batch_id: str) -> list[str] | None:
+        with _translate():
+            found = await self.redis.getex(self.keys.batch(batch_id), px=self._ttl_ms)
+        return None if found is None else list(json.loads(found))
 
     async def stats(self) -> QueueStats:
         await self._ensure_group()
@@ -527,7 +569,7 @@ class RedisStore(JobStore):
         now = time.time()
         keys = [self.keys.workers]
         for c in claims:
-            keys += [self.keys.stream(c.request.language), self.keys.job(c.job_id)]
+            keys += [self.keys.stream(queue_of(c.request)), self.keys.job(c.job_id)]
         args: list[str | float] = [Keys.GROUP, worker_id, now, *(c.token for c in claims)]
         with _translate():
             try:
@@ -571,10 +613,13 @@ class RedisStore(JobStore):
     async def _deliveries(
         self, worker_id: str, languages: frozenset[str], block_s: float
     ) -> list[tuple[str, str, str]]:
-        """[(stream, entry id, job id)]: a stale entry taken over, else a new one (blocking).
-        A read may bring one entry of each stream; the first is kept and the others are
-        handed back at once, for the next claim anywhere (this one's first)."""
-        streams = [self._streams.get(lang) or self.keys.stream(lang) for lang in sorted(languages)]
+        """[(stream, entry id, job id)]: a stale entry taken over, else a new one (blocking),
+        from the preferred lane when it has one (store.claim_order). A read may bring one
+        entry of each stream; the first is kept and the others are handed back at once, for
+        the next claim anywhere (this one's first)."""
+        self._claims += 1
+        order = claim_order(languages, batch_first=self._claims % BATCH_TURN == 0)
+        streams = [self._streams.get(queue) or self.keys.stream(queue) for queue in order]
         now = time.monotonic()
         if now - self._last_reclaim >= self.settings.lease_s / 4:
             self._last_reclaim = now
@@ -582,14 +627,21 @@ class RedisStore(JobStore):
             if claimed:
                 self._last_reclaim = 0.0  # there may be more: look again next time
                 return claimed
+        # The preferred lane alone first, without blocking: a read of both lanes would
+        # bring an entry of each, and the one handed back would come first next time.
+        lane = streams[: len(streams) // 2]
         with _translate():
             reply: Any = await self.redis.xreadgroup(
-                Keys.GROUP,
-                worker_id,
-                dict.fromkeys(streams, ">"),
-                count=1,
-                block=max(1, int(block_s * 1000)),
+                Keys.GROUP, worker_id, dict.fromkeys(lane, ">"), count=1
             )
+            if not reply:
+                reply = await self.redis.xreadgroup(
+                    Keys.GROUP,
+                    worker_id,
+                    dict.fromkeys(streams, ">"),
+                    count=1,
+                    block=max(1, int(block_s * 1000)),
+                )
         found = [
             (str(stream), eid, fields["id"])
             for stream, entries in reply or []
@@ -675,7 +727,7 @@ class RedisStore(JobStore):
             args += [key, value]
         keys = [
             self.keys.job(claim.job_id),
-            self.keys.stream(claim.request.language),
+            self.keys.stream(queue_of(claim.request)),
             self.keys.events(claim.job_id),
             *self._outbox,
         ]
@@ -684,7 +736,7 @@ class RedisStore(JobStore):
 
     async def hand_back(self, claim: Claim) -> None:
         await self._give_back(
-            self.keys.stream(claim.request.language), claim.worker_id, claim.token
+            self.keys.stream(queue_of(claim.request)), claim.worker_id, claim.token
         )
 
     async def _give_back(self, stream: str, worker_id: str, entry_id: str) -> None:

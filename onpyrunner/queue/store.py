@@ -6,12 +6,16 @@ test suite:
   is submitted whole or not at all;
 - a job goes only to a worker that offers its language (each worker claims from the
   languages it has; a job waits for such a worker);
+- the jobs of a batch wait in a lane of their own beside single jobs; a worker takes a
+  single job first, except on one claim of every BATCH_TURN, where it takes a batch job
+  first (FIFO within each lane);
 - delivery is at-least-once: a claimed job whose worker stops heartbeating for
   `lease_s` is delivered again; after `max_deliveries` it ends FAILED with a reason;
 - a job is finished once: only the worker holding its current claim can store a result;
 - every state change is announced to watchers at once; watchers re-read the job, so a
   missed announcement delays nothing but the next read;
 - records expire `job_ttl_s` after their last change;
+- test sets are kept by id for their TTL, renewed by each store and each read that asks;
 - every job that ends (finished by its worker, FAILED after too many deliveries, or
   cancelled) is also put, in the same step, on the outbox of ended jobs for the history
   (when the history is on): delivered at least once to one of the history writers, until
@@ -50,6 +54,24 @@ TOO_MANY_DELIVERIES = (
 )
 
 
+#: Of every BATCH_TURN claims of a worker, one takes a batch job first when one waits;
+#: the others take a single job first. So a batch of any size delays a single job by at
+#: most the batch jobs already running, and single jobs never starve batches.
+BATCH_TURN = 4
+
+
+def queue_of(request: JobRequest) -> str:
+    """The queue a job waits in: its language's, or that language's batch lane."""
+    return f"{request.language}:batch" if request.batch_id is not None else request.language
+
+
+def claim_order(languages: frozenset[str], batch_first: bool) -> list[str]:
+    """The queues a worker of these languages takes from, in the order it prefers them."""
+    singles = sorted(languages)
+    batches = [f"{language}:batch" for language in singles]
+    return batches + singles if batch_first else singles + batches
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -83,7 +105,7 @@ def new_job(request: JobRequest, origin: Origin = NATIVE, keep_bytes: int | None
         status=JobStatus.PENDING,
         language=request.language,
         limits=request.limits,
-        judge=request.test_cases is not None,
+        judge=request.test_cases is not None or request.test_set is not None,
         interactive=request.interactive,
         stream=request.stream,
         timestamps=Timestamps(received_at=utcnow()),
@@ -156,14 +178,26 @@ class Backlog:
 
 
 class Watch:
-    """Announcements of changes to one job."""
+    """Announcements of changes to one job (or to several: `changed_ids` then says which
+    changed since the caller last emptied it)."""
 
     def __init__(self) -> None:
         self._queue: asyncio.Queue[None] = asyncio.Queue()
+        self.changed_ids: set[str] = set()
 
-    def notify(self) -> None:
+    def notify(self, job_id: str | None = None) -> None:
         """The job changed."""
+        if job_id is not None:
+            self.changed_ids.add(job_id)
         self._queue.put_nowait(None)
+
+    def take_changed(self) -> set[str]:
+        """The jobs that changed since the last call (of a watch of several), and every
+        announcement so far taken as seen."""
+        while not self._queue.empty():
+            self._queue.get_nowait()
+        changed, self.changed_ids = self.changed_ids, set()
+        return changed
 
     async def changed(self, timeout_s: float) -> bool:
         """Wait for the next change; False when timeout_s passed without one.
@@ -187,7 +221,23 @@ class Watchers:
 
     def announce(self, job_id: str) -> None:
         for watch in self._by_job.get(job_id, ()):
-            watch.notify()
+            watch.notify(job_id)
+
+    @asynccontextmanager
+    async def watch_many(self, job_ids: list[str]) -> AsyncIterator[Watch]:
+        """One watch of several jobs."""
+        watch = Watch()
+        for job_id in job_ids:
+            self._by_job.setdefault(job_id, set()).add(watch)
+        try:
+            yield watch
+        finally:
+            for job_id in job_ids:
+                watches = self._by_job.get(job_id)
+                if watches is not None:
+                    watches.discard(watch)
+                    if not watches:
+                        del self._by_job[job_id]
 
     @asynccontextmanager
     async def watch(self, job_id: str) -> AsyncIterator[Watch]:
@@ -246,6 +296,24 @@ class JobStore(ABC):
         """The job, or None when unknown or expired."""
 
     @abstractmethod
+    async def put_test_set(self, set_id: str, data: str, ttl_s: float) -> None:
+        """Keep a test set (its JSON) under its id (its content's hash) for ttl_s; storing
+        the same id again renews its TTL.
+
+        Raises:
+            BackendUnavailableError: the backend is down.
+        """
+
+    @abstractmethod
+    async def get_test_set(self, set_id: str, ttl_s: float | None = None) -> str | None:
+        """A test set's JSON, or None when unknown or expired; with ttl_s, its TTL starts
+        again (a job that uses it keeps it for its own life).
+
+        Raises:
+            BackendUnavailableError: the backend is down.
+        """
+
+    @abstractmethod
     async def cancel(self, job_id: str, reason: str | None = None) -> Job:
         """Cancel a PENDING or RUNNING job; returns it as CANCELLED (with reason as its
         error, when given).
@@ -264,6 +332,30 @@ class JobStore(ABC):
     @abstractmethod
     def watch(self, job_id: str) -> AbstractAsyncContextManager[Watch]:
         """Announcements of the job's changes, from the moment the context is entered."""
+
+    @abstractmethod
+    def watch_many(self, job_ids: list[str]) -> AbstractAsyncContextManager[Watch]:
+        """Announcements of changes to any of the jobs (Watch.changed_ids says which)."""
+
+    async def get_many(self, job_ids: list[str]) -> list[Job | None]:
+        """The jobs (None for one unknown or expired), in order."""
+        return [await self.get(job_id) for job_id in job_ids]
+
+    @abstractmethod
+    async def put_batch(self, batch_id: str, job_ids: list[str]) -> None:
+        """Keep a batch's job ids for job_ttl_s (renewed by each read).
+
+        Raises:
+            BackendUnavailableError: the backend is down.
+        """
+
+    @abstractmethod
+    async def get_batch(self, batch_id: str) -> list[str] | None:
+        """A batch's job ids, or None when unknown or expired; the read renews its TTL.
+
+        Raises:
+            BackendUnavailableError: the backend is down.
+        """
 
     @abstractmethod
     async def stats(self) -> QueueStats:

@@ -24,8 +24,9 @@ from onpyrunner.errors import (
     SandboxError,
     UnknownLanguageError,
 )
+from onpyrunner.judge import testsets
 from onpyrunner.metrics import Metrics
-from onpyrunner.models import JobStatus, JudgeResult, Progress, RunResult
+from onpyrunner.models import JobRequest, JobStatus, JudgeResult, Progress, RunResult
 from onpyrunner.queue.store import Claim, Ending, JobStore, utcnow
 from onpyrunner.settings import Settings
 from onpyrunner.worker.execute import Runner
@@ -72,6 +73,7 @@ class Worker:
         self._tasks: list[asyncio.Task[None]] = []
         self.languages = runner.languages
         self.language_ids = frozenset(lang.id for lang in self.languages)
+        self.test_sets = testsets.Cache()
 
     # --- life ------------------------------------------------------------------------
     def start(self) -> None:
@@ -174,10 +176,15 @@ class Worker:
         try:
             with contextlib.suppress(BackendUnavailableError):
                 await self.store.started(claim, started)
-            result = await self.runner.execute(
-                claim.request, lambda p: self._progress(claim, p), self._session_link(claim)
-            )
-            ending = Ending(JobStatus.COMPLETED, result, None, started, utcnow())
+            request = await self._with_test_set(claim.request)
+            if request is None:
+                reason = f"the test set {claim.request.test_set} expired before the job ran"
+                ending = Ending(JobStatus.FAILED, None, reason, started, utcnow())
+            else:
+                result = await self.runner.execute(
+                    request, lambda p: self._progress(claim, p), self._session_link(claim)
+                )
+                ending = Ending(JobStatus.COMPLETED, result, None, started, utcnow())
         except asyncio.CancelledError:
             flight = self.inflight.get(claim.job_id)
             if flight is not None and flight.cancelled_by_user:
@@ -189,6 +196,10 @@ class Worker:
             log.error("job %s: %s; handed back", claim.job_id, e)
             await self._hand_back(claim)
             return
+        except BackendUnavailableError as e:  # reading its test set: another try later
+            log.error("job %s: the store is down (%s); handed back", claim.job_id, e)
+            await self._hand_back(claim)
+            return
         except SandboxError as e:
             log.error("job %s failed in the sandbox: %s", claim.job_id, e)
             ending = Ending(JobStatus.FAILED, None, str(e), started, utcnow())
@@ -196,6 +207,21 @@ class Worker:
             log.exception("job %s: internal error", claim.job_id)
             ending = Ending(JobStatus.FAILED, None, f"internal error: {e!r}", started, utcnow())
         await self._report(claim, ending)
+
+    async def _with_test_set(self, request: JobRequest) -> JobRequest | None:
+        """The request with its stored test set's cases (read once per worker and kept);
+        None when the set expired meanwhile.
+
+        Raises:
+            BackendUnavailableError: the store is down.
+        """
+        if request.test_set is None:
+            return request
+        ttl_s = self.settings.test_set_ttl_s
+        cases = await self.test_sets.cases(self.store, request.test_set, ttl_s)
+        if cases is None:
+            return None
+        return request.model_copy(update={"test_cases": cases})
 
     def _session_link(self, claim: Claim) -> SessionLink | None:
         """Where a live job's output and input go: the store's session channels."""

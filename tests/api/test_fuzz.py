@@ -29,6 +29,8 @@ from onpyrunner.service import create_app
 from onpyrunner.settings import Settings
 from tests.service import Server
 
+pytestmark = pytest.mark.fuzz
+
 JSON = {"content-type": "application/json"}
 
 
@@ -304,6 +306,7 @@ SAMPLE_PARAMS = {
     "job_id": "5f0c6b8e-1111-4222-8333-944455556666",
     "token": "5f0c6b8e-1111-4222-8333-944455556666",
     "language_id": "71",
+    "batch_id": "5f0c6b8e-1111-4222-8333-944455556666",
 }
 
 

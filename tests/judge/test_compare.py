@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from onpyrunner.judge.compare import HINT_CHARS, compare
+from onpyrunner.judge.compare import HINT_CHARS, compare, values_equal
 from onpyrunner.models import Checker, FloatChecker
 
 FLOAT = FloatChecker(type="float", abs_tol=1e-6, rel_tol=1e-6)
@@ -81,3 +81,49 @@ def test_hint_is_bounded() -> None:
 
 def test_float_hint_names_the_token() -> None:
     assert compare("1 2 3", "1 2.5 3", FLOAT).hint == "token 2: expected '2', got '2.5'"
+
+
+@pytest.mark.parametrize(
+    ("expected", "got", "ok"),
+    [
+        ("1 2.50\n3\n", "1.0 2.5\n3e0", True),  # numbers as decimals, lines stripped
+        ("  7  \n\n", "7", True),  # the whole stripped first
+        ("100\n", "1e2\n", True),
+        ("0.1\n", "0.10000001\n", False),  # exactly: no tolerance
+        ("a 1\n", "a 1.0\n", False),  # a line with a word matches only as text
+        ("1\n2\n", "1 2\n", False),  # as many lines
+        ("x y\n", "x  y\n", False),  # a text line is compared whole
+        ("nan\n", "nan\n", True),  # equal as text
+        ("nan\n", "NaN\n", False),  # NaN never equals NaN as a decimal
+    ],
+)
+def test_livecodebench_checker_grades_as_livecodebench(expected: str, got: str, ok: bool) -> None:
+    assert compare(expected, got, "livecodebench").ok is ok
+
+
+@pytest.mark.parametrize(
+    ("expected", "got", "checker", "ok"),
+    [
+        ([1, [2, 3.0], {"a": None}], [1, [2, 3], {"a": None}], "lines", True),
+        (1, True, "lines", False),  # a boolean is not a number
+        (False, 0, "lines", False),
+        (0.3, 0.1 + 0.2, "lines", False),
+        (0.3, 0.1 + 0.2, FLOAT, True),
+        (10**30, 10**30 + 1, FLOAT, False),  # integers compare exactly
+        (10**400, 1e308, FLOAT, False),  # too large for a float: no overflow
+        ({"a": 1}, {"a": 1, "b": 2}, "lines", False),
+        ("1", 1, "lines", False),
+        ([], None, "lines", False),
+    ],
+)
+def test_values_equal(expected: object, got: object, checker: Checker, ok: bool) -> None:
+    assert values_equal(expected, got, checker).ok is ok
+
+
+def test_values_equal_names_where_they_differ_and_goes_deep() -> None:
+    hint = values_equal({"v": [1, [2, 3]]}, {"v": [1, [2, 4]]}, "lines").hint
+    assert hint == 'at ["v"][1][1]: expected 3, got 4'
+    deep: object = 1
+    for _ in range(5000):  # deeper than Python's recursion limit
+        deep = [deep]
+    assert values_equal(deep, deep, "lines").ok

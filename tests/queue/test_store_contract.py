@@ -668,3 +668,77 @@ async def test_a_job_redelivered_to_a_second_worker_reaches_the_outbox_once(
     assert isinstance(ended.result, RunResult) and ended.result.stdout == "2\n"
     await store.recorded("h1", [got[0].token])
     assert await store.ended("h1", 10, 0.1) == []
+
+
+# --- test sets -------------------------------------------------------------------------
+
+
+async def test_a_test_set_is_kept_and_shared_by_id(store: JobStore) -> None:
+    set_id = "sha256:" + "ab" * 32
+    assert await store.get_test_set(set_id) is None
+    await store.put_test_set(set_id, '[{"stdin": ""}]', 60)
+    assert await store.get_test_set(set_id) == '[{"stdin": ""}]'
+    await store.put_test_set(set_id, '[{"stdin": ""}]', 60)  # again: the same content
+    assert await store.get_test_set(set_id, ttl_s=60) == '[{"stdin": ""}]'
+    assert await store.get_test_set("sha256:" + "cd" * 32) is None
+
+
+async def test_a_test_set_expires_after_its_ttl_unless_used(store: JobStore) -> None:
+    kept, dropped = "sha256:" + "01" * 32, "sha256:" + "02" * 32
+    await store.put_test_set(kept, "[]", 0.3)
+    await store.put_test_set(dropped, "[]", 0.3)
+    assert await store.get_test_set(kept, ttl_s=60) == "[]"  # a use renews its TTL
+    deadline = asyncio.get_running_loop().time() + PATIENCE_S
+    while await store.get_test_set(dropped) is not None:
+        assert asyncio.get_running_loop().time() < deadline, "the test set never expired"
+        await asyncio.sleep(0.05)  # polling a TTL: time itself is what is waited for
+    assert await store.get_test_set(kept) == "[]"
+
+
+# --- batch lane ----------------------------------------------------------------------------
+
+
+async def _submit_as(store: JobStore, code: str, batch_id: str | None) -> Job:
+    request = JobRequest(language="python", source_code=code, limits=Limits(), batch_id=batch_id)
+    job = new_job(request)
+    await store.submit(job, request)
+    return job
+
+
+async def test_single_jobs_pass_a_waiting_batch_which_still_gets_every_fourth_claim(
+    store: JobStore,
+) -> None:
+    batch = [await _submit_as(store, f"b{i}", "batch-1") for i in range(3)]
+    singles = [await _submit_as(store, f"s{i}", None) for i in range(8)]
+    order = [(await claim(store)).job_id for _ in range(11)]
+    ids = {job.id: name for name, job in [*(("b", j) for j in batch), *(("s", j) for j in singles)]}
+    lanes = "".join(ids[job_id] for job_id in order)
+    assert lanes == "sss" + "b" + "sss" + "b" + "ss" + "b"  # BATCH_TURN == 4; then what is left
+    assert [j for j in order if ids[j] == "b"] == [j.id for j in batch]  # FIFO in a lane
+    assert [j for j in order if ids[j] == "s"] == [j.id for j in singles]
+
+
+async def test_batch_jobs_run_at_once_when_no_single_job_waits(store: JobStore) -> None:
+    batch = [await _submit_as(store, f"b{i}", "batch-1") for i in range(3)]
+    assert [(await claim(store)).job_id for _ in range(3)] == [j.id for j in batch]
+    assert (await store.stats()).running == 3
+
+
+async def test_a_batch_keeps_its_job_ids_and_reads_many_jobs_at_once(store: JobStore) -> None:
+    jobs = [await _submit_as(store, f"b{i}", "batch-1") for i in range(3)]
+    assert await store.get_batch("batch-1") is None
+    await store.put_batch("batch-1", [j.id for j in jobs])
+    assert await store.get_batch("batch-1") == [j.id for j in jobs]
+    got = await store.get_many([jobs[2].id, "no-such-job", jobs[0].id])
+    assert [j.id if j is not None else None for j in got] == [jobs[2].id, None, jobs[0].id]
+
+
+async def test_one_watch_of_many_jobs_says_which_changed(store: JobStore) -> None:
+    jobs = [await _submit_as(store, f"b{i}", None) for i in range(3)]
+    async with store.watch_many([j.id for j in jobs]) as watch:
+        running = await claim(store)
+        assert await watch.changed(PATIENCE_S)
+        deadline = asyncio.get_running_loop().time() + PATIENCE_S
+        while running.job_id not in watch.changed_ids:  # Redis: announcements may lag
+            assert await watch.changed(max(0.0, deadline - asyncio.get_running_loop().time()))
+        assert watch.changed_ids <= {j.id for j in jobs}

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from onpyrunner.errors import BackendUnavailableError, SandboxError, UnknownLanguageError
+from onpyrunner.judge import testsets
 from onpyrunner.limits import Limits
 from onpyrunner.models import (
     TERMINAL_STATUSES,
@@ -177,12 +178,13 @@ async def test_judge_progress_is_stored_as_the_cases_finish(store: MemoryStore) 
     async with store.watch(job_id) as watch:
         worker = make_worker(store, FakeRunner())
         task = asyncio.create_task(worker.process_one(block_s=1.0))
-        while not task.done() or not seen:
-            if not await watch.changed(PATIENCE_S):
-                break
+        while True:  # until the job ends: its end is a change too, so no wait outlasts it
+            assert await watch.changed(PATIENCE_S), "the job stopped changing"
             job = await store.get(job_id)
             if job is not None and job.progress is not None and job.progress not in seen:
                 seen.append(job.progress)
+            if job is not None and job.status in TERMINAL_STATUSES:
+                break
         await task
     job = await store.get(job_id)
     assert job is not None and isinstance(job.result, JudgeResult)
@@ -308,3 +310,27 @@ async def _until_finished(store: MemoryStore, job_id: str) -> Job:
             if job.status in TERMINAL_STATUSES:
                 return job
             await watch.changed(1.0)
+
+
+async def test_a_job_naming_a_test_set_runs_with_its_cases_read_once(store: MemoryStore) -> None:
+    cases = [TestCase(stdin=f"{i}\n", expected_stdout=f"{i}\n") for i in range(3)]
+    set_id, data = testsets.encode(cases)
+    await store.put_test_set(set_id, data, 60)
+    ids = [await submit(store, "print(1)", test_set=set_id) for _ in range(2)]
+    worker = make_worker(store, FakeRunner())
+    assert await worker.process_one(block_s=1.0)
+    await store.put_test_set(set_id, "[]", 60)  # ...so the second job sees the same cases
+    assert await worker.process_one(block_s=1.0)
+    for job_id in ids:
+        job = await store.get(job_id)
+        assert job is not None and job.judge and isinstance(job.result, JudgeResult)
+        assert job.result.total == 3
+
+
+async def test_a_job_whose_test_set_expired_fails_with_the_reason(store: MemoryStore) -> None:
+    set_id = "sha256:" + "00" * 32
+    job_id = await submit(store, "print(1)", test_set=set_id)
+    await make_worker(store, FakeRunner()).process_one(block_s=1.0)
+    job = await store.get(job_id)
+    assert job is not None and job.status is JobStatus.FAILED
+    assert job.error == f"the test set {set_id} expired before the job ran"

@@ -29,7 +29,7 @@ LOCATION = {
 }
 
 
-def _wait_seconds(raw: str | None, maximum: float) -> float:
+def wait_seconds(raw: str | None, maximum: float) -> float:
     if raw is None or raw.lower() in ("false", "0", "no", ""):
         return 0.0
     if raw.lower() in ("true", "yes"):
@@ -79,7 +79,7 @@ async def execute(
 ) -> JSONResponse:
     """Submit a program (a judge job when test_cases are given); get its id at once."""
     svc = services(request)  # not a dependency: this is the hot path, every step counts
-    wait_s = _wait_seconds(wait, svc.settings.max_wait_s)
+    wait_s = wait_seconds(wait, svc.settings.max_wait_s)
     job_req = await job_request(body, svc)
     if wait_s <= 0:
         job = await submit(svc, job_req, origin(request))
@@ -133,7 +133,7 @@ async def job_events(websocket: WebSocket, job_id: str) -> None:
     svc = services(websocket)
     await websocket.accept()
     sending = asyncio.create_task(_send_events(websocket, svc, job_id))
-    listening = asyncio.create_task(_until_disconnect(websocket))
+    listening = asyncio.create_task(until_disconnect(websocket))
     try:
         await asyncio.wait([sending, listening], return_when=asyncio.FIRST_COMPLETED)
     finally:  # a client that leaves stops the follower at once, not when the job ends
@@ -142,7 +142,7 @@ async def job_events(websocket: WebSocket, job_id: str) -> None:
         await asyncio.gather(sending, listening, return_exceptions=True)
 
 
-async def _until_disconnect(websocket: WebSocket) -> None:
+async def until_disconnect(websocket: WebSocket) -> None:
     """Read (and ignore) what the client sends, until it goes away."""
     with contextlib.suppress(WebSocketDisconnect):
         while True:
