@@ -146,7 +146,9 @@ async def test_a_runs_memory_never_includes_an_earlier_run_of_its_slot(
     # One slot, so both runs are its: the second run's peak is its own, not the first's
     # (on kernel 6.1 memory.peak cannot be reset: a cgroup shared by runs would report
     # the first run's 96 MiB for the second).
-    pool = await Sandbox.start(settings, slots=1)
+    # Its own uids: nothing of this pool is ever taken for a leftover of the shared one.
+    own = settings.model_copy(update={"sandbox_uid_base": settings.sandbox_uid_base + 500})
+    pool = await Sandbox.start(own, slots=1)
     try:
         big = await run(pool, "block = bytearray(96 * 1024 * 1024)")
         small = await run(pool, "print('hello, world')")
