@@ -11,13 +11,18 @@ from onpyrunner.sandbox.pool import Sandbox
 
 
 def need(sandbox: Sandbox, rid: str) -> None:
-    """Go on only if the sandbox offers language `rid`.
+    """Go on only if the sandbox offers language `rid` (see need_offered)."""
+    need_offered(rid in sandbox.runtimes, rid)
+
+
+def need_offered(offered: bool, rid: str) -> None:
+    """Go on only if language `rid` is offered.
 
     A language test never passes silently: without the toolchain it fails in CI
     (scripts/setup installs every one) and is reported skipped elsewhere, with the reason
     the catalogue gives (the binary it looks for), never as an UnknownLanguageError.
     """
-    if rid in sandbox.runtimes:
+    if offered:
         return
     spec = next((s for s in shipped_specs() if s.id == rid), None)
     why = f"{spec.binary} is not installed" if spec is not None else "it is not in the catalogue"

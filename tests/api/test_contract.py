@@ -12,6 +12,7 @@ import pytest
 
 from tests.api.conftest import custom_server
 from tests.service import Server
+from tests.toolchains import need_offered
 
 pytestmark = pytest.mark.sandbox
 
@@ -273,8 +274,7 @@ def test_languages_lists_the_runtimes_with_versions(api: Server) -> None:
 
 def test_languages_lists_a_profile_s_packages(api: Server) -> None:
     languages = {lang["id"]: lang for lang in api.http.get("/languages").json()}
-    if "python-sci" not in languages:
-        pytest.skip("python-sci is not installed here (scripts/setup installs it)")
+    need_offered("python-sci" in languages, "python-sci")
     packages = languages["python-sci"]["packages"]
     assert {"numpy", "pandas", "scipy", "matplotlib", "pytest"} <= set(packages)
     assert all(version[0].isdigit() for version in packages.values())

@@ -20,6 +20,7 @@ from sandbox_fusion import (
 
 from tests.api.conftest import custom_server
 from tests.service import Server
+from tests.toolchains import need_offered
 
 pytestmark = pytest.mark.sandbox
 
@@ -169,8 +170,7 @@ def test_an_unsupported_language_is_refused_naming_the_supported_ones(api: Serve
 
 
 def test_pytest_runs_the_code_s_tests_on_the_scientific_profile(api: Server) -> None:
-    if not _has_python_sci(api):
-        pytest.skip("python-sci is not installed here (scripts/setup installs it)")
+    need_offered(_has_python_sci(api), "python-sci")
     code = "import numpy\n\ndef test_sum():\n    assert numpy.arange(4).sum() == 6\n"
     got = fusion(api, code=code, language="pytest", memory_limit_MB=256)
     assert got.status == "Success", got

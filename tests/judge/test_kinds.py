@@ -12,6 +12,7 @@ from onpyrunner.judge.run import judge
 from onpyrunner.limits import Limits
 from onpyrunner.models import JobRequest, JudgeResult, Progress, TestCase, TestResult, Verdict
 from onpyrunner.sandbox.pool import Sandbox
+from tests.toolchains import need
 
 pytestmark = pytest.mark.sandbox
 
@@ -174,8 +175,7 @@ async def test_stdio_and_harnessed_cases_mix_in_one_job(sandbox: Sandbox) -> Non
 
 @pytest.mark.parametrize("language", ["pypy", "python-sci"])
 async def test_the_other_pythons_run_the_same_harness(sandbox: Sandbox, language: str) -> None:
-    if language not in sandbox.runtimes:
-        pytest.skip(f"no {language} on this machine")
+    need(sandbox, language)
     cases = [call("add", [1, 2], 3), asserts(ADD_TESTS)]
     result = await run(sandbox, ADD, cases, language=language)
     assert result.verdict is Verdict.ACCEPTED

@@ -12,6 +12,7 @@ import pytest
 from onpyrunner.limits import Limits
 from onpyrunner.models import Outcome, RunResult
 from onpyrunner.sandbox.pool import RunOptions, Sandbox
+from tests.toolchains import need
 
 pytestmark = pytest.mark.sandbox
 
@@ -20,8 +21,7 @@ REQUIREMENTS = Path(__file__).parents[2] / "requirements" / "python-sci.txt"
 
 @pytest.fixture
 def sci(sandbox: Sandbox) -> Sandbox:
-    if "python-sci" not in sandbox.runtimes:
-        pytest.skip("python-sci is not installed here (scripts/setup installs it)")
+    need(sandbox, "python-sci")
     return sandbox
 
 

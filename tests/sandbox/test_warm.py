@@ -21,6 +21,7 @@ from onpyrunner.models import Outcome, RunResult
 from onpyrunner.sandbox.pool import RunOptions, Sandbox
 from onpyrunner.settings import Settings
 from tests.service import uid_base
+from tests.toolchains import need
 
 pytestmark = pytest.mark.sandbox
 
@@ -102,8 +103,7 @@ def test_the_pools_start_as_asked(pools: dict[str, Sandbox]) -> None:
 async def test_a_warm_program_sees_what_a_cold_one_sees(
     pools: dict[str, Sandbox], language: str
 ) -> None:
-    if language not in pools["warm"].runtimes:
-        pytest.skip(f"{language} is not installed")
+    need(pools["warm"], language)
     stdin = "first line\nsecond: é\n".encode()
     options = RunOptions(args=("one", "two words"))
     seen = {}
@@ -123,8 +123,7 @@ async def test_a_warm_program_sees_what_a_cold_one_sees(
 async def test_the_profile_s_pre_imports_are_all_a_program_finds_beyond_a_cold_start(
     pools: dict[str, Sandbox],
 ) -> None:
-    if "python-sci" not in pools["warm"].runtimes:
-        pytest.skip("python-sci is not installed")
+    need(pools["warm"], "python-sci")
     seen = {}
     for name, pool in pools.items():
         result = await run(pool, OBSERVE, language="python-sci")
@@ -192,8 +191,7 @@ async def test_a_keyboard_interrupt_ends_the_program_by_sigint(pools: dict[str, 
 
 
 async def test_the_warm_up_s_cpu_is_not_billed(pools: dict[str, Sandbox]) -> None:
-    if "python-sci" not in pools["warm"].runtimes:
-        pytest.skip("python-sci is not installed")
+    need(pools["warm"], "python-sci")
     # The interpreter's own clock includes its start-up and numpy's import; the run's
     # CPU time starts at the program.
     code = "import time\nprint(time.process_time())\n"
@@ -298,8 +296,7 @@ async def test_a_warm_start_that_fails_fails_the_run_as_the_service_s_error() ->
 async def test_a_warm_up_never_meets_the_last_run_s_limits() -> None:
     pool = await Sandbox.start(Settings(sandbox_uid_base=uid_base()), slots=1)
     try:
-        if "python-sci" not in pool.runtimes:
-            pytest.skip("python-sci is not installed")
+        need(pool, "python-sci")
         # The slot's next sandbox (numpy imported, far more than 5 MiB) is built after a
         # run of 5 MiB and one process: with those limits still on, it could never start.
         for language in ("python", "python-sci", "python", "python-sci"):
