@@ -183,22 +183,8 @@ class SlotCgroupV1(SlotCgroup):
         text = _read(self.dirs["pids"] / "cgroup.procs")
         return [int(p) for p in text.split()]
 
-    def set_limits(self, memory_bytes: int, max_processes: int) -> RunStart:
-        usage = int(_read(self.memory / "memory.usage_in_bytes"))
-        limit = str(usage + memory_bytes)
-        has_memsw = self._memsw.exists()
-        if has_memsw:  # memsw must stay >= limit: lift it, set the limit, then pin it.
-            _write(self._memsw, "-1")
-        _write(self.memory / "memory.limit_in_bytes", limit)
-        if has_memsw:
-            _write(self._memsw, limit)
-        _write(self.dirs["pids"] / "pids.max", str(max_processes + self.overhead_processes))
-        _write(self.memory / "memory.max_usage_in_bytes", "0")  # peak := current usage
-        return RunStart(
-            cpu_ns=self.cpu_ns(), oom_kills=self._oom_kills(), memory_baseline_bytes=usage
-        )
-
-    def relax(self, memory_bytes: int, pids_max: int) -> None:
+    def _cap(self, memory_bytes: int, pids_max: int) -> int:
+        """Memory at today's usage + memory_bytes, processes at pids_max; the usage."""
         usage = int(_read(self.memory / "memory.usage_in_bytes"))
         limit = str(usage + memory_bytes)
         has_memsw = self._memsw.exists()
@@ -208,6 +194,17 @@ class SlotCgroupV1(SlotCgroup):
         if has_memsw:
             _write(self._memsw, limit)
         _write(self.dirs["pids"] / "pids.max", str(pids_max))
+        return usage
+
+    def set_limits(self, memory_bytes: int, max_processes: int) -> RunStart:
+        usage = self._cap(memory_bytes, max_processes + self.overhead_processes)
+        _write(self.memory / "memory.max_usage_in_bytes", "0")  # peak := current usage
+        return RunStart(
+            cpu_ns=self.cpu_ns(), oom_kills=self._oom_kills(), memory_baseline_bytes=usage
+        )
+
+    def relax(self, memory_bytes: int, pids_max: int) -> None:
+        self._cap(memory_bytes, pids_max)
 
     def cpu_ns(self) -> int:
         return int(_read(self.dirs["cpuacct"] / "cpuacct.usage"))
