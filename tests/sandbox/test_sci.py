@@ -4,14 +4,14 @@ and a plain `python` that never sees them."""
 from __future__ import annotations
 
 import base64
-import textwrap
+import functools
 from pathlib import Path
 
 import pytest
 
-from onpyrunner.limits import Limits
-from onpyrunner.models import Outcome, RunResult
+from onpyrunner.models import Outcome
 from onpyrunner.sandbox.pool import RunOptions, Sandbox
+from tests.sandbox.running import run_source
 from tests.toolchains import need
 
 pytestmark = pytest.mark.sandbox
@@ -25,18 +25,7 @@ def sci(sandbox: Sandbox) -> Sandbox:
     return sandbox
 
 
-async def run(
-    sandbox: Sandbox,
-    code: str,
-    language: str = "python-sci",
-    stdin: bytes = b"",
-    options: RunOptions | None = None,
-    **limits: int,
-) -> RunResult:
-    base = sandbox.settings.limit_table().defaults.model_dump()
-    base.update(limits)
-    source = textwrap.dedent(code).encode()
-    return await sandbox.run(language, source, stdin, Limits(**base), options)
+run = functools.partial(run_source, language="python-sci")
 
 
 def test_the_profile_lists_its_pinned_packages(sci: Sandbox) -> None:

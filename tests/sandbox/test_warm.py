@@ -9,17 +9,17 @@ import json
 import math
 import os
 import signal
-import textwrap
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from onpyrunner.errors import SandboxError
-from onpyrunner.limits import Limits, rlimit_cpu_s
-from onpyrunner.models import Outcome, RunResult
+from onpyrunner.limits import rlimit_cpu_s
+from onpyrunner.models import Outcome
 from onpyrunner.sandbox.pool import RunOptions, Sandbox
 from onpyrunner.settings import Settings
+from tests.sandbox.running import run_source
 from tests.service import uid_base
 from tests.toolchains import need
 
@@ -76,18 +76,7 @@ async def pools() -> AsyncIterator[dict[str, Sandbox]]:
         await cold.close()
 
 
-async def run(
-    sandbox: Sandbox,
-    code: str,
-    language: str = "python",
-    stdin: bytes = b"",
-    options: RunOptions | None = None,
-    **limits: int,
-) -> RunResult:
-    base = sandbox.settings.limit_table().defaults.model_dump()
-    base.update(limits)
-    source = textwrap.dedent(code).encode()
-    return await sandbox.run(language, source, stdin, Limits(**base), options)
+run = run_source
 
 
 def test_the_pools_start_as_asked(pools: dict[str, Sandbox]) -> None:
