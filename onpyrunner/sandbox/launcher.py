@@ -8,6 +8,7 @@ What the launcher starts is the OOM killer's first choice, the launcher its last
 
 Protocol on the SOCK_SEQPACKET socket FD, one JSON object per message:
   service -> launcher  {"op": "spawn", "id": N, "argv": [...]}  with fds 0..5 attached
+                       {"op": "kill", "id": N}  (a spawn the service gave up waiting for)
   launcher -> service  {"op": "spawned", "id": N, "pid": P}
                        {"op": "error", "id": N, "error": "..."}
                        {"op": "exited", "id": N, "status": wait_status}
@@ -96,6 +97,8 @@ class Launcher:
             request = json.loads(data)
             if request["op"] == "spawn":
                 self._on_spawn(int(request["id"]), [str(a) for a in request["argv"]], fds)
+            elif request["op"] == "kill":
+                self._on_kill(int(request["id"]))
         finally:
             for fd in fds:
                 os.close(fd)
@@ -109,6 +112,15 @@ class Launcher:
             return
         self.children[pid] = ident
         _send(self.sock, {"op": "spawned", "id": ident, "pid": pid})
+
+    def _on_kill(self, ident: int) -> None:
+        """Kill the child spawned for ident, if it still runs (not yet reaped, so its pid
+        is still its own: requests are handled in order, so its spawn came first)."""
+        for pid, child in self.children.items():
+            if child == ident:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                return
 
     def _reap(self) -> None:
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -21,6 +22,9 @@ WARM_PATH = "/.onpyrunner/warm.py"
 HOST_FD, LOG_FD = 3, 4
 #: nsjail's own log is kept up to this size.
 MAX_LOG_BYTES = 64 * 1024
+#: A pipe is read this much at a time, at most this many times each time it is readable.
+READ_CHUNK = 64 * 1024
+READS_PER_WAKEUP = 16
 
 
 def locate(configured: Path | None) -> Path:
@@ -87,9 +91,17 @@ def command(
     ]
 
 
-class CappedReader(asyncio.Protocol):
-    """Collects a pipe's bytes up to a cap; past it, keeps the cap and reports overflow.
-    `on_data` sees each chunk kept, as it arrives (a live run's output)."""
+class CappedReader:
+    """Reads a pipe's read end into memory up to a cap; past it, keeps the cap, closes the
+    pipe (the writer then gets EPIPE) and reports overflow. `on_data` sees each chunk kept,
+    as it arrives (a live run's output).
+
+    The reader owns the descriptor from `start` on and closes it exactly once (at EOF, at
+    the cap, or on `close`). Starting is not a coroutine on purpose: an event loop's
+    `connect_read_pipe` can be cancelled at its await, and uvloop then closes the
+    descriptor through libuv while the file object given to it still owns the number and
+    closes it again when collected, by then perhaps another run's descriptor.
+    """
 
     def __init__(
         self,
@@ -103,15 +115,36 @@ class CappedReader(asyncio.Protocol):
         self.chunks: list[bytes] = []
         self.size = 0
         self.overflowed = False
+        #: Done once the pipe is closed (every writer gone, or the cap reached).
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.transport: asyncio.BaseTransport | None = None
+        self._fd: int | None = None
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # uvloop's transports are not asyncio.ReadTransport
+    def start(self, fd: int) -> None:
+        """Read `fd` (taken over, whatever happens) from now on."""
+        self._fd = fd
+        try:
+            os.set_blocking(fd, False)
+            asyncio.get_running_loop().add_reader(fd, self._on_readable)
+        except BaseException:
+            self.close()
+            raise
 
-    def data_received(self, data: bytes) -> None:
-        if self.overflowed:
-            return
+    def _on_readable(self) -> None:
+        for _ in range(READS_PER_WAKEUP):  # bounded: a flood does not starve the loop
+            if self._fd is None:
+                return
+            try:
+                data = os.read(self._fd, READ_CHUNK)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                data = b""
+            if not data:
+                self.close()
+                return
+            self._keep(data)
+
+    def _keep(self, data: bytes) -> None:
         room = self.cap - self.size
         if len(data) > room:
             self.chunks.append(data[:room])
@@ -119,8 +152,7 @@ class CappedReader(asyncio.Protocol):
                 self.on_data(data[:room])
             self.size = self.cap
             self.overflowed = True
-            if self.transport is not None:
-                self.transport.close()  # the writer now gets EPIPE
+            self.close()
             if self.on_overflow is not None:
                 self.on_overflow()
             return
@@ -129,20 +161,15 @@ class CappedReader(asyncio.Protocol):
         if self.on_data is not None:
             self.on_data(data)
 
-    def eof_received(self) -> bool | None:
-        return None
-
-    def connection_lost(self, exc: Exception | None) -> None:
+    def close(self) -> None:
+        """Stop reading and close the pipe (once; later calls do nothing)."""
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            with contextlib.suppress(ValueError, OSError, RuntimeError):
+                asyncio.get_running_loop().remove_reader(fd)
+            os.close(fd)
         if not self.closed.done():
             self.closed.set_result(None)
 
     def data(self) -> bytes:
         return b"".join(self.chunks)
-
-
-async def read_pipe(fd: int, protocol: asyncio.Protocol) -> asyncio.BaseTransport:
-    """Start reading a pipe's read end (the fd is taken over) into a protocol."""
-    loop = asyncio.get_running_loop()
-    pipe = open(fd, "rb", buffering=0, closefd=True)
-    transport, _ = await loop.connect_read_pipe(lambda: protocol, pipe)
-    return transport

@@ -33,7 +33,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, BinaryIO
+from typing import Any
 
 from onpyrunner.errors import SandboxError, SandboxFault
 from onpyrunner.limits import Limits, rlimit_cpu_s
@@ -41,7 +41,7 @@ from onpyrunner.models import Outcome, RunResult, Usage
 from onpyrunner.sandbox import nsjail, protocol
 from onpyrunner.sandbox.cgroup import RunStart, SlotCgroup
 from onpyrunner.sandbox.live import Live
-from onpyrunner.sandbox.nsjail import CappedReader, read_pipe
+from onpyrunner.sandbox.nsjail import CappedReader
 from onpyrunner.sandbox.runtimes import Phase
 from onpyrunner.sandbox.verdict import ExitFacts, KillReason, classify
 from onpyrunner.sandbox.workspace import Workspace, read_back, top_level_files
@@ -131,9 +131,11 @@ class LauncherClient:
                 continue
             op = message["op"]
             if op == "spawned":
-                child.spawned.set_result(int(message["pid"]))
+                if not child.spawned.done():  # else given up (see spawn): being killed
+                    child.spawned.set_result(int(message["pid"]))
             elif op == "error":
-                child.spawned.set_exception(SandboxError(str(message["error"])))
+                if not child.spawned.done():
+                    child.spawned.set_exception(SandboxError(str(message["error"])))
                 self.children.pop(child.ident, None)
             elif op == "exited":
                 child.exited.set_result(int(message["status"]))
@@ -160,8 +162,21 @@ class LauncherClient:
         self.children[child.ident] = child
         message = json.dumps({"op": "spawn", "id": child.ident, "argv": argv}).encode()
         socket.send_fds(self.sock, [message], fds)
-        await child.spawned
+        try:
+            await child.spawned
+        except BaseException:
+            self._give_up(child)
+            raise
         return child
+
+    def _give_up(self, child: Child) -> None:
+        """The caller stopped waiting (cancelled, timed out): whatever was spawned for it is
+        killed by the launcher, never left running beside the slot's next nsjail."""
+        if not child.spawned.done():
+            child.spawned.cancel()
+        if self.sock is not None and child.ident in self.children:
+            with contextlib.suppress(OSError):
+                self.sock.send(json.dumps({"op": "kill", "id": child.ident}).encode())
 
     async def stop(self) -> None:
         """Close the socket (the launcher then kills its children and exits) and reap it."""
@@ -606,7 +621,7 @@ class Slot:
             os.close(log_w)
             os.close(devnull)
         reader = CappedReader(nsjail.MAX_LOG_BYTES)
-        await read_pipe(log_r, reader)
+        reader.start(log_r)
         self.jail = Jail(phase, child, ours, reader, adopt)
         return self.jail
 
@@ -718,16 +733,19 @@ class Slot:
             for fd in (stdin_fd, out_w, err_w):
                 os.close(fd)
             theirs.close()
+        # Read from here on, before anything that can be cancelled: the readers own the
+        # descriptors and close them once.
+        stdout.start(out_r)
+        stderr.start(err_r)
         started = time.monotonic()
-        stdin_pipe = open(stdin_write, "wb", buffering=0) if stdin_write is not None else None
+        # The live side's stdin: the slot owns it until the attach takes it (from the list).
+        stdin_held = [stdin_write] if stdin_write is not None else []
         attaching = (
-            asyncio.ensure_future(self._attach_when_started(live, stdin_pipe, channel, job.stdin))
-            if live is not None and stdin_pipe is not None
+            asyncio.ensure_future(self._attach_when_started(live, stdin_held, channel, job.stdin))
+            if live is not None
             else None
         )
         try:
-            await read_pipe(out_r, stdout)
-            await read_pipe(err_r, stderr)
             status = await self._supervise(channel, limits, start, stop, stop_for)
             if status is None:  # the init never said: judge by what the host knows
                 status = self._without_init(jail, channel, start, started, bool(reasons))
@@ -737,9 +755,13 @@ class Slot:
             artifacts, fetched, refused = self._read_back(channel, job)
             self._relax()  # the run's processes are all gone: the init reaped them
         finally:
-            if attaching is not None and stdin_pipe is not None:
-                await self._settle_attach(attaching, stdin_pipe)
+            if attaching is not None:
+                await self._settle_attach(attaching)
+            for fd in stdin_held:  # never attached
+                os.close(fd)
             channel.close()  # the init exits; nsjail builds the next sandbox
+            stdout.close()  # already closed unless the run was cut short
+            stderr.close()
             jail.run_ended()
         if channel.execfail is not None:
             raise SandboxFault(
@@ -797,23 +819,21 @@ class Slot:
 
     @staticmethod
     async def _attach_when_started(
-        live: Live, stdin: BinaryIO, channel: RunChannel, initial: bytes
+        live: Live, stdin_held: list[int], channel: RunChannel, initial: bytes
     ) -> None:
         """Hand the live side its program once the program runs (never before: a run that
         fails to start is tried again in another sandbox, its input untouched)."""
         await channel.started_event.wait()
-        await live.attach(stdin, channel.signal, initial)
+        if stdin_held:  # nothing can cancel between taking the pipe and handing it over
+            live.attach(stdin_held.pop(), channel.signal, initial)
 
     @staticmethod
-    async def _settle_attach(attaching: asyncio.Future[None], stdin: BinaryIO) -> None:
-        """The run is over: an attach not done by now never will be, and its pipe end is
-        closed (closing it twice, after a transport did, is harmless)."""
+    async def _settle_attach(attaching: asyncio.Future[None]) -> None:
+        """The run is over: an attach not done by now never will be."""
         if not attaching.done():
             attaching.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await attaching
-        if attaching.cancelled() or attaching.exception() is not None:
-            stdin.close()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await attaching
 
     @staticmethod
     def _read_back(

@@ -52,7 +52,7 @@ async def run_program(run: LiveRun, program: Program) -> RunResult:
             lambda: asyncio.StreamReaderProtocol(stdin), open(read_end, "rb", buffering=0)
         )
         signals: list[int] = []
-        await live.attach(open(write_end, "wb", buffering=0), signals.append)
+        live.attach(write_end, signals.append)
         try:
             await program(live, stdin, signals)
         finally:
@@ -144,7 +144,7 @@ async def test_a_signal_sent_before_the_start_is_known_reaches_the_program_at_it
     read_end, write_end = os.pipe2(os.O_CLOEXEC)
     signals: list[int] = []
     try:
-        await live.attach(open(write_end, "wb", buffering=0), signals.append)
+        live.attach(write_end, signals.append)
         assert signals == [signal.SIGTERM, signal.SIGINT]  # each once, in order
         assert live.signal(signal.SIGKILL) and signals[-1] == signal.SIGKILL
         live.detach()
