@@ -1,4 +1,4 @@
-"""Command line: `onpyrunner serve | worker | run | check | mcp`."""
+"""Command line: `onpyrunner serve | worker | run | check | mcp | install-systemd`."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import os
+import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from onpyrunner.deploy import SYSTEMD_DIR, UNITS, install
 from onpyrunner.errors import OnPyRunnerError
 from onpyrunner.limits import LimitProblem, LimitsError
 from onpyrunner.models import RunResult
@@ -193,6 +195,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("check", help="report what this machine supports, run each self-test")
 
+    units = sub.add_parser(
+        "install-systemd",
+        help="install the systemd units (docs/deployment.md) naming this installation",
+    )
+    units.add_argument(
+        "roles",
+        nargs="*",
+        metavar="{api,worker}",
+        help="api: `onpyrunner serve` (the default); worker: `onpyrunner worker` (Redis)",
+    )
+    units.add_argument("--dir", type=Path, default=SYSTEMD_DIR, help="where the unit files go")
+    units.add_argument(
+        "--now", action="store_true", help="then systemctl daemon-reload and enable --now them"
+    )
+
     mcp = sub.add_parser("mcp", help="an MCP server over stdio, for a running service")
     mcp.add_argument("--url", required=True, help="the service, e.g. http://127.0.0.1:8000")
     mcp.add_argument(
@@ -216,6 +233,21 @@ async def _mcp(args: argparse.Namespace) -> int:
     return 0
 
 
+def _install_systemd(args: argparse.Namespace) -> int:
+    roles = sorted(set(args.roles or ["api"]))
+    unknown = [r for r in roles if r not in UNITS]
+    if unknown:
+        raise ValueError(f"install-systemd: unknown role {unknown[0]!r} (api or worker)")
+    for path in install(roles, args.dir, start=args.now):
+        _out(f"wrote {path}")
+    names = " ".join(UNITS[r] for r in roles)
+    if not args.now:
+        _out(f"start with: systemctl daemon-reload && systemctl enable --now {names}")
+    if "worker" in roles:
+        _out("a worker needs ONPYRUNNER_REDIS_URL=redis://... in /etc/default/onpyrunner")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `onpyrunner` command."""
     args = build_parser().parse_args(argv)
@@ -232,7 +264,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_check(settings))
         if args.command == "mcp":
             return asyncio.run(_mcp(args))
-    except (OnPyRunnerError, OSError, ValueError) as e:
+        if args.command == "install-systemd":
+            return _install_systemd(args)
+    except (OnPyRunnerError, OSError, ValueError, subprocess.CalledProcessError) as e:
         _out(f"onpyrunner: error: {e}", err=True)
         return 2
     except KeyboardInterrupt:

@@ -126,3 +126,23 @@ def test_serve_refuses_several_processes_without_redis() -> None:
     proc = onpyrunner("serve", "--processes", "2", "--port", "0")
     assert proc.returncode == 2
     assert "--processes needs Redis" in proc.stderr
+
+
+def test_install_systemd_writes_units_that_name_this_installation(tmp_path: Path) -> None:
+    proc = onpyrunner("install-systemd", "api", "worker", "--dir", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    command = Path(sys.executable).parent / "onpyrunner"
+    for name, argv in (("onpyrunner.service", "serve"), ("onpyrunner-worker.service", "worker")):
+        text = (tmp_path / name).read_text()
+        assert f"\nExecStart={command} {argv}\n" in text
+        assert "\nDelegate=yes\n" in text  # what lets the service arrange its cgroups
+        assert "ExecStart=/opt/onpyrunner" not in text
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o644
+    assert "systemctl daemon-reload && systemctl enable --now" in proc.stdout
+    assert "ONPYRUNNER_REDIS_URL" in proc.stdout  # a worker needs the queue
+
+
+def test_install_systemd_into_a_missing_directory_is_a_clear_error(tmp_path: Path) -> None:
+    proc = onpyrunner("install-systemd", "--dir", str(tmp_path / "none"))
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("onpyrunner: error: ") and "none" in proc.stderr

@@ -490,8 +490,8 @@ def vacate(own: Path, self_pid: int | None = None) -> None:
             f"cgroup v2: this process's cgroup {own} holds other processes too "
             f"({', '.join(map(str, others[:5]))}{', ...' if len(others) > 5 else ''}), and v2 "
             "allows no process beside the sandbox cgroups. Run the service under systemd "
-            "with Delegate=yes (deploy/systemd/, see docs/deployment.md), or in a cgroup of "
-            "its own (`systemd-run --scope -p Delegate=yes onpyrunner ...`), or set "
+            "with Delegate=yes (onpyrunner install-systemd, see docs/deployment.md), or in a "
+            "cgroup of its own (`systemd-run --scope -p Delegate=yes onpyrunner ...`), or set "
             "ONPYRUNNER_CGROUP_PARENT to an empty cgroup with memory, pids and cpu available"
         )
     leaf = own / SERVICE_LEAF
@@ -535,8 +535,8 @@ def prepare_v2_parent(layout: CgroupLayout, cgroup_root: Path = CGROUP_ROOT) -> 
             raise SandboxError(
                 f"cgroup v2: cannot enable {wanted} in {d}: {e.strerror}{busy}. The service "
                 "needs a cgroup delegated to it: run it under systemd with Delegate=yes "
-                "(deploy/systemd/, see docs/deployment.md), or set ONPYRUNNER_CGROUP_PARENT "
-                "to an empty cgroup with memory, pids and cpu available"
+                "(onpyrunner install-systemd, see docs/deployment.md), or set "
+                "ONPYRUNNER_CGROUP_PARENT to an empty cgroup with memory, pids and cpu available"
             ) from e
         if part is not None:
             d = d / part
