@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from _pytest.mark.expression import Expression
@@ -35,7 +34,7 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
     if collection_path.name != "test_fuzz.py" or not config.option.markexpr:
         return None
 
-    def marked(name: str, **_: Any) -> bool:
+    def marked(name: str, /, **_: str | int | bool | None) -> bool:
         return name == "fuzz"
 
     return True if not Expression.compile(config.option.markexpr).evaluate(marked) else None
