@@ -118,6 +118,7 @@ class Case:
     stdin: str = ""
     limits: Mapping[str, int] = field(default_factory=lambda: dict(SMALL))
     test_cases: tuple[Mapping[str, str], ...] = ()
+    stop_on_first_failure: bool = False
 
     def body(self) -> dict[str, Any]:
         """The request body of POST /execute."""
@@ -128,6 +129,8 @@ class Case:
         }
         if self.test_cases:
             body["test_cases"] = [dict(t) for t in self.test_cases]
+            if self.stop_on_first_failure:
+                body["stop_on_first_failure"] = True
         else:
             body["stdin"] = self.stdin
         return body
@@ -143,11 +146,28 @@ def _py(name: str, weight: int, source: str, expect: Expect, **limits: int) -> C
     return Case(name, weight, "python", source, expect, limits={**SMALL, **limits})
 
 
-def _judge(name: str, weight: int, source: str, io: list[tuple[str, str]], expect: Expect) -> Case:
-    """A Python judge job: one test case per (stdin, expected stdout) of io."""
+def _judge(
+    name: str,
+    weight: int,
+    source: str,
+    io: list[tuple[str, str]],
+    expect: Expect,
+    stop: bool = False,
+) -> Case:
+    """A Python judge job: one test case per (stdin, expected stdout) of io; with stop, it
+    stops at its first failing case (the cases still running are cancelled)."""
     tests = tuple({"stdin": i, "expected_stdout": o} for i, o in io)
     limits = {**SMALL, "cpu_time_ms": 500}
-    return Case(name, weight, "python", source, expect, limits=limits, test_cases=tests)
+    return Case(
+        name,
+        weight,
+        "python",
+        source,
+        expect,
+        limits=limits,
+        test_cases=tests,
+        stop_on_first_failure=stop,
+    )
 
 
 def _ok(stdout: str, **facts: object) -> Expect:
@@ -170,6 +190,7 @@ RTE = Outcome.RUNTIME_ERROR
 TLE = Outcome.TIME_LIMIT_EXCEEDED
 OLE = Outcome.OUTPUT_LIMIT_EXCEEDED
 ACC, WA, RE = Verdict.ACCEPTED, Verdict.WRONG_ANSWER, Verdict.RUNTIME_ERROR
+SKIP = Verdict.SKIPPED
 HELLO_WORLD = _ok("hello, world\n", exit_code=0, signal=None)
 COMPILE_ERROR = Expect(Outcome.COMPILE_ERROR, compile_output=True)
 
@@ -225,6 +246,15 @@ if n == 3:
         pass
 print(n * 2 + (n == 4))
 """
+# Wrong at once on its first case, while the later ones are still running (sleeping) in
+# the other slots: the early stop cancels runs in flight.
+JUDGE_EARLY_STOP = """\
+import time
+n = int(input())
+if n > 1:
+    time.sleep(n / 10)
+print(n * 2 if n > 1 else 0)
+"""
 C_HELLO = '#include <stdio.h>\nint main(void) { puts("hello, world"); return 0; }\n'
 C_NULL_WRITE = "int main(void) { volatile int *p = 0; *p = 1; return 0; }\n"
 C_BROKEN = "int main(void) { return undeclared_name; }\n"
@@ -267,6 +297,14 @@ def catalogue() -> tuple[Case, ...]:
                 facts={"passed": 1, "total": 4},
                 tests=(ACC, RE, Verdict.TIME_LIMIT_EXCEEDED, WA),
             ),
+        ),
+        _judge(
+            "judge_early_stop",
+            2,
+            JUDGE_EARLY_STOP,
+            [("1\n", "2\n"), ("3\n", "6\n"), ("5\n", "10\n"), ("8\n", "16\n")],
+            Expect(verdict=WA, facts={"passed": 0, "total": 4}, tests=(WA, SKIP, SKIP, SKIP)),
+            stop=True,
         ),
         # compiled languages: name, weight, language, source, expectation
         Case("c_hello", 3, "c", C_HELLO, HELLO_WORLD),
