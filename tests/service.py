@@ -137,6 +137,10 @@ class Process:
         if self.proc.stdout is not None:
             self.proc.stdout.close()
         shutil.rmtree(self.data_dir, ignore_errors=True)
+        if any("Traceback" in line for line in self.lines):
+            # shown with the report of a failing test (pytest keeps stderr for those)
+            sys.stderr.write(f"log of {self.proc.args!r}, with a traceback:\n")
+            sys.stderr.write("".join(self.lines[-400:]))
         return code
 
     def stop(self) -> int:
