@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 
 CLAIM_BLOCK_S = 1.0
 BACKOFF_MAX_S = 5.0
+#: How many cancellations of jobs not (yet) in flight here a worker remembers.
+EARLY_CANCELS = 4096
 
 
 @dataclass
@@ -68,6 +70,10 @@ class Worker:
         self.metrics = metrics or Metrics()
         self.id = worker_id or new_worker_id()
         self.inflight: dict[str, _InFlight] = {}
+        #: Cancellations heard for jobs not in flight here (the last EARLY_CANCELS, oldest
+        #: first): a job claimed just before its cancel, whose flight was not yet
+        #: registered when the cancel came, is stopped by this record when it starts.
+        self._heard_cancels: dict[str, None] = {}
         self._stopping = asyncio.Event()
         self._closing = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -148,6 +154,10 @@ class Worker:
                     if flight is not None:
                         flight.cancelled_by_user = True
                         flight.task.cancel()
+                    else:
+                        self._heard_cancels[job_id] = None
+                        if len(self._heard_cancels) > EARLY_CANCELS:
+                            del self._heard_cancels[next(iter(self._heard_cancels))]
             except Exception:
                 log.exception("worker %s: cancellation listener failed; restarting", self.id)
                 await asyncio.sleep(1.0)
@@ -174,6 +184,11 @@ class Worker:
     async def _run(self, claim: Claim) -> None:
         started = utcnow()
         try:
+            if self._heard_cancels.pop(claim.job_id, 0) is None:  # cancelled as it was claimed
+                flight = self.inflight.get(claim.job_id)
+                if flight is not None:
+                    flight.cancelled_by_user = True
+                raise asyncio.CancelledError
             with contextlib.suppress(BackendUnavailableError):
                 await self.store.started(claim, started)
             request = await self._with_test_set(claim.request)

@@ -334,3 +334,44 @@ async def test_a_job_whose_test_set_expired_fails_with_the_reason(store: MemoryS
     job = await store.get(job_id)
     assert job is not None and job.status is JobStatus.FAILED
     assert job.error == f"the test set {set_id} expired before the job ran"
+
+
+async def test_a_job_cancelled_as_it_is_claimed_is_stopped_before_it_runs(
+    store: MemoryStore,
+) -> None:
+    # The cancel reaches the worker's listener after the store gave the job to the worker
+    # and before the worker counted it in flight: once, such a job ran all of its 1,000
+    # cases, and the jobs behind it waited for them.
+    runner = FakeRunner()
+    job_id = await submit(store, "block")
+    worker = make_worker(store, runner)
+    claim = store.claim
+
+    async def claim_then_cancel(*args: object, **kwargs: object) -> Claim | None:
+        got = await claim(*args, **kwargs)  # type: ignore[arg-type]
+        if got is not None:
+            await store.cancel(got.job_id)
+            # The memory store handed the cancel to the listener's queue at once; the
+            # listener task, ready since, takes it within these turns of the loop.
+            for _ in range(10):
+                await asyncio.sleep(0)
+        return got
+
+    store.claim = claim_then_cancel  # type: ignore[method-assign]
+    worker.start()
+    try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + PATIENCE_S
+        while (job := await store.get(job_id)) is None or job.status is JobStatus.PENDING:
+            assert loop.time() < deadline
+            await asyncio.sleep(0.01)
+        while job_id in worker.inflight or runner.runs:
+            assert loop.time() < deadline, "the claimed job was not stopped"
+            assert runner.runs == 0, "the cancelled job ran"
+            await asyncio.sleep(0.01)
+    finally:
+        runner.release.set()
+        await worker.drain(grace_s=1.0)
+    assert runner.runs == 0  # stopped before it ran
+    job = await store.get(job_id)
+    assert job is not None and job.status is JobStatus.CANCELLED
