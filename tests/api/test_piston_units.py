@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from fastapi.exceptions import RequestValidationError
 
-from onpyrunner.api.compat.piston.languages import BY_NAME, satisfies, semver
+from onpyrunner.api.compat.piston.languages import BY_NAME, LANGUAGES, offered, satisfies, semver
 from onpyrunner.api.compat.piston.routes import native_problem
 from onpyrunner.api.compat.piston.translate import (
     COMPILE_TIME_STOPPED,
@@ -21,6 +21,7 @@ from onpyrunner.api.compat.piston.translate import (
 )
 from onpyrunner.limits import Limits, LimitTable
 from onpyrunner.models import Job, JobStatus, Outcome, RunResult, Timestamps, Usage
+from onpyrunner.queue.store import LanguageInfo
 from onpyrunner.sandbox.pool import _COMPILE_STOPPED
 
 OFFERED = {"python": "3.11.2", "cpp": "12.2.0", "bash": "5.2.15"}
@@ -97,6 +98,22 @@ def test_a_version_not_installed_is_served_by_the_installed_one_unless_strict() 
     assert parsed(version="3.10.0").version == "3.11.2"
     assert refusal(strict=True, version="3.10.0") == "python-3.10.0 runtime is unknown"
     assert parsed(strict=True, version="3.x").version == "3.11.2"
+
+
+def test_python_sci_is_offered_under_a_name_of_its_own_when_a_worker_has_it() -> None:
+    sci = BY_NAME["python-sci"]
+    assert sci.runtime == "python-sci" and BY_NAME["py-sci"] is sci and not sci.compiled
+    names = [
+        name for lang in LANGUAGES if lang is not sci for name in (lang.language, *lang.aliases)
+    ]
+    assert not {sci.language, *sci.aliases} & set(names)
+    python = LanguageInfo("python", "Python 3", "CPython 3.11.2")
+    with_sci = LanguageInfo("python-sci", "Python 3 with scientific packages", "CPython 3.11.2")
+    assert sci not in [lang for lang, _ in offered([python])]
+    assert (sci, "3.11.2") in offered([python, with_sci])
+    got = parse(request(language="py-sci"), {**OFFERED, "python-sci": "3.11.2"}, False)
+    assert got.language is sci and got.job_body()["language"] == "python-sci"
+    assert refusal(language="python-sci") == "python-sci-* runtime is unknown"
 
 
 def test_refusals_are_in_piston_order_and_words() -> None:
