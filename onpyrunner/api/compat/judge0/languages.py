@@ -9,8 +9,8 @@ newest and carry the same name. The official SDK resolves `judge0.CPP` to 52, wh
 the aliases are listed at all. PyPy has no id in Judge0 CE 1.13.1 and is not offered here.
 
 The scientific Python profile (`python-sci`) has no Judge0 CE id either; it is OnPyRunner's
-own id PYTHON_SCI_ID, far above every id of every Judge0 flavour (CE's end near 110,
-Extra CE's near 35), named as Judge0 Extra names its counterpart ("Python for ML").
+own id PYTHON_SCI_ID, far above every id of every Judge0 flavour (the official SDK knows ids
+up to 113, Judge0 CE 1.14.0's), named as Judge0 Extra names its counterpart ("Python for ML").
 """
 
 from __future__ import annotations
