@@ -18,6 +18,7 @@ from pyston.exceptions import ExecutionError
 from websockets.sync.client import ClientConnection, connect
 
 from tests.service import ROOT, Server
+from tests.toolchains import need_offered
 
 pytestmark = [
     pytest.mark.sandbox,
@@ -99,6 +100,19 @@ async def test_aiopyston_compile_timeout_stops_the_compile_and_a_compile_has_its
 
         with pytest.raises(ExecutionError, match="compile_timeout cannot exceed the configured"):
             await client.execute("c++", [File(slow, "main.cpp")], compile_timeout=10**9)
+    finally:
+        await client.close_session()
+
+
+async def test_aiopyston_runs_the_scientific_profile_under_its_own_name(api: Server) -> None:
+    client = PystonClient(base_url=f"{api.url}/api/v2/piston/")
+    try:
+        runtimes = {r.language: r for r in await client.runtimes()}
+        need_offered("python-sci" in runtimes, "python-sci")
+        assert runtimes["python-sci"].aliases == ["py-sci"]
+        code = "import numpy as np\nprint(int(np.arange(5).sum()))"
+        out = await client.execute("py-sci", [File(code)])
+        assert out.raw_json["language"] == "python-sci" and out.run_stage.stdout == "10\n"
     finally:
         await client.close_session()
 
