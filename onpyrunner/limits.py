@@ -181,10 +181,12 @@ class LimitProblem:
 
 
 class LimitsError(ValueError):
-    """Requested limits outside the server's bounds; one problem per limit."""
+    """Requested limits outside the server's bounds; one problem per limit. for_compile:
+    the limits of a compile (a request's compile_limits)."""
 
-    def __init__(self, problems: list[LimitProblem]) -> None:
+    def __init__(self, problems: list[LimitProblem], for_compile: bool = False) -> None:
         self.problems = problems
+        self.for_compile = for_compile
         super().__init__("; ".join(f"{p.name}: {p.message}" for p in problems))
 
 
@@ -312,7 +314,7 @@ class LimitTable:
                 )
             chosen[name] = value
         if problems:
-            raise LimitsError(problems)
+            raise LimitsError(problems, for_compile)
         return Limits(**chosen)
 
     def checked_against(self, policy_values: Mapping[str, int], policy_name: str) -> LimitTable:
