@@ -1,9 +1,11 @@
 """A request's compile limits on the native path: resolved by the one resolution (at most the
-server's compile values), a bad one a 422 naming `compile_limits.<name>`. In-process, no
-worker: nothing runs."""
+server's compile values), a bad one a 422 naming `compile_limits.<name>` (in-process, no
+worker: nothing runs); and, through a real server, a compile they stop, and the result's
+compile_time_ms."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -17,6 +19,7 @@ from onpyrunner.api.submit import job_request
 from onpyrunner.limits import LimitTable
 from onpyrunner.service import create_app
 from onpyrunner.settings import Settings
+from tests.service import Server
 
 SETTINGS = {"workers": 0, "redis_url": None, "max_wait_s": 0.01, "compile_wall_time_ms": 9000}
 CPP = "int main() { return 0; }\n"
@@ -107,3 +110,28 @@ async def test_a_run_limit_and_a_compile_limit_refused_together_are_both_named(
     assert response.status_code == 422, response.text
     locs = [problem["loc"] for problem in response.json()["detail"]]
     assert locs == [["body", "limits", "wall_time_ms"], ["body", "compile_limits", "wall_time_ms"]]
+
+
+# --- through a real server and the real sandbox ------------------------------------------
+
+
+@pytest.mark.sandbox
+def test_a_compile_stopped_by_a_jobs_compile_limits_is_that_jobs_alone(api: Server) -> None:
+    # every standard header: far longer than 50 ms to compile anywhere; new each time
+    token = uuid.uuid4().hex
+    source = f'#include <bits/stdc++.h>\nint main() {{ std::cout << "{token}"; }}\n'
+    short = {"wall_time_ms": 50, "cpu_time_ms": 50}
+    stopped = api.run({"language": "cpp", "source_code": source, "compile_limits": short})
+    result = stopped["result"]
+    assert result["outcome"] == "COMPILE_ERROR", result
+    assert result["compile_output"].startswith(
+        "compilation stopped: over its time limit (50 ms CPU, 50 ms wall)"
+    )
+    assert result["compile_time_ms"] > 0
+    done = api.run({"language": "cpp", "source_code": source})["result"]
+    assert done["outcome"] == "SUCCESS" and done["stdout"] == token, done
+    assert done["compile_time_ms"] > 50
+    cached = api.run({"language": "cpp", "source_code": source, "compile_limits": short})
+    assert cached["result"]["outcome"] == "SUCCESS" and cached["result"]["compile_time_ms"] == 0
+    python = api.run({"source_code": "print(1)", "compile_limits": short})["result"]
+    assert python["outcome"] == "SUCCESS" and python["compile_time_ms"] is None
