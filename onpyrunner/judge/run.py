@@ -191,7 +191,7 @@ async def prepare_program(sandbox: Sandbox, request: JobRequest) -> Prepared:
         request.source_code.encode(),
         tuple(request.compiler_options),
         files,
-        request.compile_limits,
+        compile_limits=request.compile_limits,
     )
     return dataclasses.replace(prepared, args=tuple(request.args)) if request.args else prepared
 
