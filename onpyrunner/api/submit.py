@@ -467,15 +467,14 @@ async def _with_test_set(
 
 
 def _resolved(
-    svc: Services, requested: LimitsIn | None, field: str, interactive: bool = False
+    svc: Services, requested: LimitsIn | None, interactive: bool = False, for_compile: bool = False
 ) -> tuple[Limits | None, list[dict[str, Any]]]:
-    """A request's limits (field "limits") or its compile's ("compile_limits"), resolved by
-    the one resolution (LimitTable.resolve); or the problems, each naming its limit."""
+    """A request's limits, or its compile's (`compile_limits`), resolved by the one
+    resolution (LimitTable.resolve); or the problems, each naming its field and limit."""
+    field = "compile_limits" if for_compile else "limits"
     asked = requested.model_dump() if requested is not None else {}
     try:
-        resolved = svc.limits.resolve(
-            asked, interactive=interactive, for_compile=field == "compile_limits"
-        )
+        resolved = svc.limits.resolve(asked, interactive=interactive, for_compile=for_compile)
     except LimitsError as e:
         errors = []
         for p in e.problems:
@@ -512,8 +511,8 @@ async def job_request(
     errors += _subtask_errors(body, svc)
     errors += _kind_errors(body)
     errors += _compiler_option_errors(body)
-    limits, limit_errors = _resolved(svc, body.limits, "limits", interactive=body.interactive)
-    compile_limits, compile_errors = _resolved(svc, body.compile_limits, "compile_limits")
+    limits, limit_errors = _resolved(svc, body.limits, interactive=body.interactive)
+    compile_limits, compile_errors = _resolved(svc, body.compile_limits, for_compile=True)
     errors += limit_errors + compile_errors
     if errors:
         raise RequestValidationError(errors)

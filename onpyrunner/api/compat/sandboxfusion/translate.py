@@ -14,10 +14,9 @@ SandboxFusion does.
 Out: `{status, message, compile_result, run_result, executor_pod_name, files}`, each result
 `{status, execution_time, return_code, stdout, stderr}`; a compile's execution_time is the
 native `compile_time_ms` in seconds (0 for a program from the compile cache). A limit the
-program hit is the
-program's failure, never the sandbox's: memory is `Finished` with return code 137 (a
-SIGKILL as shells report it), the output limit `Finished` with the code it died with; both
-say in stderr which limit. `SandboxError` is only for a job the service failed.
+program hit is the program's failure, never the sandbox's: memory is `Finished` with return
+code 137 (a SIGKILL as shells report it), the output limit `Finished` with the code it died
+with; both say in stderr which limit. `SandboxError` is only for a job the service failed.
 """
 
 from __future__ import annotations
