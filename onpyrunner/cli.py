@@ -22,6 +22,8 @@ from onpyrunner.settings import Settings
 
 #: The limits `run` takes as flags.
 RUN_LIMITS = ("cpu_time_ms", "wall_time_ms", "memory_mb", "output_kb")
+#: The compile limits `run` takes as flags (`--compile-<name>`: at most the compile values).
+COMPILE_LIMITS = ("cpu_time_ms", "wall_time_ms", "memory_mb")
 
 
 def _out(text: str = "", *, err: bool = False) -> None:
@@ -39,10 +41,11 @@ def _summary(result: RunResult) -> str:
     )
 
 
-def _flag_problem(problem: LimitProblem) -> str:
-    flag = f"--{problem.name.replace('_', '-')} {problem.value}"
+def _flag_problem(problem: LimitProblem, prefix: str = "") -> str:
+    flag = f"--{prefix}{problem.name.replace('_', '-')} {problem.value}"
     if problem.kind == "less_than_equal":
-        return f"{flag} is above the server maximum {problem.bound}"
+        ceiling = "compile limit" if prefix else "maximum"
+        return f"{flag} is above the server {ceiling} {problem.bound}"
     return f"{flag} is below the minimum {problem.bound}"
 
 
@@ -52,10 +55,12 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
     source = Path(args.file).read_bytes()
     stdin = Path(args.stdin).read_bytes() if args.stdin else b""
     requested = {name: getattr(args, name) for name in RUN_LIMITS}
+    compiling = {name: getattr(args, f"compile_{name}") for name in COMPILE_LIMITS}
     try:
-        result = await run_program(settings, args.language, source, stdin, requested)
+        result = await run_program(settings, args.language, source, stdin, requested, compiling)
     except LimitsError as e:
-        raise OnPyRunnerError("; ".join(_flag_problem(p) for p in e.problems)) from e
+        prefix = "compile-" if e.for_compile else ""
+        raise OnPyRunnerError("; ".join(_flag_problem(p, prefix) for p in e.problems)) from e
     if args.json:
         _out(result.model_dump_json())
     else:
@@ -191,6 +196,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--wall-time-ms", dest="wall_time_ms", type=int)
     run.add_argument("--memory-mb", dest="memory_mb", type=int)
     run.add_argument("--output-kb", dest="output_kb", type=int)
+    for name in COMPILE_LIMITS:
+        flag = "--compile-" + name.replace("_", "-")
+        run.add_argument(flag, dest=f"compile_{name}", type=int, help="at most the server's")
     run.add_argument("--json", action="store_true", help="print the result object as JSON")
 
     sub.add_parser("check", help="report what this machine supports, run each self-test")

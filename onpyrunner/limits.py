@@ -4,8 +4,9 @@ This module is the one source of every fact about a run's limits. The shipped de
 server maximum, compile-phase value and checker value (custom checkers and interactors) of
 each limit are here; settings may change them (`ONPYRUNNER_DEFAULT_<NAME>`,
 `ONPYRUNNER_MAX_<NAME>`, `ONPYRUNNER_COMPILE_<NAME>`, `ONPYRUNNER_CHECKER_<NAME>`, checked
-against the lower bound here). A request's limits are resolved once, by `LimitTable.resolve`,
-whatever API it came through (adapters convert their units at their edge only). At start-up
+against the lower bound here). A request's limits, and its compile's (`compile_limits`: at
+most the compile values), are resolved once, by `LimitTable.resolve`, whatever API it came
+through (adapters convert their units at their edge only). At start-up
 `LimitTable.check_backstops` proves that the sandbox policy's fixed backstops (base.cfg's
 rlimits) sit above the largest value a run can get.
 
@@ -59,7 +60,8 @@ class LimitSpec:
     maximum: int
     #: The smallest value a request or a setting may give.
     minimum: int
-    #: What a compile gets (compiles are the service's own runs, not the user's).
+    #: What a compile gets (compiles are the service's own runs, not the user's), and the
+    #: most a request's compile_limits may ask for.
     compile: int
     #: What a checker or an interactor gets (the problem's own programs, not the user's).
     checker: int
@@ -179,10 +181,12 @@ class LimitProblem:
 
 
 class LimitsError(ValueError):
-    """Requested limits outside the server's bounds; one problem per limit."""
+    """Requested limits outside the server's bounds; one problem per limit. for_compile:
+    the limits of a compile (a request's compile_limits)."""
 
-    def __init__(self, problems: list[LimitProblem]) -> None:
+    def __init__(self, problems: list[LimitProblem], for_compile: bool = False) -> None:
         self.problems = problems
+        self.for_compile = for_compile
         super().__init__("; ".join(f"{p.name}: {p.message}" for p in problems))
 
 
@@ -262,7 +266,12 @@ class LimitTable:
 
         return cls.of(value)
 
-    def resolve(self, requested: Mapping[str, int | None], interactive: bool = False) -> Limits:
+    def resolve(
+        self,
+        requested: Mapping[str, int | None],
+        interactive: bool = False,
+        for_compile: bool = False,
+    ) -> Limits:
         """A request's limits: what it asks for, the defaults for the rest.
 
         Args:
@@ -270,13 +279,23 @@ class LimitTable:
                 means the default.
             interactive: an interactive job's: its wall time has its own default and
                 maximum (INTERACTIVE_WALL_TIME_MS).
+            for_compile: the limits of the request's compile (its `compile_limits`): the
+                server's compile values are both the default and the maximum, so a request
+                may only shorten them. `interactive` does not apply to a compile.
 
         Raises:
-            LimitsError: a value over the server's maximum or under the lower bound.
+            LimitsError: a value over the server's maximum (its compile value, for a
+                compile) or under the lower bound.
         """
-        chosen = self.defaults.model_dump()
-        maximums = self.maximums.model_dump()
-        if interactive:
+        if for_compile:
+            chosen = self.compile.model_dump()
+            maximums = self.compile.model_dump()
+            ceiling = "the server's compile limit"
+        else:
+            chosen = self.defaults.model_dump()
+            maximums = self.maximums.model_dump()
+            ceiling = "the server maximum"
+        if interactive and not for_compile:
             chosen["wall_time_ms"] = self.interactive_wall_time_ms
             maximums["wall_time_ms"] = self.max_interactive_wall_time_ms
         problems = []
@@ -286,7 +305,7 @@ class LimitTable:
             spec = BY_NAME[name]
             maximum = maximums[name]
             if value > maximum:
-                message = f"must be at most {maximum} (the server maximum)"
+                message = f"must be at most {maximum} ({ceiling})"
                 problems.append(LimitProblem(name, message, "less_than_equal", maximum, value))
             elif value < spec.minimum:
                 message = f"must be at least {spec.minimum}"
@@ -295,7 +314,7 @@ class LimitTable:
                 )
             chosen[name] = value
         if problems:
-            raise LimitsError(problems)
+            raise LimitsError(problems, for_compile)
         return Limits(**chosen)
 
     def checked_against(self, policy_values: Mapping[str, int], policy_name: str) -> LimitTable:

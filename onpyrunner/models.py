@@ -134,6 +134,9 @@ class RunResult(BaseModel):
     signal: int | None
     usage: Usage
     compile_output: str | None = None
+    #: Wall time (ms, as the sandbox measured it) of the compile this job ran: 0 when its
+    #: program came from the compile cache; None for a language that does not compile.
+    compile_time_ms: int | None = None
     #: Files the run was asked to give back: path -> content, base64. A path that was
     #: missing, not a regular file, or over the size cap is absent. Left out of the result
     #: when none was asked for.
@@ -372,6 +375,9 @@ class JobRequest(BaseModel):
     source_code: str
     stdin: str = ""
     limits: Limits
+    #: The limits of the program's compile (a compiled language), resolved; None: the
+    #: worker's compile limits (a request queued before requests had them).
+    compile_limits: Limits | None = None
     test_cases: list[TestCase] | None = None
     #: A stored test set's id, in place of test_cases: the worker reads its cases from
     #: the job store (judge/testsets.py) and runs the job with them.
@@ -540,6 +546,8 @@ class JudgeResult(BaseModel):
     usage: Usage
     tests: list[TestResult]
     compile_output: str | None = None
+    #: The program's compile, as RunResult.compile_time_ms.
+    compile_time_ms: int | None = None
     #: 0-100 when the job asked for performance and got a score (docs/performance.md).
     performance_score: float | None = None
     performance: Performance | None = None

@@ -204,16 +204,24 @@ async def run_program(
     source: bytes,
     stdin: bytes,
     requested: dict[str, int | None],
+    compiling: dict[str, int | None] | None = None,
 ) -> RunResult:
     """`onpyrunner run`: one program in a one-slot sandbox, with the server's limits.
+
+    Args:
+        requested: the run's limits asked for; compiling: its compile's (at most the
+            server's compile values).
 
     Raises:
         LimitsError: a requested limit outside the server's bounds.
         UnknownLanguageError, SandboxError: as Sandbox.run.
     """
-    limits = limit_table(settings).resolve(requested)
+    table = limit_table(settings)
+    limits = table.resolve(requested)
+    compile_limits = table.resolve(compiling or {}, for_compile=True)
     sandbox = await Sandbox.start(settings, slots=1)
     try:
-        return await sandbox.run(language, source, stdin, limits)
+        prepared = await sandbox.prepare(language, source, compile_limits=compile_limits)
+        return await sandbox.run_prepared(prepared, stdin, limits)
     finally:
         await sandbox.close()

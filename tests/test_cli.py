@@ -48,8 +48,10 @@ def test_run_json_is_exactly_the_result_object(tmp_path: Path) -> None:
         "signal",
         "usage",
         "compile_output",
+        "compile_time_ms",
     }
     assert result["compile_output"] is None  # set only when a compile failed
+    assert result["compile_time_ms"] is None  # Python does not compile
     assert set(result["usage"]) == {"cpu_time_ms", "wall_time_ms", "memory_kb"}
     assert (result["outcome"], result["stdout"], result["exit_code"]) == (
         "RUNTIME_ERROR",
@@ -72,6 +74,26 @@ def test_run_refuses_limits_above_the_server_maximum(tmp_path: Path) -> None:
     proc = onpyrunner("run", str(program), "--memory-mb", "999999")
     assert proc.returncode == 2
     assert "--memory-mb 999999 is above the server maximum 1024" in proc.stderr
+
+
+def test_run_refuses_compile_limits_above_the_servers_compile_limits(tmp_path: Path) -> None:
+    program = tmp_path / "p.c"
+    program.write_text("int main(void) { return 0; }\n")
+    proc = onpyrunner("run", str(program), "--language", "c", "--compile-wall-time-ms", "20001")
+    assert proc.returncode == 2
+    assert "--compile-wall-time-ms 20001 is above the server compile limit 20000" in proc.stderr
+
+
+def test_run_stops_a_compile_at_its_compile_limit(tmp_path: Path) -> None:
+    program = tmp_path / "p.cpp"
+    program.write_text("#include <bits/stdc++.h>\n// " + tmp_path.name + "\nint main() {}\n")
+    args = ["run", str(program), "--language", "cpp", "--json"]
+    proc = onpyrunner(*args, "--compile-wall-time-ms", "50", "--compile-cpu-time-ms", "50")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["outcome"] == "COMPILE_ERROR"
+    assert result["compile_output"].startswith("compilation stopped: over its time limit")
+    assert result["compile_time_ms"] > 0
 
 
 def test_run_says_what_to_fix_when_the_sandbox_cannot_start(tmp_path: Path) -> None:

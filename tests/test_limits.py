@@ -63,6 +63,37 @@ def test_resolve_refuses_values_outside_the_bounds_naming_each() -> None:
     ]
 
 
+def test_a_compile_gets_the_compile_values_unless_it_asks_for_less() -> None:
+    table = LimitTable.shipped()
+    assert table.resolve({}, for_compile=True) == table.compile
+    shorter = table.resolve({"wall_time_ms": 50, "cpu_time_ms": None}, for_compile=True)
+    assert shorter == table.compile.model_copy(update={"wall_time_ms": 50})
+    # an interactive job's compile is a compile like any other
+    assert table.resolve({}, interactive=True, for_compile=True) == table.compile
+
+
+def test_a_compile_may_not_ask_for_more_than_the_compile_values_or_less_than_the_bound() -> None:
+    table = LimitTable.shipped()
+    most = table.compile.wall_time_ms
+    assert table.resolve({"wall_time_ms": most}, for_compile=True).wall_time_ms == most
+    with pytest.raises(LimitsError) as caught:
+        table.resolve({"wall_time_ms": most + 1, "memory_mb": 0}, for_compile=True)
+    assert caught.value.problems == [
+        LimitProblem(
+            "wall_time_ms",
+            f"must be at most {most} (the server's compile limit)",
+            "less_than_equal",
+            most,
+            most + 1,
+        ),
+        LimitProblem("memory_mb", "must be at least 1", "greater_than_equal", 1, 0),
+    ]
+    # the compile values are their own: above a run's maximum where they are (max_file_kb)
+    big = table.compile.max_file_kb
+    assert big > table.maximums.max_file_kb
+    assert table.resolve({"max_file_kb": big}, for_compile=True).max_file_kb == big
+
+
 def test_an_interactive_job_has_a_wall_time_of_its_own_default_and_maximum() -> None:
     table = LimitTable.shipped()
     assert table.interactive_wall_time_ms > table.defaults.wall_time_ms

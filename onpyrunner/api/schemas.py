@@ -116,6 +116,11 @@ class JobCreate(BaseModel):
     source_code: Text
     stdin: Text = ""
     limits: LimitsIn | None = None
+    compile_limits: LimitsIn | None = Field(
+        None,
+        description="limits of the program's compile (compiled languages; ignored for the "
+        "others): each at most the server's compile value, which a field left out takes",
+    )
     test_cases: list[TestCase] | None = None
     test_set: str | None = Field(
         None,

@@ -22,12 +22,12 @@ from starlette.requests import HTTPConnection
 from onpyrunner.api import waiting
 from onpyrunner.api.auth import request_token_id
 from onpyrunner.api.errors import field_error
-from onpyrunner.api.schemas import JobCreate
+from onpyrunner.api.schemas import JobCreate, LimitsIn
 from onpyrunner.api.services import Services
 from onpyrunner.errors import JobNotFoundError
 from onpyrunner.judge import testsets
 from onpyrunner.languages.catalogue import shipped_specs, spec_of
-from onpyrunner.limits import LimitsError
+from onpyrunner.limits import Limits, LimitsError
 from onpyrunner.models import (
     NATIVE,
     Job,
@@ -466,6 +466,24 @@ async def _with_test_set(
     return body.model_copy(update={"test_cases": cases}), []
 
 
+def _resolved(
+    svc: Services, requested: LimitsIn | None, interactive: bool = False, for_compile: bool = False
+) -> tuple[Limits | None, list[dict[str, Any]]]:
+    """A request's limits, or its compile's (`compile_limits`), resolved by the one
+    resolution (LimitTable.resolve); or the problems, each naming its field and limit."""
+    field = "compile_limits" if for_compile else "limits"
+    asked = requested.model_dump() if requested is not None else {}
+    try:
+        resolved = svc.limits.resolve(asked, interactive=interactive, for_compile=for_compile)
+    except LimitsError as e:
+        errors = []
+        for p in e.problems:
+            bound = {"le" if p.kind == "less_than_equal" else "ge": p.bound}
+            errors.append(field_error(("body", field, p.name), p.message, p.kind, bound))
+        return None, errors
+    return resolved, []
+
+
 async def job_request(
     body: JobCreate, svc: Services, test_sets: dict[str, list[TestCase]] | None = None
 ) -> JobRequest:
@@ -493,21 +511,18 @@ async def job_request(
     errors += _subtask_errors(body, svc)
     errors += _kind_errors(body)
     errors += _compiler_option_errors(body)
-    requested = body.limits.model_dump() if body.limits is not None else {}
-    try:
-        limits = svc.limits.resolve(requested, interactive=body.interactive)
-    except LimitsError as e:
-        for p in e.problems:
-            bound = {"le" if p.kind == "less_than_equal" else "ge": p.bound}
-            errors.append(field_error(("body", "limits", p.name), p.message, p.kind, bound))
-        raise RequestValidationError(errors) from e
+    limits, limit_errors = _resolved(svc, body.limits, interactive=body.interactive)
+    compile_limits, compile_errors = _resolved(svc, body.compile_limits, for_compile=True)
+    errors += limit_errors + compile_errors
     if errors:
         raise RequestValidationError(errors)
+    assert limits is not None and compile_limits is not None
     return JobRequest(
         language=body.language,
         source_code=body.source_code,
         stdin=body.stdin,
         limits=limits,
+        compile_limits=compile_limits,
         # a stored test set stays in the store: the workers read it by its id
         test_cases=body.test_cases if body.test_set is None else None,
         test_set=body.test_set,

@@ -177,9 +177,9 @@ def _weighted_score(cases: list[TestCase], results: list[TestResult], passed: in
 
 
 async def prepare_program(sandbox: Sandbox, request: JobRequest) -> Prepared:
-    """The job's program, prepared with what the request adds: its compiler options, its
-    files (beside the source when it compiles, and beside the program when it runs) and its
-    arguments (after the run command of every run).
+    """The job's program, prepared with what the request adds: its compiler options and
+    compile limits, its files (beside the source when it compiles, and beside the program
+    when it runs) and its arguments (after the run command of every run).
 
     Raises:
         UnknownLanguageError: this worker does not have the request's runtime.
@@ -187,7 +187,11 @@ async def prepare_program(sandbox: Sandbox, request: JobRequest) -> Prepared:
     """
     files = {path: base64.b64decode(content) for path, content in request.files.items()}
     prepared = await sandbox.prepare(
-        request.language, request.source_code.encode(), tuple(request.compiler_options), files
+        request.language,
+        request.source_code.encode(),
+        tuple(request.compiler_options),
+        files,
+        compile_limits=request.compile_limits,
     )
     return dataclasses.replace(prepared, args=tuple(request.args)) if request.args else prepared
 
@@ -275,6 +279,7 @@ async def judge(
         )
     else:
         result, cut_short = await _judge_cases(request, sandbox, prepared, helper, progress)
+    result = result.model_copy(update={"compile_time_ms": prepared.compile_ms})
     if performance is None:
         return result
     failing = first_failure(performance, cases, result.tests)

@@ -20,7 +20,6 @@ import logging
 import os
 import secrets
 import shutil
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,6 +88,8 @@ class Prepared:
     links: dict[str, Path] = field(default_factory=dict)  # a compiled program, cached
     compile_error: RunResult | None = None
     cached: bool = False
+    #: Wall time of its compile as the sandbox measured it (ms): 0 when it came from the
+    #: compile cache, None for a language that does not compile.
     compile_ms: int | None = None
     #: Arguments of every run, after the run command (before a run's own options.args).
     args: tuple[str, ...] = ()
@@ -118,6 +119,7 @@ def compile_error(result: RunResult, limits: Limits, produced: bool) -> RunResul
         signal=result.signal,
         usage=result.usage,
         compile_output=output,
+        compile_time_ms=result.usage.wall_time_ms,
     )
 
 
@@ -270,6 +272,7 @@ class Sandbox:
         source: bytes,
         compile_options: tuple[str, ...] = (),
         files: Mapping[str, bytes] | None = None,
+        compile_limits: Limits | None = None,
     ) -> Prepared:
         """The files each run of this program needs: the source, or the compiled program
         (compiled once in the sandbox, or taken from the compile cache).
@@ -280,6 +283,10 @@ class Sandbox:
             files: more files beside the source (relative paths): compiled with it (a
                 header; part of the compile cache's key), and put beside the program in
                 each run (data it reads). The source wins over a namesake.
+            compile_limits: the compile's limits (a request's, resolved: at most the
+                server's compile limits); None: the server's compile limits. Only a
+                compile that succeeded is cached, so a compile stopped by a request's
+                shorter limits is that request's alone.
 
         Raises:
             UnknownLanguageError: the language is not available here.
@@ -300,10 +307,18 @@ class Sandbox:
                 cached = self.cache.get(key)
                 if cached is not None:
                     self.compile_stats["hit"] += 1
-                    return Prepared(runtime, extra, source_file, main, links=cached, cached=True)
+                    return Prepared(
+                        runtime, extra, source_file, main, links=cached, cached=True, compile_ms=0
+                    )
                 self.compile_stats["miss"] += 1
                 compiled = await self._compile(
-                    runtime, key, source_file, main, {**extra, source_file: source}, compile_options
+                    runtime,
+                    key,
+                    source_file,
+                    main,
+                    {**extra, source_file: source},
+                    compile_options,
+                    compile_limits or self.limits.compile,
                 )
                 return dataclasses.replace(compiled, files=extra)
         finally:
@@ -318,10 +333,9 @@ class Sandbox:
         main: str,
         files: dict[str, bytes],
         options: tuple[str, ...],
+        limits: Limits,
     ) -> Prepared:
         assert runtime.compile is not None
-        limits = self.limits.compile
-        started = time.monotonic()
         finished = await self._in_slot(
             RunSpec(
                 phase=runtime.compile,
@@ -333,9 +347,10 @@ class Sandbox:
                 collect=True,
             )
         )
-        compile_ms = int((time.monotonic() - started) * 1000)
         result = finished.result
+        compile_ms = result.usage.wall_time_ms
         if result.outcome is not Outcome.SUCCESS or not finished.artifacts:
+            # never cached: a failure may be this request's own (its shorter limits)
             failed = compile_error(result, limits, bool(finished.artifacts))
             return Prepared(
                 runtime, {}, source_file, main, compile_error=failed, compile_ms=compile_ms
@@ -361,7 +376,10 @@ class Sandbox:
             return prepared.compile_error
         options = options or RunOptions()
         finished = await self._in_slot(self._run_spec(prepared, stdin, limits, options))
-        return self._with_fetched(finished, options)
+        result = self._with_fetched(finished, options)
+        if prepared.compile_ms is None:
+            return result
+        return result.model_copy(update={"compile_time_ms": prepared.compile_ms})
 
     def _run_spec(
         self, prepared: Prepared, stdin: bytes, limits: Limits | None, options: RunOptions

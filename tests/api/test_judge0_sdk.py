@@ -17,6 +17,7 @@ import pytest
 
 from tests.api.conftest import custom_server
 from tests.service import Server
+from tests.toolchains import need_offered
 
 pytestmark = pytest.mark.sandbox
 
@@ -59,6 +60,17 @@ def test_sdk_language_alias_resolves_through_about(api: Server) -> None:
     result = judge0.run(client=client, source_code="print('alias')", language=judge0.PYTHON)
     assert isinstance(result, judge0.Submission)
     assert result.stdout == "alias\n"
+
+
+def test_sdk_runs_the_scientific_profile_under_its_own_id(api: Server) -> None:
+    offered = {lang["id"] for lang in api.http.get("/languages").json()}
+    need_offered("python-sci" in offered, "python-sci")
+    client = sdk_client(api)
+    assert client.get_language(1001).name.startswith("Python for ML (3.")
+    code = "import numpy as np\nprint(int(np.arange(5).sum()))"
+    result = judge0.run(client=client, source_code=code, language=1001)
+    assert isinstance(result, judge0.Submission)
+    assert result.status == judge0.Status.ACCEPTED and result.stdout == "10\n"
 
 
 def test_sdk_test_cases_go_through_the_batch_endpoints(api: Server) -> None:

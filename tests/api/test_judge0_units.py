@@ -10,7 +10,14 @@ from fastapi.exceptions import RequestValidationError
 from onpyrunner.api.compat.judge0 import openapi
 from onpyrunner.api.compat.judge0.callbacks import CallbackURLError, check_url, is_public
 from onpyrunner.api.compat.judge0.encoding import Base64Error, decode64, encode64
-from onpyrunner.api.compat.judge0.languages import LANGUAGES, version_number
+from onpyrunner.api.compat.judge0.languages import (
+    BY_ID,
+    LANGUAGES,
+    PRIMARY_ID,
+    PYTHON_SCI_ID,
+    offered,
+    version_number,
+)
 from onpyrunner.api.compat.judge0.routes import _echo, _problems_of
 from onpyrunner.api.compat.judge0.schemas import (
     FIELDS,
@@ -22,6 +29,7 @@ from onpyrunner.api.compat.judge0.schemas import (
 )
 from onpyrunner.api.errors import field_error
 from onpyrunner.limits import LimitsError, LimitTable
+from onpyrunner.queue.store import LanguageInfo
 
 
 def test_encode64_is_rubys_base64_encode64() -> None:
@@ -116,6 +124,28 @@ def test_language_names_take_the_probed_version() -> None:
     assert python.display_name("3.11.2") == "Python (3.11.2)"
     assert python.display_name(None) == "Python"
     assert len({lang.id for lang in LANGUAGES}) == len(LANGUAGES)
+
+
+def test_python_sci_has_an_id_of_its_own_offered_only_with_its_runtime() -> None:
+    sci = BY_ID[PYTHON_SCI_ID]
+    assert sci.runtime == "python-sci" and PRIMARY_ID["python-sci"] == PYTHON_SCI_ID
+    assert sci.display_name("3.11.2") == "Python for ML (3.11.2)"
+    assert sci.display_name(None) not in {
+        lang.display_name(None) for lang in LANGUAGES if lang.runtime != "python-sci"
+    }
+    python = LanguageInfo("python", "Python 3", "CPython 3.11.2")
+    with_sci = LanguageInfo("python-sci", "Python 3 with scientific packages", "CPython 3.11.2")
+    assert PYTHON_SCI_ID not in [lang.id for lang, _ in offered([python])]
+    assert (sci, "3.11.2") in offered([python, with_sci])
+    sub, problems = parse_submission(
+        {"source_code": "import numpy", "language_id": PYTHON_SCI_ID},
+        base64=False,
+        runtimes=frozenset({"python", "python-sci"}),
+        stack_kb=65536,
+    )
+    assert problems == {} and sub is not None and sub.language is sci
+    _, problems = _parse({"source_code": "import numpy", "language_id": PYTHON_SCI_ID})
+    assert problems == {"language_id": [f"language with id {PYTHON_SCI_ID} doesn't exist"]}
 
 
 # --- the translation to and from the native job (pure functions) -----------------------

@@ -9,6 +9,7 @@ import json
 import shutil
 import subprocess
 import time
+import uuid
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from pyston.exceptions import ExecutionError
 from websockets.sync.client import ClientConnection, connect
 
 from tests.service import ROOT, Server
+from tests.toolchains import need_offered
 
 pytestmark = [
     pytest.mark.sandbox,
@@ -72,6 +74,45 @@ async def test_aiopyston_compile_error_tle_args_and_files(api: Server) -> None:
             await client.execute("cobol", [File("x")])
         with pytest.raises(ExecutionError, match="run_timeout cannot exceed"):
             await client.execute("python", [File("x")], run_timeout=10**9)
+    finally:
+        await client.close_session()
+
+
+async def test_aiopyston_compile_timeout_stops_the_compile_and_a_compile_has_its_time(
+    api: Server,
+) -> None:
+    # every standard header: far longer than 50 ms to compile anywhere; new each time
+    token = uuid.uuid4().hex
+    slow = f'#include <bits/stdc++.h>\nint main() {{ std::cout << "{token}"; }}\n'
+    client = PystonClient(base_url=f"{api.url}/api/v2/piston/")
+    try:
+        out = await client.execute("c++", [File(slow, "main.cpp")], compile_timeout=50)
+        stopped = out.raw_json["compile"]
+        assert (stopped["status"], stopped["signal"]) == ("TO", "SIGKILL"), stopped
+        assert stopped["message"].startswith("compilation stopped: over its time limit")
+        assert out.raw_json["run"] == stopped
+
+        out = await client.execute("c++", [File(slow, "main.cpp")])  # its 10 s default
+        compiled = out.raw_json["compile"]
+        assert compiled["code"] == 0 and compiled["status"] is None, compiled
+        assert compiled["wall_time"] > 50
+        assert out.run_stage.stdout == token
+
+        with pytest.raises(ExecutionError, match="compile_timeout cannot exceed the configured"):
+            await client.execute("c++", [File(slow, "main.cpp")], compile_timeout=10**9)
+    finally:
+        await client.close_session()
+
+
+async def test_aiopyston_runs_the_scientific_profile_under_its_own_name(api: Server) -> None:
+    client = PystonClient(base_url=f"{api.url}/api/v2/piston/")
+    try:
+        runtimes = {r.language: r for r in await client.runtimes()}
+        need_offered("python-sci" in runtimes, "python-sci")
+        assert runtimes["python-sci"].aliases == ["py-sci"]
+        code = "import numpy as np\nprint(int(np.arange(5).sum()))"
+        out = await client.execute("py-sci", [File(code)])
+        assert out.raw_json["language"] == "python-sci" and out.run_stage.stdout == "10\n"
     finally:
         await client.close_session()
 

@@ -8,9 +8,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from fastapi.exceptions import RequestValidationError
 
-from onpyrunner.api.compat.piston.languages import BY_NAME, satisfies, semver
+from onpyrunner.api.compat.piston.languages import BY_NAME, LANGUAGES, offered, satisfies, semver
+from onpyrunner.api.compat.piston.routes import native_problem
 from onpyrunner.api.compat.piston.translate import (
+    COMPILE_TIME_STOPPED,
     PistonError,
     limit_message,
     parse,
@@ -18,6 +21,8 @@ from onpyrunner.api.compat.piston.translate import (
 )
 from onpyrunner.limits import Limits, LimitTable
 from onpyrunner.models import Job, JobStatus, Outcome, RunResult, Timestamps, Usage
+from onpyrunner.queue.store import LanguageInfo
+from onpyrunner.sandbox.pool import _COMPILE_STOPPED
 
 OFFERED = {"python": "3.11.2", "cpp": "12.2.0", "bash": "5.2.15"}
 TABLE = LimitTable.shipped()
@@ -28,12 +33,12 @@ def request(**fields: Any) -> dict[str, Any]:
 
 
 def parsed(strict: bool = False, **fields: Any) -> Any:
-    return parse(request(**fields), OFFERED, TABLE, strict)
+    return parse(request(**fields), OFFERED, strict)
 
 
 def refusal(strict: bool = False, body: Any = None, **fields: Any) -> str:
     with pytest.raises(PistonError) as caught:
-        parse(request(**fields) if body is None else body, OFFERED, TABLE, strict)
+        parse(request(**fields) if body is None else body, OFFERED, strict)
     assert caught.value.status == 400
     return caught.value.message
 
@@ -95,6 +100,22 @@ def test_a_version_not_installed_is_served_by_the_installed_one_unless_strict() 
     assert parsed(strict=True, version="3.x").version == "3.11.2"
 
 
+def test_python_sci_is_offered_under_a_name_of_its_own_when_a_worker_has_it() -> None:
+    sci = BY_NAME["python-sci"]
+    assert sci.runtime == "python-sci" and BY_NAME["py-sci"] is sci and not sci.compiled
+    names = [
+        name for lang in LANGUAGES if lang is not sci for name in (lang.language, *lang.aliases)
+    ]
+    assert not {sci.language, *sci.aliases} & set(names)
+    python = LanguageInfo("python", "Python 3", "CPython 3.11.2")
+    with_sci = LanguageInfo("python-sci", "Python 3 with scientific packages", "CPython 3.11.2")
+    assert sci not in [lang for lang, _ in offered([python])]
+    assert (sci, "3.11.2") in offered([python, with_sci])
+    got = parse(request(language="py-sci"), {**OFFERED, "python-sci": "3.11.2"}, False)
+    assert got.language is sci and got.job_body()["language"] == "python-sci"
+    assert refusal(language="python-sci") == "python-sci-* runtime is unknown"
+
+
 def test_refusals_are_in_piston_order_and_words() -> None:
     assert refusal(body=[]) == "language is required as a string"
     assert refusal(language=5) == "language is required as a string"
@@ -110,13 +131,8 @@ def test_refusals_are_in_piston_order_and_words() -> None:
     assert refusal(run_timeout="3000") == "If specified, run_timeout must be a number"
     assert refusal(run_timeout=True) == "If specified, run_timeout must be a number"
     assert refusal(run_cpu_time=-5) == "run_cpu_time must be non-negative"
-    assert refusal(compile_timeout=10**9) == (
-        f"compile_timeout cannot exceed the configured limit of {TABLE.compile.wall_time_ms}"
-    )
-    assert refusal(compile_memory_limit=10**12) == (
-        "compile_memory_limit cannot exceed the configured limit of "
-        f"{TABLE.compile.memory_mb * 1024 * 1024}"
-    )
+    assert refusal(compile_timeout=-5) == "compile_timeout must be non-negative"
+    assert refusal(compile_cpu_time="1") == "If specified, compile_cpu_time must be a number"
 
 
 def test_the_first_utf8_file_is_the_program_and_the_others_go_beside_it() -> None:
@@ -145,7 +161,7 @@ def test_stdin_gets_a_trailing_newline_and_args_follow() -> None:
     assert parsed().stdin == "\n"
     assert parsed(stdin="21").stdin == "21\n"
     assert parsed(stdin="21\n").stdin == "21\n"
-    assert parse(request(stdin="21"), OFFERED, TABLE, False, interactive=True).stdin == "21"
+    assert parse(request(stdin="21"), OFFERED, False, interactive=True).stdin == "21"
     assert parsed(args=["1", 2]).args == ["1", "2"]
     assert refusal(args="1 2") == "If specified, args must be an array of strings"
 
@@ -158,6 +174,25 @@ def test_limits_convert_to_native_units_at_the_edge() -> None:
     body = got.job_body()
     assert body["limits"] == {"wall_time_ms": 2500, "cpu_time_ms": 1000, "memory_mb": 96}
     assert body["interleave_output"] is True and body["language"] == "python"
+    assert "compile_limits" not in body  # none asked for: the server's compile limits
+
+
+def test_compile_limits_are_the_native_compile_limits_in_native_units() -> None:
+    got = parsed(
+        language="cpp", compile_timeout=50, compile_cpu_time=40, compile_memory_limit=100_000_000
+    )
+    assert got.compile_limits == {"wall_time_ms": 50, "cpu_time_ms": 40, "memory_mb": 96}
+    assert got.job_body()["compile_limits"] == {
+        "wall_time_ms": 50,
+        "cpu_time_ms": 40,
+        "memory_mb": 96,
+    }
+    assert got.limits == {"wall_time_ms": None, "cpu_time_ms": None, "memory_mb": None}
+    partial = parsed(language="cpp", compile_timeout=2000, compile_memory_limit=-1).job_body()
+    assert partial["compile_limits"] == {"wall_time_ms": 2000}
+    # more than the server's compile values goes on: the native path refuses it
+    huge = parsed(language="cpp", compile_timeout=10**9).job_body()
+    assert huge["compile_limits"] == {"wall_time_ms": 10**9}
 
 
 def test_a_native_limit_refusal_is_restated_in_piston_units() -> None:
@@ -167,6 +202,29 @@ def test_a_native_limit_refusal_is_restated_in_piston_units() -> None:
     assert limit_message("wall_time_ms", 30000) == (
         "run_timeout cannot exceed the configured limit of 30000"
     )
+    assert limit_message("wall_time_ms", TABLE.compile.wall_time_ms, "compile") == (
+        f"compile_timeout cannot exceed the configured limit of {TABLE.compile.wall_time_ms}"
+    )
+    assert limit_message("memory_mb", TABLE.compile.memory_mb, "compile") == (
+        "compile_memory_limit cannot exceed the configured limit of "
+        f"{TABLE.compile.memory_mb * 1024 * 1024}"
+    )
+
+
+def test_of_several_refused_limits_the_one_piston_checks_first_is_named() -> None:
+    over = [
+        {"type": "less_than_equal", "loc": ("body", *loc), "msg": "no", "ctx": {"le": 7}}
+        for loc in (
+            ("limits", "wall_time_ms"),
+            ("compile_limits", "cpu_time_ms"),
+            ("compile_limits", "wall_time_ms"),
+        )
+    ]
+    # Piston checks memory, then timeout, then CPU time; the compile's before the run's
+    got = native_problem(RequestValidationError(over))
+    assert got.message == "compile_timeout cannot exceed the configured limit of 7"
+    got = native_problem(RequestValidationError(over[:2]))
+    assert got.message == "run_timeout cannot exceed the configured limit of 7"
 
 
 def job_of(result: RunResult | None, status: JobStatus = JobStatus.COMPLETED) -> Job:
@@ -193,7 +251,7 @@ def result(outcome: Outcome, **fields: Any) -> RunResult:
 
 
 def run_of(res: RunResult | None, language: str = "python", **job: Any) -> dict[str, Any]:
-    rendered = render(job_of(res, **job), parse(request(language=language), OFFERED, TABLE, False))
+    rendered = render(job_of(res, **job), parse(request(language=language), OFFERED, False))
     return rendered
 
 
@@ -283,9 +341,13 @@ def test_outcomes_are_isolate_statuses(
 
 
 def test_a_compiled_language_has_a_compile_stage_and_a_failed_one_is_also_the_run() -> None:
-    ok = run_of(result(Outcome.SUCCESS, stdout="hi\n"), language="c++")
+    ok = run_of(result(Outcome.SUCCESS, stdout="hi\n", compile_time_ms=640), language="c++")
     assert ok["compile"]["code"] == 0 and ok["compile"]["status"] is None
-    assert ok["run"]["stdout"] == "hi\n"
+    assert ok["compile"]["wall_time"] == 640  # the compile's, in ms; its CPU time not kept
+    assert ok["compile"]["cpu_time"] is None and ok["compile"]["memory"] is None
+    assert ok["run"]["stdout"] == "hi\n" and ok["run"]["wall_time"] == 30
+    cached = run_of(result(Outcome.SUCCESS, compile_time_ms=0), language="c++")
+    assert cached["compile"]["wall_time"] == 0
     failed = run_of(
         result(Outcome.COMPILE_ERROR, exit_code=1, compile_output="main.cpp:1: error"),
         language="cpp",
@@ -294,6 +356,19 @@ def test_a_compiled_language_has_a_compile_stage_and_a_failed_one_is_also_the_ru
     assert failed["compile"]["code"] == 1 and failed["compile"]["status"] == "RE"
     assert failed["run"] == failed["compile"]
     assert failed["language"] == "c++"
+    stopped = run_of(
+        result(
+            Outcome.COMPILE_ERROR,
+            exit_code=None,
+            signal=9,
+            compile_output="compilation stopped: over its time limit (50 ms CPU, 50 ms wall)\n",
+        ),
+        language="cpp",
+    )["compile"]
+    assert (stopped["status"], stopped["code"], stopped["signal"]) == ("TO", None, "SIGKILL")
+    assert stopped["message"] == "compilation stopped: over its time limit (50 ms CPU, 50 ms wall)"
+    assert stopped["message"].startswith(COMPILE_TIME_STOPPED)
+    assert COMPILE_TIME_STOPPED in [t.split(" (")[0] for t in _COMPILE_STOPPED.values()]
 
 
 def test_a_job_the_service_could_not_run_is_status_xx() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import uuid
 from typing import Any
 
 import httpx
@@ -77,6 +78,46 @@ def test_a_compile_error_has_its_code_and_no_run(api: Server) -> None:
     assert compiled.return_code not in (0, None)
     assert compiled.stderr is not None and "error" in compiled.stderr
     assert summary_run_code_result(got, MAPPING) == "compile failed"
+
+
+def slow_cpp() -> str:
+    """A C++ program whose compile takes far longer than 50 ms anywhere (every standard
+    header), new each time: never in the compile cache yet."""
+    token = uuid.uuid4().hex
+    return f'#include <bits/stdc++.h>\nint main() {{ std::cout << "{token}"; }}\n'
+
+
+def test_compile_timeout_stops_the_compile_and_a_compile_reports_its_time(api: Server) -> None:
+    code = slow_cpp()
+    stopped = fusion(api, code=code, language="cpp", compile_timeout=0.05)
+    assert stopped.status == "Failed" and stopped.run_result is None, stopped
+    compiled = stopped.compile_result
+    assert compiled is not None and compiled.status == "TimeLimitExceeded", compiled
+    assert compiled.stderr is not None and "over its time limit" in compiled.stderr
+    assert summary_run_code_result(stopped, MAPPING) == "compile timeout"
+    # the stopped compile was not kept: the default compile_timeout compiles it, timed
+    done = fusion(api, code=code, language="cpp")
+    assert done.status == "Success", done
+    assert done.compile_result is not None and done.compile_result.status == "Finished"
+    assert done.compile_result.execution_time is not None
+    assert done.compile_result.execution_time > 0.05
+    assert done.run_result is not None and done.run_result.stdout == code.split('"')[1]
+    # compiled before: from the compile cache, nothing compiled now
+    again = fusion(api, code=code, language="cpp", compile_timeout=0.05)
+    assert again.status == "Success", again
+    assert again.compile_result is not None and again.compile_result.execution_time == 0
+
+
+def test_a_compile_timeout_over_the_servers_compile_limit_is_refused(api: Server) -> None:
+    response = api.http.post(
+        "/run_code", json={"code": "int main() {}", "language": "cpp", "compile_timeout": 1000}
+    )
+    assert response.status_code == 422, response.text
+    problem = response.json()["detail"][0]
+    assert problem["loc"] == ["body", "compile_timeout"] and "20 seconds" in problem["msg"]
+    # a language that does not compile has no use for it
+    answer = fusion(api, code="print(1)", language="python", compile_timeout=1000)
+    assert answer.status == "Success"
 
 
 def test_a_runtime_error_is_failed_with_its_code(api: Server) -> None:

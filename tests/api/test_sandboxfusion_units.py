@@ -48,6 +48,22 @@ def test_the_request_is_the_native_body_in_native_units() -> None:
     assert body(language="nodejs")["language"] == "javascript"
 
 
+def test_compile_timeout_is_the_compiles_wall_and_cpu_time() -> None:
+    got = body(language="cpp", compile_timeout=0.05, run_timeout=2)
+    assert got["compile_limits"] == {"wall_time_ms": 50, "cpu_time_ms": 50}
+    assert got["limits"] == {"wall_time_ms": 2000, "cpu_time_ms": 2000}
+    # SandboxFusion's default, 10 s; the CPU time within the server's compile CPU time
+    assert body(language="cpp")["compile_limits"] == {"wall_time_ms": 10000, "cpu_time_ms": 10000}
+    assert body(language="cpp", compile_timeout=15)["compile_limits"] == {
+        "wall_time_ms": 15000,
+        "cpu_time_ms": TABLE.compile.cpu_time_ms,
+    }
+    # any value goes to the native path, which holds it to the server's compile limits
+    assert body(language="cpp", compile_timeout=100)["compile_limits"]["wall_time_ms"] == 100000
+    # a language that does not compile has no use for it: not sent, so never refused
+    assert "compile_limits" not in body(compile_timeout=100)
+
+
 def test_files_are_base64_and_null_ones_are_skipped() -> None:
     got = body(files={"a/b.txt": "aGk=", "skip": None}, fetch_files=["out.txt"], args=["-v"])
     assert got["files"] == {"a/b.txt": {"content": "aGk=", "encoding": "base64"}}
@@ -73,6 +89,8 @@ def test_native_problems_land_on_sandboxfusion_fields() -> None:
     assert field_of(["source_code"], PYTHON) == ["code"]
     assert field_of(["limits", "memory_mb"], PYTHON) == ["memory_limit_MB"]
     assert field_of(["limits", "wall_time_ms"], PYTHON) == ["run_timeout"]
+    assert field_of(["compile_limits", "wall_time_ms"], CPP) == ["compile_timeout"]
+    assert field_of(["compile_limits", "cpu_time_ms"], CPP) == ["compile_timeout"]
     assert field_of(["files", "a.txt", "content"], PYTHON) == ["files", "a.txt"]
     assert field_of(["fetch_files", 2], PYTHON) == ["fetch_files", 2]
     assert field_of(["files", "test_solution.py", "content"], BY_NAME["pytest"]) == ["code"]
@@ -81,6 +99,9 @@ def test_native_problems_land_on_sandboxfusion_fields() -> None:
 def test_limit_refusals_are_restated_in_seconds_and_mb() -> None:
     assert limit_message("run_timeout", 30000, "le") == (
         "must be at most 30 seconds (the server's limit)"
+    )
+    assert limit_message("compile_timeout", 20000, "le") == (
+        "must be at most 20 seconds (the server's limit)"
     )
     assert (
         limit_message("memory_limit_MB", 1024, "le")
@@ -166,21 +187,34 @@ def test_every_failure_of_the_program_is_failed_never_a_sandbox_error(
         assert run["stderr"] == said
 
 
-def test_a_compiled_language_has_its_compile_stage() -> None:
-    answer = render(job_of(result(Outcome.SUCCESS)), CPP)
+def test_a_compiled_language_has_its_compile_stage_with_its_time() -> None:
+    answer = render(job_of(result(Outcome.SUCCESS, compile_time_ms=1234)), CPP)
     assert answer["status"] == "Success"
     assert answer["compile_result"] == {
         "status": "Finished",
-        "execution_time": None,
+        "execution_time": 1.234,
         "return_code": 0,
         "stdout": "",
         "stderr": "",
     }
-    failed = result(Outcome.COMPILE_ERROR, exit_code=1, stdout="", compile_output="error: x")
+    assert answer["run_result"]["execution_time"] == 1.25  # the run's own
+    cached = render(job_of(result(Outcome.SUCCESS, compile_time_ms=0)), CPP)
+    assert cached["compile_result"]["execution_time"] == 0.0
+    # a job stored before results carried the compile's time
+    older = render(job_of(result(Outcome.SUCCESS)), CPP)
+    assert older["compile_result"]["execution_time"] is None
+    failed = result(
+        Outcome.COMPILE_ERROR,
+        exit_code=1,
+        stdout="",
+        compile_output="error: x",
+        compile_time_ms=800,
+    )
     answer = render(job_of(failed), CPP)
     assert answer["status"] == "Failed" and answer["run_result"] is None
     assert answer["compile_result"]["return_code"] == 1
     assert answer["compile_result"]["stderr"] == "error: x"
+    assert answer["compile_result"]["execution_time"] == 0.8
 
 
 def test_a_stopped_compile_is_a_timeout_or_137() -> None:

@@ -41,6 +41,7 @@ def echo(cpu_time_ms: int) -> Behaviour:
 class FakePrepared:
     source: str
     compile_error: RunResult | None = None
+    compile_ms: int | None = None
 
 
 @dataclass
@@ -59,6 +60,7 @@ class FakeSandbox:
         source: bytes,
         compile_options: tuple[str, ...] = (),
         files: Mapping[str, bytes] | None = None,
+        compile_limits: Limits | None = None,
     ) -> Prepared:
         if language not in self.languages:
             raise UnknownLanguageError(language, list(self.languages))

@@ -239,6 +239,40 @@ async def test_same_source_compiled_by_two_jobs_at_once_is_compiled_once(
     assert sandbox.compile_stats["hit"] == before["hit"] + 3
 
 
+#: A C++ program whose compile takes far longer than 50 ms anywhere (every standard header).
+SLOW_CPP = '#include <bits/stdc++.h>\nint main() {{ std::cout << "{token}\\n"; }}\n'
+
+
+async def test_a_compile_stopped_by_a_requests_shorter_limit_is_never_served_to_another(
+    sandbox: Sandbox,
+) -> None:
+    need(sandbox, "cpp")
+    token = os.urandom(8).hex()
+    source = SLOW_CPP.format(token=token).encode()
+    short = sandbox.limits.compile.model_copy(update={"wall_time_ms": 50, "cpu_time_ms": 50})
+    # at once: the short compile may take the compile lock first, or second
+    stopped, full = await asyncio.gather(
+        sandbox.prepare("cpp", source, compile_limits=short), sandbox.prepare("cpp", source)
+    )
+    assert stopped.compile_error is not None, stopped
+    output = stopped.compile_error.compile_output or ""
+    assert output.startswith("compilation stopped: over its time limit (50 ms CPU, 50 ms wall)")
+    assert full.compile_error is None, full.compile_error
+    assert full.compile_ms is not None and full.compile_ms > 50
+    result = await sandbox.run_prepared(full, b"", LIMITS)
+    assert result.stdout == f"{token}\n"
+    assert result.compile_time_ms == full.compile_ms
+    # the compile that succeeded is cached: the short limit now gets the program, in 0 ms
+    again = await sandbox.prepare("cpp", source, compile_limits=short)
+    assert again.cached and again.compile_ms == 0 and again.compile_error is None
+    assert (await sandbox.run_prepared(again, b"", LIMITS)).compile_time_ms == 0
+
+
+async def test_an_interpreted_program_has_no_compile_time(sandbox: Sandbox) -> None:
+    result = await sandbox.run("python", b"print(1)\n", b"", LIMITS)
+    assert result.outcome is Outcome.SUCCESS and result.compile_time_ms is None
+
+
 async def test_compile_cache_cannot_be_poisoned_across_sources(sandbox: Sandbox) -> None:
     need(sandbox, "c")
     token = os.urandom(4).hex()

@@ -7,6 +7,10 @@ Judge0 1.13.1 lists some languages under several ids, one per compiler version (
 50; C++: 52, 53, 54); OnPyRunner has one compiler each, so the older ids are aliases of the
 newest and carry the same name. The official SDK resolves `judge0.CPP` to 52, which is why
 the aliases are listed at all. PyPy has no id in Judge0 CE 1.13.1 and is not offered here.
+
+The scientific Python profile (`python-sci`) has no Judge0 CE id either; it is OnPyRunner's
+own id PYTHON_SCI_ID, far above every id of every Judge0 flavour (the official SDK knows ids
+up to 113, Judge0 CE 1.14.0's), named as Judge0 Extra names its counterpart ("Python for ML").
 """
 
 from __future__ import annotations
@@ -40,6 +44,9 @@ class Judge0Language:
         return self.name.replace("{version}", version)
 
 
+#: The Judge0 id of the python-sci runtime: OnPyRunner's own (see above).
+PYTHON_SCI_ID = 1001
+
 #: Ordered as GET /languages lists them (Judge0 orders by name).
 LANGUAGES: tuple[Judge0Language, ...] = (
     Judge0Language(46, "bash", "Bash ({version})"),
@@ -53,6 +60,7 @@ LANGUAGES: tuple[Judge0Language, ...] = (
     Judge0Language(62, "java", "Java (OpenJDK {version})"),
     Judge0Language(63, "javascript", "JavaScript (Node.js {version})"),
     Judge0Language(71, "python", "Python ({version})"),
+    Judge0Language(PYTHON_SCI_ID, "python-sci", "Python for ML ({version})"),
     Judge0Language(73, "rust", "Rust ({version})"),
 )
 

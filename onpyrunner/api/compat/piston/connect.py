@@ -94,7 +94,6 @@ async def connect(websocket: WebSocket) -> None:
             parsed = translate.parse(
                 message,
                 await offered(svc),
-                svc.limits,
                 svc.settings.piston_strict_versions,
                 interactive=True,
             )

@@ -42,6 +42,8 @@ LANGUAGES: tuple[PistonLanguage, ...] = (
     PistonLanguage("java", "java", ()),
     PistonLanguage("javascript", "javascript", ("node-javascript", "node-js", "js"), "node"),
     PistonLanguage("python", "python", ("py", "py3", "python3")),
+    # Piston has no such package: OnPyRunner's own name (docs/piston.md)
+    PistonLanguage("python-sci", "python-sci", ("py-sci",)),
     PistonLanguage("pypy", "pypy", ("pypy3",)),
     PistonLanguage("rust", "rust", ("rs",)),
 )

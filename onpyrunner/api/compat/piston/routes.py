@@ -22,6 +22,8 @@ from onpyrunner.errors import BackendUnavailableError, QueueFullError
 from onpyrunner.models import TERMINAL_STATUSES, JobRequest, Origin
 
 ORIGIN = Origin(api="piston")
+#: The native request's limit fields, and the Piston stage each is.
+_STAGES = {"limits": "run", "compile_limits": "compile"}
 
 
 class Message(BaseModel):
@@ -83,13 +85,20 @@ async def offered(svc: Services) -> dict[str, str]:
 
 
 def native_problem(e: RequestValidationError | ValidationError) -> PistonError:
-    """The native path's refusal, in Piston's words (a limit in its units)."""
+    """The native path's refusal, in Piston's words (a limit in its units; of several, the
+    one Piston checks first)."""
     errors = e.errors()
+    over: dict[str, str] = {}  # Piston's field -> its refusal
     for error in errors:
         loc = [str(p) for p in error.get("loc", ())]
         bound = (error.get("ctx") or {}).get("le")
-        if len(loc) >= 2 and loc[-2] == "limits" and isinstance(bound, int):
-            return PistonError(translate.limit_message(loc[-1], bound))
+        if len(loc) >= 2 and loc[-2] in _STAGES and isinstance(bound, int):
+            stage = _STAGES[loc[-2]]
+            over[translate.limit_field(loc[-1], stage)] = translate.limit_message(
+                loc[-1], bound, stage
+            )
+    if over:
+        return PistonError(over[min(over, key=translate.CHECK_ORDER.index)])
     first = errors[0] if errors else {}
     where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
     return PistonError(f"{where}: {first.get('msg', 'invalid')}" if where else "invalid request")
@@ -157,11 +166,11 @@ async def execute(request: Request) -> JSONResponse:
     parsed = translate.parse(
         await parse_body(request),
         await offered(svc),
-        svc.limits,
         svc.settings.piston_strict_versions,
     )
     job_req = await native_request(svc, parsed)
-    compile_s = svc.limits.compile.wall_time_ms / 1000 if parsed.language.compiled else 0.0
+    compiling = job_req.compile_limits if parsed.language.compiled else None
+    compile_s = compiling.wall_time_ms / 1000 if compiling is not None else 0.0
     wait_s = job_req.limits.wall_time_ms / 1000 + compile_s + WAIT_MARGIN_S
     job = await submit_and_wait(svc, job_req, wait_s, ORIGIN)
     if job.status not in TERMINAL_STATUSES:

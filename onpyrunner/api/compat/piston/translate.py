@@ -6,15 +6,16 @@ runtime; the first utf8 file is the program, the other files go beside it (decod
 utf8, base64 or hex); `stdin` gets a trailing newline when it has none (as Piston does);
 `args` follow the run command. Limits convert here, at the edge: `run_timeout` is the wall
 time in ms, `run_cpu_time` the CPU time in ms, `run_memory_limit` bytes (-1: the server's
-default; rounded up to whole MiB). The compile_* limits are the server's compile values:
-a request may ask for less and gets them (the native request has no compile limits), not
-more. A limit above the server's maximum is refused by the native path, and the refusal
-says it in Piston's words and units.
+default; rounded up to whole MiB), and `compile_timeout`, `compile_cpu_time` and
+`compile_memory_limit` likewise the native `compile_limits`. A limit above the server's
+maximum (a compile limit above its compile value) is refused by the native path, and the
+refusal says it in Piston's words and units.
 
 Out: `{language, version, run, compile?}`; a stage is `{stdout, stderr, output, code,
 signal, message, status, cpu_time, wall_time, memory}` with Isolate's statuses as Piston
 passes them on (RE, SG, TO, plus Piston's OL and EL, and XX for the service's own failure).
-A compiled language has a compile stage; when the compile fails, `run` is a copy of it.
+A compiled language has a compile stage (its wall_time the native compile_time_ms); when
+the compile fails, `run` is a copy of it.
 """
 
 from __future__ import annotations
@@ -27,10 +28,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from onpyrunner.api.compat.piston.languages import BY_NAME, PistonLanguage, satisfies
-from onpyrunner.limits import Limits, LimitTable
+from onpyrunner.limits import Limits
 from onpyrunner.models import Job, JobStatus, Outcome, RunResult
 
 MIB = 1024 * 1024
+#: How the sandbox's compile result says a compile was stopped for time (sandbox/pool.py).
+COMPILE_TIME_STOPPED = "compilation stopped: over its time limit"
 
 #: Piston's limit fields: (stage, constraint) -> the native limit, and its unit factor
 #: (Piston's unit in the native one: bytes per MiB for memory).
@@ -43,6 +46,8 @@ LIMIT_FIELDS: dict[str, tuple[str, int]] = {
     "compile_memory_limit": ("memory_mb", MIB),
 }
 _ORDER = ("memory_limit", "timeout", "cpu_time")  # Piston checks them in this order
+#: Piston's limit fields in the order Piston checks them.
+CHECK_ORDER = tuple(f"{stage}_{c}" for c in _ORDER for stage in ("compile", "run"))
 
 
 class PistonError(Exception):
@@ -66,6 +71,8 @@ class PistonRequest:
     files: dict[str, str] = field(default_factory=dict)  # path -> base64
     #: Native limits asked for (None: the default), in native units.
     limits: dict[str, int | None] = field(default_factory=dict)
+    #: Native compile limits asked for (None: the server's compile value), native units.
+    compile_limits: dict[str, int | None] = field(default_factory=dict)
 
     def job_body(self, interactive: bool = False) -> dict[str, Any]:
         """The native request (POST /execute's body)."""
@@ -77,6 +84,9 @@ class PistonRequest:
             "interleave_output": not interactive,
             "interactive": interactive,
         }
+        compile_limits = {k: v for k, v in self.compile_limits.items() if v is not None}
+        if compile_limits:
+            body["compile_limits"] = compile_limits
         if self.files:
             body["files"] = {
                 name: {"content": content, "encoding": "base64"}
@@ -126,9 +136,9 @@ def _program(files: list[Any]) -> tuple[str, dict[str, str]]:
     return main, others
 
 
-def _limit(body: dict[str, Any], name: str, configured: int) -> int | None:
-    """A Piston limit in native units, checked as Piston checks it against its configured
-    limit (a compile limit); None when not given (or -1 for memory: the default)."""
+def _limit(body: dict[str, Any], name: str) -> int | None:
+    """A Piston limit in native units, checked as Piston checks its type and sign; None
+    when not given (or -1 for memory: the default). Its maximum is the native path's."""
     value = body.get(name)
     if not value:  # absent, null or 0: Piston's default
         return None
@@ -139,26 +149,18 @@ def _limit(body: dict[str, Any], name: str, configured: int) -> int | None:
     native, factor = LIMIT_FIELDS[name]
     if value == -1 and native == "memory_mb":
         return None
-    if configured > 0 and value > configured:
-        raise PistonError(f"{name} cannot exceed the configured limit of {configured}")
     if value < 0:
         raise PistonError(f"{name} must be non-negative")
     return max(1, math.ceil(value / factor))
 
 
-def _limits(body: dict[str, Any], table: LimitTable) -> dict[str, int | None]:
-    """The run limits asked for, in native units (the compile ones checked, not kept)."""
-    limits: dict[str, int | None] = {}
-    for constraint in _ORDER:
-        for stage in ("compile", "run"):
-            name = f"{stage}_{constraint}"
-            native, factor = LIMIT_FIELDS[name]
-            # The run limits are held to the server's maximums by the native path (which
-            # answers in native units; routes.py restates it); the compile ones here.
-            configured = getattr(table.compile, native) * factor if stage == "compile" else 0
-            value = _limit(body, name, configured)
-            if stage == "run":
-                limits[native] = value
+def _limits(body: dict[str, Any]) -> dict[str, dict[str, int | None]]:
+    """The run and compile limits asked for, by stage, in native units. Their maximums are
+    the native path's (which answers in native units; routes.py restates it)."""
+    limits: dict[str, dict[str, int | None]] = {"run": {}, "compile": {}}
+    for name in CHECK_ORDER:
+        stage = name.partition("_")[0]
+        limits[stage][LIMIT_FIELDS[name][0]] = _limit(body, name)
     return limits
 
 
@@ -184,7 +186,6 @@ def _input(body: dict[str, Any], interactive: bool) -> tuple[str, list[str]]:
 def parse(
     body: Any,
     offered: dict[str, str],
-    table: LimitTable,
     strict_versions: bool,
     interactive: bool = False,
 ) -> PistonRequest:
@@ -192,7 +193,6 @@ def parse(
 
     Args:
         offered: runtime id -> version (three parts) of what the live workers run.
-        table: the server's limits (the compile limits Piston's compile_* are held to).
         interactive: a /connect session: stdin is taken as it is (no newline added).
 
     Raises:
@@ -216,7 +216,7 @@ def parse(
         raise PistonError(f"{language}-{version} runtime is unknown")
     source, others = _program(files)
     stdin, args = _input(body, interactive)
-    limits = _limits(body, table)
+    limits = _limits(body)
     return PistonRequest(
         language=lang,
         version=installed,
@@ -224,17 +224,21 @@ def parse(
         stdin=stdin,
         args=args,
         files=others,
-        limits=limits,
+        limits=limits["run"],
+        compile_limits=limits["compile"],
     )
 
 
-def limit_message(native: str, bound: int, interactive: bool = False) -> str:
+def limit_field(native: str, stage: str = "run") -> str:
+    """The Piston field of a native limit of a stage ("run" or "compile")."""
+    constraint = {"wall_time_ms": "timeout", "cpu_time_ms": "cpu_time"}.get(native, "memory_limit")
+    return f"{stage}_{constraint}"
+
+
+def limit_message(native: str, bound: int, stage: str = "run") -> str:
     """A native limit refusal ("at most {bound}") in Piston's words and units."""
-    name = {"wall_time_ms": "run_timeout", "cpu_time_ms": "run_cpu_time"}.get(
-        native, "run_memory_limit"
-    )
     factor = MIB if native == "memory_mb" else 1
-    return f"{name} cannot exceed the configured limit of {bound * factor}"
+    return f"{limit_field(native, stage)} cannot exceed the configured limit of {bound * factor}"
 
 
 # --- the answer ---------------------------------------------------------------------------
@@ -314,19 +318,23 @@ def run_stage(result: RunResult, limits: Limits) -> dict[str, Any]:
 
 def compile_stage(result: RunResult | None) -> dict[str, Any]:
     """The compile stage: the compiler's failure, or a compile that succeeded (the native
-    result keeps no figures of a successful compile)."""
+    result keeps its wall time alone: 0 for a program from the compile cache)."""
     if result is None or result.outcome is not Outcome.COMPILE_ERROR:
-        return _stage("", "", "", 0, None, None, None, None, None, None)
+        wall = result.compile_time_ms if result is not None else None
+        return _stage("", "", "", 0, None, None, None, None, wall, None)
     text = result.compile_output or ""
     code = result.exit_code if result.exit_code is not None else (None if result.signal else 1)
+    status = "SG" if result.signal is not None else "RE"
+    if text.startswith(COMPILE_TIME_STOPPED):  # Isolate's time-out, as for a run
+        code, status = None, "TO"
     return _stage(
         "",
         text,
         text,
         code,
-        signal_name(result.signal),
+        "SIGKILL" if status == "TO" else signal_name(result.signal),
         text.splitlines()[0] if text.startswith("compilation stopped") else None,
-        "SG" if result.signal is not None else "RE",
+        status,
         result.usage.cpu_time_ms,
         result.usage.wall_time_ms,
         result.usage.memory_kb * 1024,

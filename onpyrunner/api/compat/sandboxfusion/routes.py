@@ -112,7 +112,7 @@ def native_problems(
         ctx = error.get("ctx") or {}
         msg = str(error.get("msg"))
         for kind in ("le", "ge"):
-            if loc[:1] == ["limits"] and isinstance(ctx.get(kind), int):
+            if loc[:1] in (["limits"], ["compile_limits"]) and isinstance(ctx.get(kind), int):
                 msg = translate.limit_message(field[0], ctx[kind], kind)
         problems.append(_problem(field, msg, str(error.get("type", "value_error"))))
     return problems
@@ -150,7 +150,8 @@ async def run_code(request: Request) -> JSONResponse:
     language = _language(parsed.language, await svc.accepted_languages())
     body = translate.job_body(parsed, language, svc.limits)
     job_req = await _native(svc, body, language)
-    compile_s = svc.limits.compile.wall_time_ms / 1000 if language.compiled else 0.0
+    compiling = job_req.compile_limits if language.compiled else None
+    compile_s = compiling.wall_time_ms / 1000 if compiling is not None else 0.0
     wait_s = job_req.limits.wall_time_ms / 1000 + compile_s + WAIT_MARGIN_S
     job = await submit_and_wait(svc, job_req, wait_s, origin(request, "sandboxfusion"))
     if job.status not in TERMINAL_STATUSES:

@@ -5,16 +5,18 @@ does).
 In: `code` is the program (or, for a language run by a driver, a file beside it);
 `run_timeout` (seconds, wall clock: SandboxFusion has no CPU limit) is the wall time and,
 within the server's maximum, the CPU time; `memory_limit_MB` the memory (-1, or any value
-not above 0: the server's default); `compile_timeout` is checked but compiles run with the
-server's compile limits (the native request has none); `files` ({path: base64 or null},
-null skipped) go into the working directory, `fetch_files` come back; `stdin` null is none.
-Unknown fields are ignored, as SandboxFusion does.
+not above 0: the server's default); `compile_timeout` is likewise the compile's wall time
+and, within the server's compile CPU time, its CPU time (the native `compile_limits`);
+`files` ({path: base64 or null}, null skipped) go into the working directory,
+`fetch_files` come back; `stdin` null is none. Unknown fields are ignored, as
+SandboxFusion does.
 
 Out: `{status, message, compile_result, run_result, executor_pod_name, files}`, each result
-`{status, execution_time, return_code, stdout, stderr}`. A limit the program hit is the
-program's failure, never the sandbox's: memory is `Finished` with return code 137 (a
-SIGKILL as shells report it), the output limit `Finished` with the code it died with; both
-say in stderr which limit. `SandboxError` is only for a job the service failed.
+`{status, execution_time, return_code, stdout, stderr}`; a compile's execution_time is the
+native `compile_time_ms` in seconds (0 for a program from the compile cache). A limit the
+program hit is the program's failure, never the sandbox's: memory is `Finished` with return
+code 137 (a SIGKILL as shells report it), the output limit `Finished` with the code it died
+with; both say in stderr which limit. `SandboxError` is only for a job the service failed.
 """
 
 from __future__ import annotations
@@ -54,14 +56,25 @@ class RunCodeRequest(BaseModel):
     args: list[str] = Field(default_factory=list, description="arguments after the command")
 
 
+def _times(seconds: float, max_cpu_time_ms: int) -> dict[str, int]:
+    """A SandboxFusion timeout (seconds, wall clock) as native limits: the wall time and,
+    within the server's most (SandboxFusion sets no CPU limit of its own), the CPU time."""
+    wall_ms = max(1, math.ceil(seconds * 1000))
+    return {"wall_time_ms": wall_ms, "cpu_time_ms": min(wall_ms, max_cpu_time_ms)}
+
+
 def limits(request: RunCodeRequest, table: LimitTable) -> dict[str, int]:
-    """The native limits asked for: run_timeout as the wall time and, within the server's
-    maximum (SandboxFusion sets no CPU limit of its own), the CPU time; the memory."""
-    wall_ms = max(1, math.ceil(request.run_timeout * 1000))
-    asked = {"wall_time_ms": wall_ms, "cpu_time_ms": min(wall_ms, table.maximums.cpu_time_ms)}
+    """The native limits asked for: run_timeout as the wall and CPU times; the memory."""
+    asked = _times(request.run_timeout, table.maximums.cpu_time_ms)
     if request.memory_limit_MB > 0:
         asked["memory_mb"] = request.memory_limit_MB
     return asked
+
+
+def compile_limits(request: RunCodeRequest, table: LimitTable) -> dict[str, int]:
+    """The native compile limits asked for: compile_timeout as the compile's wall and CPU
+    times (the CPU time within the server's compile CPU time)."""
+    return _times(request.compile_timeout, table.compile.cpu_time_ms)
 
 
 def job_body(
@@ -83,6 +96,8 @@ def job_body(
         "stdin": request.stdin or "",
         "limits": limits(request, table),
     }
+    if language.compiled:  # compile_timeout is of no use to the others: not refused there
+        body["compile_limits"] = compile_limits(request, table)
     if files:
         body["files"] = files
     if request.fetch_files:
@@ -100,6 +115,8 @@ def field_of(loc: list[str | int], language: FusionLanguage) -> list[str | int]:
     head = loc[0]
     if head == "limits":
         return ["memory_limit_MB"] if loc[1:2] == ["memory_mb"] else ["run_timeout"]
+    if head == "compile_limits":
+        return ["compile_timeout"]
     if head == "source_code":
         return ["code"]
     if head == "files" and language.code_file is not None and loc[1:2] == [language.code_file]:
@@ -114,7 +131,7 @@ def field_of(loc: list[str | int], language: FusionLanguage) -> list[str | int]:
 def limit_message(field: str | int, bound: int, kind: str) -> str:
     """A native limit bound restated in SandboxFusion's units (seconds, MB)."""
     words = "at most" if kind == "le" else "at least"
-    if field == "run_timeout":
+    if field in ("run_timeout", "compile_timeout"):
         return f"must be {words} {bound / 1000:g} seconds (the server's limit)"
     return f"must be {words} {bound} MB (the server's limit)"
 
@@ -169,12 +186,14 @@ def run_stage(result: RunResult, limits: Limits) -> dict[str, Any]:
 
 
 def compile_stage(result: RunResult) -> dict[str, Any]:
-    """SandboxFusion's compile_result: the compiler's failure, or a compile that succeeded
-    (its time is not kept by the native result: null)."""
+    """SandboxFusion's compile_result: the compiler's failure, or a compile that succeeded;
+    its execution_time the compile's wall time (0 when the program came from the compile
+    cache)."""
+    compile_ms = result.compile_time_ms
     if result.outcome is not Outcome.COMPILE_ERROR:
-        return _stage("Finished", None, 0, "", "")
+        return _stage("Finished", None if compile_ms is None else compile_ms / 1000, 0, "", "")
     text = result.compile_output or ""
-    seconds = result.usage.wall_time_ms / 1000
+    seconds = (compile_ms if compile_ms is not None else result.usage.wall_time_ms) / 1000
     if text.startswith(COMPILE_TIME_STOPPED):
         return _stage("TimeLimitExceeded", seconds, None, "", text)
     code = KILLED if text.startswith(COMPILE_MEMORY_STOPPED) else shell_code(result)
