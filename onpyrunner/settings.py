@@ -103,6 +103,13 @@ class Settings(BaseSettings):
     )
     max_deliveries: int = Field(3, ge=1, description="deliveries before a job ends FAILED")
     max_wait_s: float = Field(30.0, ge=0, description="longest ?wait on POST /execute")
+    sync_wait_margin_s: float = Field(
+        30.0,
+        ge=0,
+        description="how long a synchronous call (SandboxFusion /run_code, Piston /execute, "
+        "the MCP tools) waits for its job beyond the job's own wall and compile limits (the "
+        "queue) before it answers that the job goes on",
+    )
     shutdown_grace_s: float = Field(
         30.0, ge=0, description="on SIGTERM, how long in-flight jobs may take to finish"
     )

@@ -582,6 +582,22 @@ async def submit_and_wait(
     return current
 
 
+def sync_wait_s(svc: Services, request: JobRequest) -> float:
+    """How long a synchronous call (SandboxFusion's /run_code, Piston's /execute, the MCP
+    tools) waits for its job before it gives up on it (the job goes on): the job's own wall
+    limit (a judge job's max_judge_wall_s), its compile's (a compiled language), and
+    sync_wait_margin_s for the queue."""
+    spec = spec_of(request.language)
+    compile_s = 0.0
+    if spec is not None and spec.compile is not None:
+        compiling = request.compile_limits or svc.limits.compile
+        compile_s = compiling.wall_time_ms / 1000
+    run_s = request.limits.wall_time_ms / 1000
+    if request.test_cases is not None or request.test_set is not None:
+        run_s = svc.settings.max_judge_wall_s
+    return run_s + compile_s + svc.settings.sync_wait_margin_s
+
+
 async def submit_many(svc: Services, requests: list[tuple[JobRequest, Origin]]) -> list[Job]:
     """Queue several jobs at once: all of them, or (queue full) none.
 

@@ -36,9 +36,19 @@ JSON = {"content-type": "application/json"}
 
 def queue_only_settings(**overrides: object) -> Settings:
     """No in-process workers and the in-memory queue: jobs are accepted and never run, and
-    ?wait gives up at once."""
+    ?wait gives up at once; so do the synchronous calls (SandboxFusion, Piston), their
+    jobs' wall and compile limits held to 50 ms (a longer one is a 422)."""
     return Settings.model_validate(
-        {"workers": 0, "redis_url": None, "max_wait_s": 0.01, **overrides}
+        {
+            "workers": 0,
+            "redis_url": None,
+            "max_wait_s": 0.01,
+            "sync_wait_margin_s": 0.0,
+            "default_wall_time_ms": 50,
+            "max_wall_time_ms": 50,
+            "compile_wall_time_ms": 50,
+            **overrides,
+        }
     )
 
 

@@ -19,13 +19,9 @@ from websockets.exceptions import WebSocketException
 from onpyrunner.api.schemas import JobCreate, JobPublic
 from onpyrunner.api.services import Services
 from onpyrunner.api.submit import job_request as native_request
-from onpyrunner.api.submit import submit_and_wait
+from onpyrunner.api.submit import submit_and_wait, sync_wait_s
 from onpyrunner.errors import BackendUnavailableError, QueueFullError
-from onpyrunner.languages.catalogue import spec_of
-from onpyrunner.models import TERMINAL_STATUSES, JobRequest, Origin
-
-#: How long a tool waits for its job beyond the job's own bounds (the queue, a compile).
-WAIT_MARGIN_S = 30.0
+from onpyrunner.models import TERMINAL_STATUSES, Origin
 
 
 class ToolCallError(Exception):
@@ -54,17 +50,6 @@ def _field_problems(errors: list[Any]) -> str:
     return "; ".join(parts)
 
 
-def wait_budget(request: JobRequest, services: Services) -> float:
-    """How long a job may take: its wall limit (every case's, within max_judge_wall_s, for
-    a judge job), a compile, and a margin."""
-    compiled = (spec := spec_of(request.language)) is not None and spec.compile is not None
-    compile_s = services.limits.compile.wall_time_ms / 1000 if compiled else 0.0
-    run_s = request.limits.wall_time_ms / 1000
-    if request.test_cases is not None:
-        run_s = services.settings.max_judge_wall_s
-    return run_s + compile_s + WAIT_MARGIN_S
-
-
 class ServiceBackend:
     """The native submission path of the service this runs in."""
 
@@ -78,7 +63,7 @@ class ServiceBackend:
         except (RequestValidationError, ValidationError) as e:
             raise ToolCallError(f"refused: {_field_problems(list(e.errors()))}") from e
         try:
-            job = await submit_and_wait(svc, request, wait_budget(request, svc), Origin(api="mcp"))
+            job = await submit_and_wait(svc, request, sync_wait_s(svc, request), Origin(api="mcp"))
         except QueueFullError as e:
             raise ToolCallError(f"the queue is full; try again in {e.retry_after_s} s") from e
         except BackendUnavailableError as e:

@@ -17,7 +17,7 @@ from onpyrunner.api.compat.piston import languages, translate
 from onpyrunner.api.compat.piston.translate import PistonError, PistonRequest
 from onpyrunner.api.schemas import JobCreate
 from onpyrunner.api.services import Services, services
-from onpyrunner.api.submit import job_request, submit_and_wait
+from onpyrunner.api.submit import job_request, submit_and_wait, sync_wait_s
 from onpyrunner.errors import BackendUnavailableError, QueueFullError
 from onpyrunner.models import TERMINAL_STATUSES, JobRequest, Origin
 
@@ -40,10 +40,6 @@ def _answers(*statuses: int) -> dict[int | str, dict[str, Any]]:
         504: "the job did not finish in time; it goes on",
     }
     return {status: {"model": Message, "description": words[status]} for status in statuses}
-
-
-#: How long POST /execute waits beyond the run's own limits (the queue, a compile).
-WAIT_MARGIN_S = 30.0
 
 
 class PistonRoute(APIRoute):
@@ -169,9 +165,7 @@ async def execute(request: Request) -> JSONResponse:
         svc.settings.piston_strict_versions,
     )
     job_req = await native_request(svc, parsed)
-    compiling = job_req.compile_limits if parsed.language.compiled else None
-    compile_s = compiling.wall_time_ms / 1000 if compiling is not None else 0.0
-    wait_s = job_req.limits.wall_time_ms / 1000 + compile_s + WAIT_MARGIN_S
+    wait_s = sync_wait_s(svc, job_req)
     job = await submit_and_wait(svc, job_req, wait_s, ORIGIN)
     if job.status not in TERMINAL_STATUSES:
         raise PistonError(

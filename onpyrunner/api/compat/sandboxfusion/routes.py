@@ -19,12 +19,9 @@ from onpyrunner.api.compat.sandboxfusion.languages import FusionLanguage
 from onpyrunner.api.compat.sandboxfusion.translate import RunCodeRequest
 from onpyrunner.api.schemas import JobCreate
 from onpyrunner.api.services import Services, services
-from onpyrunner.api.submit import job_request, origin, submit_and_wait
+from onpyrunner.api.submit import job_request, origin, submit_and_wait, sync_wait_s
 from onpyrunner.errors import BackendUnavailableError, QueueFullError
 from onpyrunner.models import TERMINAL_STATUSES, JobRequest
-
-#: How long POST /run_code waits beyond the run's own limits (the queue, a compile).
-WAIT_MARGIN_S = 30.0
 
 
 class FusionError(Exception):
@@ -150,9 +147,7 @@ async def run_code(request: Request) -> JSONResponse:
     language = _language(parsed.language, await svc.accepted_languages())
     body = translate.job_body(parsed, language, svc.limits)
     job_req = await _native(svc, body, language)
-    compiling = job_req.compile_limits if language.compiled else None
-    compile_s = compiling.wall_time_ms / 1000 if compiling is not None else 0.0
-    wait_s = job_req.limits.wall_time_ms / 1000 + compile_s + WAIT_MARGIN_S
+    wait_s = sync_wait_s(svc, job_req)
     job = await submit_and_wait(svc, job_req, wait_s, origin(request, "sandboxfusion"))
     if job.status not in TERMINAL_STATUSES:
         message = f"job {job.id} did not finish within {wait_s:g} s; it goes on: GET /jobs/{job.id}"
