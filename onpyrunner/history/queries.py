@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -236,9 +237,12 @@ def _latency(row: Mapping[Any, Any]) -> Latency:
 
 
 def span(since: datetime, until: datetime, bucket_s: int) -> tuple[int, int]:
-    """since and until as epoch seconds rounded outward to whole buckets."""
-    lo = int(since.timestamp()) // bucket_s * bucket_s
-    hi = -(-int(until.timestamp()) // bucket_s) * bucket_s
+    """since and until as epoch seconds rounded outward to whole buckets: a bucket that
+    holds any instant from since to until is in (until's fraction of a second included:
+    truncated, 12:00:00.5 would end the span at 12:00 and leave out the bucket of a job
+    that ended a moment before)."""
+    lo = math.floor(since.timestamp() / bucket_s) * bucket_s
+    hi = math.ceil(until.timestamp() / bucket_s) * bucket_s
     return lo, max(hi, lo + bucket_s)
 
 

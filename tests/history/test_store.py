@@ -32,6 +32,19 @@ async def test_a_job_written_twice_is_one_row_and_counted_once(history: HistoryS
     assert stats.by_outcome == {"SUCCESS": 1}
 
 
+def test_a_span_ending_within_a_second_of_a_minute_keeps_that_minute() -> None:
+    # The statistics of the last hour, asked for half a second into a minute: a job that
+    # ended in that half second is in that minute's bucket, so the bucket is in the span.
+    # (Truncating until to whole seconds left it out: a suite run that asked in the first
+    # second of a minute counted 0 jobs.)
+    minute = datetime(2026, 11, 30, 4, 48, tzinfo=UTC)
+    until = minute + timedelta(milliseconds=500)
+    lo, hi = queries.span(until - timedelta(hours=1), until, 60)
+    assert lo == (minute - timedelta(hours=1)).timestamp()
+    assert hi == (minute + timedelta(minutes=1)).timestamp()
+    assert queries.span(minute, minute, 60) == (lo + 3600, hi)  # an instant: its bucket
+
+
 async def test_the_row_holds_what_the_job_did(history: HistoryStore) -> None:
     job = ended_job(token_id="t-0123456789ab", api="judge0", wait_ms=7, run_ms=30, keep_bytes=64)
     await history.write([job])
