@@ -138,7 +138,9 @@ class Sandbox:
         self.layout = layout
         self.slots = slots
         self._idle: list[Slot] = list(slots)
-        self._cond = asyncio.Condition()
+        #: Callers waiting for an idle slot: each is woken whenever one comes free, and
+        #: looks again (at most `concurrency` of them wait here: the rest wait for a permit).
+        self._slot_waiters: list[asyncio.Future[None]] = []
         self._running = asyncio.Semaphore(settings.effective_concurrency())
         self._closed = False
         self._compiling: dict[str, asyncio.Lock] = {}
@@ -227,22 +229,39 @@ class Sandbox:
             raise UnknownLanguageError(language, sorted(self.runtimes)) from None
 
     async def _acquire(self, phase_key: str) -> Slot:
-        """An idle slot, preferably one already serving the phase (its sandbox is ready)."""
-        async with self._cond:
-            await self._cond.wait_for(lambda: bool(self._idle) or self._closed)
+        """An idle slot, preferably one already serving the phase (its sandbox is ready).
+
+        Cancellation-safe: a slot is taken only in the step that returns it, and a wake-up
+        is never consumed (every waiter is woken and looks again), so a caller cancelled
+        while it waits loses nothing for the others (asyncio.Condition in Python 3.11 loses
+        a notify given to a waiter that is cancelled before it runs)."""
+        loop = asyncio.get_running_loop()
+        while True:
             if self._closed:
                 raise SandboxError("the sandbox is shutting down")
-            serving = [s for s in self._idle if s.phase_key == phase_key]
-            best = next((s for s in serving if s.ready), serving[0] if serving else None)
-            if best is None:  # a slot whose phase is least in demand: the last one used
-                best = self._idle[0]
-            self._idle.remove(best)
-            return best
+            if self._idle:
+                serving = [s for s in self._idle if s.phase_key == phase_key]
+                best = next((s for s in serving if s.ready), serving[0] if serving else None)
+                if best is None:  # a slot whose phase is least in demand: the last one used
+                    best = self._idle[0]
+                self._idle.remove(best)
+                return best
+            waiter: asyncio.Future[None] = loop.create_future()
+            self._slot_waiters.append(waiter)
+            try:
+                await waiter
+            finally:
+                self._slot_waiters.remove(waiter)
 
-    async def _release(self, slot: Slot) -> None:
-        async with self._cond:
-            self._idle.append(slot)
-            self._cond.notify()
+    def _release(self, slot: Slot) -> None:
+        """Give a slot back (synchronous: a cancelled caller cannot lose it on the way)."""
+        self._idle.append(slot)
+        self._wake_slot_waiters()
+
+    def _wake_slot_waiters(self) -> None:
+        for waiter in self._slot_waiters:
+            if not waiter.done():
+                waiter.set_result(None)
 
     async def _in_slot(self, job: RunSpec) -> Finished:
         async with self._running:
@@ -263,7 +282,7 @@ class Sandbox:
                     if attempt == SANDBOX_TRIES:
                         raise SandboxError(f"{e} (tried {attempt} fresh sandboxes)") from e
                 finally:
-                    await self._release(slot)
+                    self._release(slot)
         raise AssertionError("unreachable")
 
     async def prepare(
@@ -457,7 +476,7 @@ class Sandbox:
             )
         finally:
             for slot in slots:
-                await self._release(slot)
+                self._release(slot)
             for _ in range(held):
                 self._running.release()
         failures = [e for e in ended if isinstance(e, BaseException)]
@@ -507,9 +526,8 @@ class Sandbox:
 
     async def close(self) -> None:
         """Stop every slot, remove the cgroups and the work directory."""
-        async with self._cond:
-            self._closed = True
-            self._cond.notify_all()
+        self._closed = True
+        self._wake_slot_waiters()
         for slot in self.slots:
             await slot.stop()
         self.layout.remove()

@@ -4,6 +4,7 @@ times; any other failure is the run's."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from onpyrunner.sandbox.cgroup import CgroupLayout, CgroupVersion
 from onpyrunner.sandbox.policy import Policy
 from onpyrunner.sandbox.pool import SANDBOX_TRIES, Prepared, Sandbox
 from onpyrunner.sandbox.runtimes import Phase, Runtime
-from onpyrunner.sandbox.slot import Finished, RunSpec
+from onpyrunner.sandbox.slot import Finished, RunSpec, Slot
 from onpyrunner.settings import Settings
 
 SPEC = spec_of("python")
@@ -82,3 +83,44 @@ async def test_a_failure_after_the_program_started_is_not_tried_again() -> None:
     with pytest.raises(SandboxError, match="stayed open"):
         await pool.run_prepared(PREPARED)
     assert slot.runs == 1 and pool.rebuilds == {}
+
+
+class BlockingSlot(FakeSlot):
+    """A slot whose run waits until released."""
+
+    def __init__(self, index: int) -> None:
+        super().__init__(index)
+        self.running = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def run(self, job: RunSpec) -> Finished:
+        self.running.set()
+        await self.release.wait()
+        return await super().run(job)
+
+
+async def test_a_waiter_cancelled_as_a_slot_comes_free_strands_nothing() -> None:
+    # Three runs, one slot: the first runs, two wait. The slot comes free and the first
+    # waiter is cancelled in the same moment (a judge's early stop cancels its later
+    # cases). The other waiter must get the slot: with asyncio.Condition (Python 3.11) the
+    # one wake-up went to the cancelled waiter and the other waited for ever.
+    slot = BlockingSlot(0)
+    layout = CgroupLayout(CgroupVersion.V1, {})
+    pool = Sandbox(Settings(concurrency=3), {"python": RUNTIME}, layout, [slot])  # type: ignore[list-item]
+    first = asyncio.create_task(pool.run_prepared(PREPARED))
+    await asyncio.wait_for(slot.running.wait(), 5)
+    cancelled = asyncio.create_task(pool.run_prepared(PREPARED))
+    waiting = asyncio.create_task(pool.run_prepared(PREPARED))
+    for _ in range(10):  # both reach the wait for a slot
+        await asyncio.sleep(0)
+    give_back = pool._release
+
+    def give_back_then_cancel(freed: Slot) -> None:  # the waiter woken, then cancelled
+        give_back(freed)
+        cancelled.cancel()
+
+    pool._release = give_back_then_cancel  # type: ignore[method-assign, assignment]
+    slot.release.set()
+    assert await asyncio.wait_for(first, 5) == OK
+    assert await asyncio.wait_for(waiting, 5) == OK
+    assert cancelled.cancelled()
