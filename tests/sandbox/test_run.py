@@ -392,6 +392,7 @@ async def test_only_the_working_directory_and_tmp_are_writable(sandbox: Sandbox)
     ]
 
 
+@pytest.mark.timing  # under emulation, filling the tmpfs spends the 2 s CPU limit first
 async def test_the_working_directory_is_capped_in_size_and_in_files(sandbox: Sandbox) -> None:
     code = """
         import errno, os
