@@ -346,7 +346,17 @@ def catalogue() -> tuple[Case, ...]:
         _py("huge_line_stderr", 1, HUGE_LINE.format(stream="stderr"), _limit(OLE, stderr=y64k)),
         # limits
         _py("memory_bomb", 2, MEMORY_BOMB, _limit(Outcome.MEMORY_LIMIT_EXCEEDED)),
-        _py("fork_bomb", 2, FORK_BOMB, _limit(TLE), max_processes=16, wall_time_ms=2000),
+        # 256 MiB: sixteen Pythons that touch their copied pages can fill 64 MiB, and the
+        # OOM killer then (rightly) makes it a MEMORY_LIMIT_EXCEEDED
+        _py(
+            "fork_bomb",
+            2,
+            FORK_BOMB,
+            _limit(TLE),
+            max_processes=16,
+            wall_time_ms=2000,
+            memory_mb=256,
+        ),
         _py("cpu_loop", 2, "while True:\n    pass\n", _limit(TLE), cpu_time_ms=500),
         _py("sleeper", 2, "import time\ntime.sleep(100)\n", _limit(TLE), wall_time_ms=1500),
         # signals: SIGSTOP stops the program until the wall limit; the rest end it
