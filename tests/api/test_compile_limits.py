@@ -6,7 +6,6 @@ compile_time_ms."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -14,35 +13,17 @@ import pytest
 from fastapi import FastAPI
 
 from onpyrunner.api.schemas import JobCreate
-from onpyrunner.api.services import Services
 from onpyrunner.api.submit import job_request
 from onpyrunner.limits import LimitTable
-from onpyrunner.service import create_app
 from onpyrunner.settings import Settings
+from tests.api.inprocess import app_fixtures, services_of
 from tests.service import Server
 
 SETTINGS = {"workers": 0, "redis_url": None, "max_wait_s": 0.01, "compile_wall_time_ms": 9000}
 CPP = "int main() { return 0; }\n"
 
 
-@pytest.fixture(scope="module")
-async def app() -> AsyncIterator[FastAPI]:
-    app = create_app(Settings.model_validate(SETTINGS))
-    async with app.router.lifespan_context(app):
-        yield app
-
-
-@pytest.fixture(scope="module")
-async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
-        yield c
-
-
-def services_of(app: FastAPI) -> Services:
-    found = app.state.services
-    assert isinstance(found, Services)
-    return found
+app, client = app_fixtures(Settings.model_validate(SETTINGS))
 
 
 def body(**changes: Any) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -27,6 +27,7 @@ from onpyrunner.api.compat.judge0.encoding import decode64, encode64
 from onpyrunner.models import text_problem
 from onpyrunner.service import create_app
 from onpyrunner.settings import Settings
+from tests.api.inprocess import app_fixtures
 from tests.service import Server
 
 pytestmark = pytest.mark.fuzz
@@ -52,20 +53,7 @@ def queue_only_settings(**overrides: object) -> Settings:
     )
 
 
-@pytest.fixture(scope="module")
-async def app() -> AsyncIterator[FastAPI]:
-    """The app in-process, its lifespan running."""
-    app = create_app(queue_only_settings())
-    async with app.router.lifespan_context(app):
-        yield app
-
-
-@pytest.fixture(scope="module")
-async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    """A client of the in-process app; a 500 is answered, not raised."""
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://fuzz") as c:
-        yield c
+app, client = app_fixtures(queue_only_settings(), base_url="http://fuzz")
 
 
 # --- strings that are not Unicode text ---------------------------------------------------

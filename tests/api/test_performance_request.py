@@ -4,7 +4,6 @@ no worker: nothing runs."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -12,34 +11,16 @@ import pytest
 from fastapi import FastAPI
 
 from onpyrunner.api.schemas import JobCreate
-from onpyrunner.api.services import Services
 from onpyrunner.api.submit import job_request
 from onpyrunner.models import Reference, Weights
-from onpyrunner.service import create_app
 from onpyrunner.settings import Settings
+from tests.api.inprocess import app_fixtures, services_of
 
 SETTINGS = {"workers": 0, "redis_url": None, "max_wait_s": 0.01, "max_performance_repeat": 7}
 SORT = "print(*sorted(map(int, input().split())))\n"
 
 
-@pytest.fixture(scope="module")
-async def app() -> AsyncIterator[FastAPI]:
-    app = create_app(Settings.model_validate(SETTINGS))
-    async with app.router.lifespan_context(app):
-        yield app
-
-
-@pytest.fixture(scope="module")
-async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
-        yield c
-
-
-def app_services(app: FastAPI) -> Services:
-    found = app.state.services
-    assert isinstance(found, Services)
-    return found
+app, client = app_fixtures(Settings.model_validate(SETTINGS))
 
 
 def body(performance: object, **changes: object) -> dict[str, Any]:
@@ -108,7 +89,7 @@ async def test_a_good_performance_request_is_accepted(client: httpx.AsyncClient)
 
 
 async def test_defaults_are_resolved_on_the_native_path(app: FastAPI) -> None:
-    svc = app_services(app)
+    svc = services_of(app)
     request = await job_request(JobCreate.model_validate(body({"reference": REFERENCE})), svc)
     performance = request.performance
     assert performance is not None
@@ -125,7 +106,7 @@ async def test_defaults_are_resolved_on_the_native_path(app: FastAPI) -> None:
 
 
 async def test_the_reference_takes_the_submissions_language_by_default(app: FastAPI) -> None:
-    svc = app_services(app)
+    svc = services_of(app)
     sent = body({"reference": {"source_code": "int main(void) { return 0; }"}}, language="c")
     request = await job_request(JobCreate.model_validate(sent), svc)
     assert request.performance is not None and request.performance.reference is not None
