@@ -553,7 +553,11 @@ class MemorySessions(Sessions):
             self._touch(session)
             session.changed.notify_all()
 
-    async def receive(self, job_id: str, timeout_s: float) -> Command | None:
+    async def receive(
+        self, job_id: str, cursor: str, timeout_s: float
+    ) -> tuple[Command | None, str]:
+        # In one process a command is taken and returned with no await between: the
+        # queue itself is the cursor.
         session = self._session(job_id)
         async with session.changed:
             if not session.inputs:
@@ -561,10 +565,10 @@ class MemorySessions(Sessions):
                     async with asyncio.timeout(timeout_s):
                         await session.changed.wait_for(lambda: bool(session.inputs))
             if not session.inputs:
-                return None
+                return None, cursor
             command = session.inputs.popleft()
             session.changed.notify_all()  # room for a waiting sender
-            return command
+            return command, cursor
 
     async def attached(self, job_id: str) -> bool:
         return self._session(job_id).attached > 0

@@ -235,8 +235,8 @@ return mine
 # KEYS: a session's input list.  ARGV: most waiting, ttl_ms, the command.  1 when queued,
 # 0 when the list is full.
 _SESSION_SEND = """
-if redis.call('LLEN', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
-redis.call('RPUSH', KEYS[1], ARGV[3])
+if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
+redis.call('XADD', KEYS[1], '*', 'c', ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1
 """
@@ -838,7 +838,8 @@ class RedisStore(JobStore):
 class RedisSessions(Sessions):
     """Live sessions in Redis (see session.py): the output log is a stream per job, read
     with blocking XREADs from each reader's own cursor; the input queue a list per job
-    (queued by a script that refuses past MAX_PENDING_INPUTS, taken with BLPOP);
+    (a stream per job, added to by a script that refuses past MAX_PENDING_INPUTS, read
+    from the worker's cursor and trimmed behind it);
     presence a sorted set of attached clients and the time each one's presence lapses."""
 
     def __init__(self, client: aioredis.Redis, keys: Keys, ttl_ms: int) -> None:
@@ -924,11 +925,24 @@ class RedisSessions(Sessions):
                 pipe.pexpire(key, self.ttl_ms)
                 await pipe.execute()
 
-    async def receive(self, job_id: str, timeout_s: float) -> Command | None:
-        timeout = max(0.001, min(timeout_s, _SESSION_BLOCK_MAX_S))
+    async def receive(
+        self, job_id: str, cursor: str, timeout_s: float
+    ) -> tuple[Command | None, str]:
+        # Read from a cursor, then trimmed: a popped list item (BLPOP) whose reply was lost
+        # with its connection, or with a cancelled call, was a command lost for good.
+        key = self.keys.session_input(job_id)
+        block_ms = max(1, int(min(timeout_s, _SESSION_BLOCK_MAX_S) * 1000))
         with _translate():
-            reply: Any = await self.redis.blpop([self.keys.session_input(job_id)], timeout)
-        return Command.loads(reply[1]) if reply else None
+            reply: Any = await self.redis.xread({key: cursor or START}, count=1, block=block_ms)
+        for _, items in reply or []:
+            for entry_id, fields in items:
+                ms, seq = entry_id.split("-")
+                with contextlib.suppress(BackendUnavailableError), _translate():
+                    # Room for the next command; the cursor alone keeps this one from
+                    # being read again if the trim does not happen.
+                    await self.redis.xtrim(key, minid=f"{ms}-{int(seq) + 1}", approximate=False)
+                return Command.loads(fields["c"]), entry_id
+        return None, cursor
 
     async def attached(self, job_id: str) -> bool:
         with _translate():

@@ -12,7 +12,8 @@ Each job that runs live has two channels:
   time. At most MAX_PENDING_INPUTS commands of at most INPUT_PIECE_CHARS characters wait;
   a sender waits while it is full, and the worker takes the next one only when the
   program's stdin pipe took the last (sandbox/live.py): a client that sends faster than
-  the program reads holds its own WebSocket back, never the worker's memory.
+  the program reads holds its own WebSocket back, never the worker's memory. The worker
+  reads it from a cursor, so a command whose delivery was cut off is read again, not lost.
 Clients attached to a session say so (`attach`); the worker ends a session that no client
 has been attached to for the setting session_idle_s.
 """
@@ -34,7 +35,7 @@ LOG_TTL_S = 60.0
 #: A client's presence lasts this long unless renewed (a crashed API process's clients
 #: stop counting after it); attached clients renew it every third of it.
 PRESENCE_TTL_S = 10.0
-#: Where a reader starts: the beginning of the log.
+#: Where a reader starts: the beginning of the log (or of the input queue).
 START = "0"
 
 
@@ -136,8 +137,14 @@ class Sessions(ABC):
         """Append to the job's output log, in order."""
 
     @abstractmethod
-    async def receive(self, job_id: str, timeout_s: float) -> Command | None:
-        """The next command for the job's program, or None after timeout_s."""
+    async def receive(
+        self, job_id: str, cursor: str, timeout_s: float
+    ) -> tuple[Command | None, str]:
+        """The next command for the job's program after cursor (START: the first one
+        waiting) and the cursor after it; (None, cursor) after timeout_s. A command is
+        taken for good only by the call that returns it: a reply lost on the way (a
+        dropped connection, a cancelled call) leaves it for the next call with the same
+        cursor."""
 
     @abstractmethod
     async def attached(self, job_id: str) -> bool:

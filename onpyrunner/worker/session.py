@@ -30,6 +30,7 @@ from onpyrunner.errors import BackendUnavailableError
 from onpyrunner.models import JobRequest, RunResult
 from onpyrunner.queue.session import (
     MAX_PENDING_INPUTS,
+    START,
     CommandKind,
     Output,
     OutputKind,
@@ -146,9 +147,10 @@ class LiveRun:
         assert link is not None
         last_seen = time.monotonic()
         checked = 0.0
+        cursor = START
         while True:
             try:
-                command = await link.sessions.receive(link.job_id, PRESENCE_CHECK_S)
+                command, cursor = await link.sessions.receive(link.job_id, cursor, PRESENCE_CHECK_S)
             except BackendUnavailableError as e:
                 log.warning("job %s: session input unavailable: %s", link.job_id, e)
                 command = None

@@ -32,6 +32,7 @@ from onpyrunner.queue.session import (
     CommandKind,
     Output,
     OutputKind,
+    Sessions,
 )
 from onpyrunner.queue.store import (
     Backlog,
@@ -490,9 +491,20 @@ async def test_a_new_delivery_drops_the_earlier_output_and_cursors_stay_valid(
     assert (await sessions.read("j3", cursor, 1.0))[0] == [out("second try")]
 
 
+async def received(
+    sessions: Sessions, job_id: str, count: int, cursor: str = START
+) -> list[Command | None]:
+    """The next count commands, each read from the cursor the last read returned."""
+    commands: list[Command | None] = []
+    for _ in range(count):
+        command, cursor = await sessions.receive(job_id, cursor, 1.0)
+        commands.append(command)
+    return commands
+
+
 async def test_session_commands_reach_the_worker_in_order(store: JobStore) -> None:
     sessions = store.sessions
-    assert await sessions.receive("j4", 0.05) is None
+    assert await sessions.receive("j4", START, 0.05) == (None, START)
     sent = [
         Command(CommandKind.STDIN, "1\n"),
         Command(CommandKind.SIGNAL, "SIGINT"),
@@ -500,8 +512,8 @@ async def test_session_commands_reach_the_worker_in_order(store: JobStore) -> No
     ]
     for command in sent:
         await sessions.send("j4", command)
-    assert [await sessions.receive("j4", 1.0) for _ in sent] == sent
-    assert await sessions.receive("j4", 0.05) is None
+    assert await received(sessions, "j4", len(sent)) == sent
+    assert (await sessions.receive("j4", START, 0.05))[0] is None
 
 
 async def test_a_sender_waits_while_the_input_queue_is_full(store: JobStore) -> None:
@@ -511,10 +523,11 @@ async def test_a_sender_waits_while_the_input_queue_is_full(store: JobStore) -> 
     blocked = asyncio.create_task(sessions.send("j5", Command(CommandKind.STDIN, "last")))
     done, _ = await asyncio.wait([blocked], timeout=0.2)
     assert not done, "a full queue took one more command"
-    assert await sessions.receive("j5", 1.0) == Command(CommandKind.STDIN, "0")
+    first, cursor = await sessions.receive("j5", START, 1.0)
+    assert first == Command(CommandKind.STDIN, "0")
     await asyncio.wait_for(blocked, PATIENCE_S)
-    received = [await sessions.receive("j5", 1.0) for _ in range(MAX_PENDING_INPUTS)]
-    assert received[-1] == Command(CommandKind.STDIN, "last")
+    rest = await received(sessions, "j5", MAX_PENDING_INPUTS, cursor)
+    assert rest[-1] == Command(CommandKind.STDIN, "last")
 
 
 async def test_the_end_of_a_run_drops_the_input_still_waiting(store: JobStore) -> None:
@@ -522,7 +535,7 @@ async def test_the_end_of_a_run_drops_the_input_still_waiting(store: JobStore) -
     await sessions.send("j6", Command(CommandKind.STDIN, "never read"))
     await sessions.publish("j6", [out("kept")])
     await sessions.end("j6")
-    assert await sessions.receive("j6", 0.05) is None
+    assert await sessions.receive("j6", START, 0.05) == (None, START)
     assert (await sessions.read("j6", START, 0))[0] == [out("kept")]  # readers finish
 
 

@@ -1,0 +1,77 @@
+"""Redis sessions when a reply is lost on its way: the worker's read of a command, cut off
+after Redis served it, must leave the command for the next read (it once was a BLPOP,
+which took the command out of the list for good)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import redis.exceptions
+
+from onpyrunner.errors import BackendUnavailableError
+from onpyrunner.queue.redis import RedisStore
+from onpyrunner.queue.session import START, Command, CommandKind
+from onpyrunner.settings import Settings
+from tests.service import REDIS_URL, delete_prefix, unique_prefix
+
+#: The commands a worker blocks on to take a session's next command.
+_TAKING = {"XREAD", "BLPOP", "BRPOP", "BLMOVE"}
+
+
+@pytest.fixture
+async def store() -> AsyncIterator[RedisStore]:
+    settings = Settings(redis_prefix=unique_prefix())
+    opened = RedisStore(settings, REDIS_URL)
+    await opened.open()
+    try:
+        yield opened
+    finally:
+        await opened.close()
+        delete_prefix(REDIS_URL, settings.redis_prefix)
+
+
+def lose_replies(store: RedisStore, command: str, times: int) -> list[str]:
+    """Make the next `times` calls of command run on the server, then fail as a dropped
+    connection would before their reply arrived. Returns the log of what was lost."""
+    client = store.redis  # the client its sessions use too
+    real: Any = client.execute_command
+    lost: list[str] = []
+
+    async def execute(*args: Any, **options: Any) -> Any:
+        reply = await real(*args, **options)
+        if str(args[0]).upper() == command and len(lost) < times:
+            lost.append(repr(reply))
+            raise redis.exceptions.ConnectionError("connection lost (injected)")
+        return reply
+
+    client.execute_command = execute  # type: ignore[method-assign]
+    return lost
+
+
+async def test_a_command_whose_reply_was_lost_is_read_again(store: RedisStore) -> None:
+    sessions = store.sessions
+    sent = [Command(CommandKind.SIGNAL, "SIGTERM"), Command(CommandKind.STDIN, "x\n")]
+    for command in sent:
+        await sessions.send("j1", command)
+    lost = lose_replies(store, "XREAD", 1)
+    with pytest.raises(BackendUnavailableError):
+        await sessions.receive("j1", START, 1.0)
+    assert lost, "the injected loss never happened"
+    first, cursor = await sessions.receive("j1", START, 1.0)
+    second, cursor = await sessions.receive("j1", cursor, 1.0)
+    assert [first, second] == sent
+    assert (await sessions.receive("j1", cursor, 0.05))[0] is None
+
+
+async def test_a_command_is_not_read_twice_when_its_trim_was_lost(store: RedisStore) -> None:
+    sessions = store.sessions
+    sent = [Command(CommandKind.STDIN, "a"), Command(CommandKind.STDIN, "b")]
+    for command in sent:
+        await sessions.send("j2", command)
+    lose_replies(store, "XTRIM", 1)
+    first, cursor = await sessions.receive("j2", START, 1.0)
+    second, cursor = await sessions.receive("j2", cursor, 1.0)
+    assert [first, second] == sent
+    assert (await sessions.receive("j2", cursor, 0.05))[0] is None
