@@ -9,18 +9,16 @@ the batch's job ids for job_ttl_s after its last read.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Depends, Query, Request, WebSocket
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from onpyrunner.api import waiting
 from onpyrunner.api.errors import ErrorResponses, field_error
-from onpyrunner.api.routes.jobs import until_disconnect, wait_seconds
+from onpyrunner.api.routes.jobs import send_events, wait_seconds
 from onpyrunner.api.schemas import (
     BatchAccepted,
     BatchCreate,
@@ -31,7 +29,7 @@ from onpyrunner.api.schemas import (
 )
 from onpyrunner.api.services import Services, services, services_dependency
 from onpyrunner.api.submit import job_request, origin, submit_many
-from onpyrunner.errors import BackendUnavailableError, BatchNotFoundError
+from onpyrunner.errors import BatchNotFoundError
 from onpyrunner.models import JobRequest, Origin, TestCase
 
 router = APIRouter(tags=["batches"])
@@ -137,34 +135,20 @@ async def batch_events(websocket: WebSocket, batch_id: str) -> None:
     totals; then close."""
     await websocket.accept()
     svc = services(websocket)
-    sending = asyncio.create_task(_send_batch(websocket, svc, batch_id))
-    listening = asyncio.create_task(until_disconnect(websocket))
-    try:
-        await asyncio.wait([sending, listening], return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in (sending, listening):
-            task.cancel()
-        await asyncio.gather(sending, listening, return_exceptions=True)
+    await send_events(websocket, _send_batch(websocket, svc, batch_id))
 
 
 async def _send_batch(websocket: WebSocket, svc: Services, batch_id: str) -> None:
-    try:
-        job_ids = await svc.store.get_batch(batch_id)
-        if job_ids is None:
-            await websocket.send_json({"error": str(BatchNotFoundError(batch_id))})
-            await websocket.close(code=4404)
-            return
-        async with waiting.follow_many(svc.store, job_ids) as follower:
-            async for i in follower.finished(svc.settings.job_ttl_s):
-                brief = BatchJob.of(job_ids[i], follower.jobs[i])
-                await websocket.send_json({"type": "job", **brief.model_dump(mode="json")})
-            jobs = [BatchJob.of(i, job) for i, job in zip(job_ids, follower.jobs, strict=True)]
-        totals = BatchTotals.of(jobs).model_dump(mode="json")
-        await websocket.send_json({"type": "totals", "batch_id": batch_id, **totals})
-        await websocket.close(code=1000)
-    except WebSocketDisconnect:
+    job_ids = await svc.store.get_batch(batch_id)
+    if job_ids is None:
+        await websocket.send_json({"error": str(BatchNotFoundError(batch_id))})
+        await websocket.close(code=4404)
         return
-    except BackendUnavailableError as e:
-        with contextlib.suppress(Exception):
-            await websocket.send_json({"error": f"the queue backend is unavailable: {e}"})
-            await websocket.close(code=1011)
+    async with waiting.follow_many(svc.store, job_ids) as follower:
+        async for i in follower.finished(svc.settings.job_ttl_s):
+            brief = BatchJob.of(job_ids[i], follower.jobs[i])
+            await websocket.send_json({"type": "job", **brief.model_dump(mode="json")})
+        jobs = [BatchJob.of(i, job) for i, job in zip(job_ids, follower.jobs, strict=True)]
+    totals = BatchTotals.of(jobs).model_dump(mode="json")
+    await websocket.send_json({"type": "totals", "batch_id": batch_id, **totals})
+    await websocket.close(code=1000)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+from collections.abc import Coroutine
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, WebSocket, WebSocketDisconnect
@@ -132,57 +133,61 @@ async def job_events(websocket: WebSocket, job_id: str) -> None:
     """The job now, then one message per change; the last is the finished job; then close."""
     svc = services(websocket)
     await websocket.accept()
-    sending = asyncio.create_task(_send_events(websocket, svc, job_id))
-    listening = asyncio.create_task(until_disconnect(websocket))
+    await send_events(websocket, _send_events(websocket, svc, job_id))
+
+
+async def send_events(websocket: WebSocket, sender: Coroutine[Any, Any, None]) -> None:
+    """Run sender (an events socket's messages) until it ends or the client leaves, which
+    stops it at once, not when its job ends; a queue backend that goes down ends the
+    socket with 1011 and says so."""
+
+    async def sending() -> None:
+        try:
+            await sender
+        except WebSocketDisconnect:
+            return
+        except BackendUnavailableError as e:
+            with contextlib.suppress(Exception):
+                await websocket.send_json({"error": f"the queue backend is unavailable: {e}"})
+                await websocket.close(code=1011)
+
+    async def listening() -> None:  # what the client sends is read and ignored
+        with contextlib.suppress(WebSocketDisconnect):
+            while True:
+                message = await websocket.receive()
+                if message["type"] == "websocket.disconnect":
+                    return
+
+    tasks = [asyncio.create_task(sending()), asyncio.create_task(listening())]
     try:
-        await asyncio.wait([sending, listening], return_when=asyncio.FIRST_COMPLETED)
-    finally:  # a client that leaves stops the follower at once, not when the job ends
-        for task in (sending, listening):
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(sending, listening, return_exceptions=True)
-
-
-async def until_disconnect(websocket: WebSocket) -> None:
-    """Read (and ignore) what the client sends, until it goes away."""
-    with contextlib.suppress(WebSocketDisconnect):
-        while True:
-            message = await websocket.receive()
-            if message["type"] == "websocket.disconnect":
-                return
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def _send_events(websocket: WebSocket, svc: Services, job_id: str) -> None:
-    try:
-        job = await svc.store.get(job_id)
-        with_output = job is not None and job.stream
-        async with live.following(
-            svc.store, job_id, with_output, svc.settings.job_ttl_s
-        ) as follower:
-            last: Any = None
-            async for item in follower.items():
-                if isinstance(item, live.Written):  # a `stream` job's output as written
-                    for entry in item.entries:
-                        if entry.kind is not OutputKind.STARTED:
-                            await websocket.send_json(
-                                {"type": entry.kind.value, "data": entry.data}
-                            )
-                elif isinstance(item, live.Change):
-                    view = JobPublic.of(item.job).model_dump(mode="json")
-                    seen = (view["status"], view["progress"])
-                    if seen != last:
-                        await websocket.send_json(view)
-                        last = seen
-                    if item.job.status in TERMINAL_STATUSES:
-                        await websocket.close(code=1000)
-                        return
-                else:
-                    await websocket.send_json({"error": str(JobNotFoundError(job_id))})
-                    await websocket.close(code=4404)
+    job = await svc.store.get(job_id)
+    with_output = job is not None and job.stream
+    async with live.following(svc.store, job_id, with_output, svc.settings.job_ttl_s) as follower:
+        last: Any = None
+        async for item in follower.items():
+            if isinstance(item, live.Written):  # a `stream` job's output as written
+                for entry in item.entries:
+                    if entry.kind is not OutputKind.STARTED:
+                        await websocket.send_json({"type": entry.kind.value, "data": entry.data})
+            elif isinstance(item, live.Change):
+                view = JobPublic.of(item.job).model_dump(mode="json")
+                seen = (view["status"], view["progress"])
+                if seen != last:
+                    await websocket.send_json(view)
+                    last = seen
+                if item.job.status in TERMINAL_STATUSES:
+                    await websocket.close(code=1000)
                     return
-            await websocket.close(code=1000)  # not finished when its record's lifetime passed
-    except WebSocketDisconnect:
-        return
-    except BackendUnavailableError as e:
-        with contextlib.suppress(Exception):
-            await websocket.send_json({"error": f"the queue backend is unavailable: {e}"})
-            await websocket.close(code=1011)
+            else:
+                await websocket.send_json({"error": str(JobNotFoundError(job_id))})
+                await websocket.close(code=4404)
+                return
+        await websocket.close(code=1000)  # not finished when its record's lifetime passed
