@@ -67,7 +67,7 @@ async def test_ended_jobs_become_history_rows_in_batches(history: HistoryStore) 
 
 
 async def test_a_job_delivered_to_the_writers_twice_is_one_row(history: HistoryStore) -> None:
-    settings = _settings()
+    settings = _settings(lease_s=0.05)  # the dead writer's hold (10 leases) passes in 0.5 s
     store = MemoryStore(settings)
     await store.open_outbox()
     [job_id] = await _finish_jobs(store, 1)

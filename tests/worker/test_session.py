@@ -8,11 +8,14 @@ import os
 import signal
 from collections.abc import Awaitable, Callable
 
+import pytest
+
 from onpyrunner.limits import Limits
 from onpyrunner.models import JobRequest, Outcome, RunResult, Usage
 from onpyrunner.queue.memory import MemorySessions
 from onpyrunner.queue.session import START, Command, CommandKind, Output, OutputKind
 from onpyrunner.sandbox.live import Live
+from onpyrunner.worker import session as worker_session
 from onpyrunner.worker.session import LiveRun, SessionLink
 
 PATIENCE_S = 10.0
@@ -112,7 +115,10 @@ async def test_what_clients_send_reaches_the_program_and_signals_at_once() -> No
     assert result.output is None
 
 
-async def test_a_session_no_client_is_attached_to_ends_as_idle() -> None:
+async def test_a_session_no_client_is_attached_to_ends_as_idle(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(worker_session, "PRESENCE_CHECK_S", 0.05)  # it looks once a second
     sessions = MemorySessions(60)
     session, idled = link(sessions, idle_s=0.05)
 
