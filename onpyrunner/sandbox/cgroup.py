@@ -56,6 +56,10 @@ class RunStart:
     cpu_ns: int
     oom_kills: int
     memory_baseline_bytes: int
+    #: v1: the page cache charged to the slot that no process maps (see SlotCgroupV1),
+    #: and the memory the run may have on top of what the slot's processes hold.
+    cache_bytes: int = 0
+    room_bytes: int = 0
 
 
 @dataclass(frozen=True)
@@ -183,24 +187,53 @@ class SlotCgroupV1(SlotCgroup):
         text = _read(self.dirs["pids"] / "cgroup.procs")
         return [int(p) for p in text.split()]
 
-    def _cap(self, memory_bytes: int, pids_max: int) -> int:
-        """Memory at today's usage + memory_bytes, processes at pids_max; the usage."""
+    def _usage_and_cache(self) -> tuple[int, int]:
+        """The slot's usage, and the page cache in it that no process maps (files that
+        earlier runs read: charged to the slot, they outlive the runs)."""
         usage = int(_read(self.memory / "memory.usage_in_bytes"))
-        limit = str(usage + memory_bytes)
+        stat = _kv(_read(self.memory / "memory.stat"))
+        files = stat.get("total_active_file", 0) + stat.get("total_inactive_file", 0)
+        return usage, max(0, min(usage, files - stat.get("total_mapped_file", 0)))
+
+    def _cap(self, memory_bytes: int, pids_max: int) -> tuple[int, int]:
+        """Memory at what the slot's processes hold + memory_bytes, processes at pids_max;
+        the usage and the unmapped cache as the run starts.
+
+        Not usage + memory_bytes: the usage counts the unmapped cache, which the kernel
+        reclaims to make room, so a program had memory_bytes plus all of it (seen: numpy
+        filled 400 MB under a 128 MiB limit, once the slot had read enough files). What
+        is mapped (the libraries of the init and of a warm interpreter) is held.
+        """
+        usage, cache = self._usage_and_cache()
+        limit = usage - cache + memory_bytes
         has_memsw = self._memsw.exists()
         if has_memsw:  # memsw must stay >= limit: lift it, set the limit, then pin it.
             _write(self._memsw, "-1")
-        _write(self.memory / "memory.limit_in_bytes", limit)
+        try:
+            _write(self.memory / "memory.limit_in_bytes", str(limit))
+        except OSError as e:
+            if e.errno != errno.EBUSY:
+                raise
+            # Below the usage, and the kernel could not reclaim the cache above it (in
+            # use): the limit is the usage, and the run has no room beyond it.
+            limit = int(_read(self.memory / "memory.usage_in_bytes"))
+            _write(self.memory / "memory.limit_in_bytes", str(limit))
         if has_memsw:
-            _write(self._memsw, limit)
+            _write(self._memsw, str(limit))
         _write(self.dirs["pids"] / "pids.max", str(pids_max))
-        return usage
+        if limit < usage:  # the kernel reclaimed cache to fit: read again
+            usage, cache = self._usage_and_cache()
+        return usage, cache
 
     def set_limits(self, memory_bytes: int, max_processes: int) -> RunStart:
-        usage = self._cap(memory_bytes, max_processes + self.overhead_processes)
+        usage, cache = self._cap(memory_bytes, max_processes + self.overhead_processes)
         _write(self.memory / "memory.max_usage_in_bytes", "0")  # peak := current usage
         return RunStart(
-            cpu_ns=self.cpu_ns(), oom_kills=self._oom_kills(), memory_baseline_bytes=usage
+            cpu_ns=self.cpu_ns(),
+            oom_kills=self._oom_kills(),
+            memory_baseline_bytes=usage,
+            cache_bytes=cache,
+            room_bytes=memory_bytes,
         )
 
     def relax(self, memory_bytes: int, pids_max: int) -> None:
@@ -214,9 +247,16 @@ class SlotCgroupV1(SlotCgroup):
 
     def finish(self, start: RunStart) -> RunCounters:
         peak = int(_read(self.memory / "memory.max_usage_in_bytes"))
+        # The cache the run found is in its starting usage; what of it the run's growth
+        # pushed out made room for the run, and is the run's memory too.
+        # (A cached file that a process mapped meanwhile looks pushed out: never more than
+        # the room, which the limit kept the run within.)
+        pushed_out = max(0, start.cache_bytes - self._usage_and_cache()[1])
         return RunCounters(
             cpu_ns=self.cpu_ns() - start.cpu_ns,
-            memory_peak_bytes=max(0, peak - start.memory_baseline_bytes),
+            memory_peak_bytes=min(
+                max(0, peak - start.memory_baseline_bytes) + pushed_out, start.room_bytes
+            ),
             oom_kills=self._oom_kills() - start.oom_kills,
         )
 

@@ -14,6 +14,7 @@ import pytest
 
 from onpyrunner.limits import Limits
 from onpyrunner.models import Outcome, RunResult
+from onpyrunner.sandbox import cgroup
 from onpyrunner.sandbox.live import Live
 from onpyrunner.sandbox.nsjail import INIT_PATH
 from onpyrunner.sandbox.pool import RunOptions, Sandbox
@@ -157,6 +158,50 @@ async def test_a_runs_memory_never_includes_an_earlier_run_of_its_slot(
     assert big.outcome is Outcome.SUCCESS and small.outcome is Outcome.SUCCESS
     assert big.usage.memory_kb >= 96 * 1024
     assert small.usage.memory_kb < 32 * 1024, small.usage
+
+
+#: Big files of the host that the bash sandbox can read and that nothing here maps.
+CACHE_FILES = [
+    Path("/usr/lib/x86_64-linux-gnu/libLLVM-14.so.1"),
+    Path("/usr/lib/x86_64-linux-gnu/libLLVM-15.so.1"),
+    Path("/usr/bin/x86_64-linux-gnu-lto-dump-12"),
+]
+
+
+def _unmapped_cache(pool: Sandbox) -> int:
+    stat = (pool.slots[0].cgroup.memory / "memory.stat").read_text()  # type: ignore[attr-defined]
+    fields = {k: int(v) for k, v in (line.split() for line in stat.splitlines())}
+    return fields["total_active_file"] + fields["total_inactive_file"] - fields["total_mapped_file"]
+
+
+async def test_page_cache_an_earlier_run_read_is_no_room_for_the_next(settings: Settings) -> None:
+    # cgroup v1 counts the page cache a run reads in its slot's usage, where it stays after
+    # the run; the kernel reclaims it to make room. A limit set at "usage + limit" gave the
+    # next program its limit plus all of that cache (CI saw numpy fill 400 MB under a
+    # 128 MiB limit). The run's room is its limit, whatever the slot read before.
+    if cgroup.detect(settings.cgroup_parent, "probe").version is not cgroup.CgroupVersion.V1:
+        pytest.fail("this machine kind has cgroup v1; the v2 path gives each run a new leaf")
+    own = settings.model_copy(update={"sandbox_uid_base": settings.sandbox_uid_base + 510})
+    pool = await Sandbox.start(own, slots=1)
+    try:
+        for path in CACHE_FILES:  # out of the page cache, so that the run's reads charge it
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            finally:
+                os.close(fd)
+        names = " ".join(str(p) for p in CACHE_FILES)
+        read = await run(pool, f"cat {names} > /dev/null", language="bash", memory_mb=512)
+        assert read.outcome is Outcome.SUCCESS, read.stderr
+        cached = _unmapped_cache(pool)
+        assert cached >= 96 << 20, f"the slot holds only {cached} bytes of cache"
+        # Over the 64 MiB limit, and under the limit plus the cache the slot holds.
+        size = (64 << 20) + cached // 2
+        grab = await run(pool, f"block = b'x' * {size}\nprint(len(block))", memory_mb=64)
+    finally:
+        await pool.close()
+    assert grab.outcome is Outcome.MEMORY_LIMIT_EXCEEDED, (grab.outcome, grab.usage)
+    assert grab.usage.memory_kb <= 64 * 1024
 
 
 async def test_memory_of_child_processes_counts_together(sandbox: Sandbox) -> None:
