@@ -27,10 +27,14 @@ def _settings(**changes: object) -> Settings:
 async def _rows_become(history: HistoryStore, writer: HistoryWriter, n: int) -> None:
     """Wait for the writer's batches until the history holds n rows."""
     deadline = asyncio.get_running_loop().time() + PATIENCE_S
-    while (await history.counts())["history"] < n:
+    while True:
+        # Cleared before the count is read: a batch written after it sets the event again
+        # (cleared after, the last batch's news could be lost and the wait ran out).
+        writer.wrote.clear()
+        if (await history.counts())["history"] >= n:
+            return
         remaining = deadline - asyncio.get_running_loop().time()
         assert remaining > 0, f"the history never held {n} rows"
-        writer.wrote.clear()
         try:
             await asyncio.wait_for(writer.wrote.wait(), remaining)
         except TimeoutError:
