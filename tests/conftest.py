@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 import itertools
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -13,7 +13,18 @@ from _pytest.mark.expression import Expression
 
 from onpyrunner.sandbox.pool import Sandbox
 from onpyrunner.settings import Settings
+from onpyrunner.worker import loop
 from tests.service import uid_base
+
+
+@pytest.fixture(scope="session", autouse=True)
+def quick_claims() -> Iterator[None]:
+    """A worker's idle claim blocks a second, and its drain waits for that claim to end:
+    the tests' in-process workers block 50 ms, so that stopping one takes no second of a
+    test (servers the tests start keep the setting of the code)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(loop, "CLAIM_BLOCK_S", 0.05)
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -88,9 +88,7 @@ class HistoryWriter:
                 if not opened:
                     await self.store.open_outbox()
                     opened = True
-                batch = await self.store.ended(
-                    self.consumer, self.settings.history_batch_size, READ_BLOCK_S
-                )
+                batch = await self._read()
                 if batch and await self._write(batch):
                     await self.store.recorded(self.consumer, [e.token for e in batch])
                 delay = 0.1
@@ -106,6 +104,23 @@ class HistoryWriter:
                 continue
             if len(batch) < self.settings.history_batch_size:
                 await self._pause(self.settings.history_flush_interval_s)
+
+    async def _read(self) -> list[Ended]:
+        """The next batch of ended jobs; none when stopping comes first. A read cut short
+        is safe: what it had taken is not acknowledged, and goes to a writer again."""
+        read = asyncio.ensure_future(
+            self.store.ended(self.consumer, self.settings.history_batch_size, READ_BLOCK_S)
+        )
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        cut_short = False
+        try:
+            await asyncio.wait([read, stopping], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+            if not read.done():
+                cut_short = read.cancel()
+                await asyncio.gather(read, return_exceptions=True)
+        return [] if cut_short else read.result()
 
     async def _write(self, batch: list[Ended]) -> bool:
         """Write a batch, retrying while the database is down; False when stopped first."""

@@ -27,7 +27,6 @@ from onpyrunner.models import (
 from onpyrunner.queue.memory import MemoryStore
 from onpyrunner.queue.store import Claim, JobStore, LanguageInfo, new_job
 from onpyrunner.settings import Settings
-from onpyrunner.worker import loop
 from onpyrunner.worker.execute import ProgressCallback
 from onpyrunner.worker.loop import Worker
 from onpyrunner.worker.session import SessionLink
@@ -84,13 +83,6 @@ class FakeRunner:
             signal=None,
             usage=USAGE,
         )
-
-
-@pytest.fixture(autouse=True)
-def quick_claims(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A worker's idle claim blocks a second, and its drain waits for that claim to end:
-    here it blocks 50 ms, so that stopping a worker takes no second of every test."""
-    monkeypatch.setattr(loop, "CLAIM_BLOCK_S", 0.05)
 
 
 @pytest.fixture
