@@ -22,7 +22,10 @@ or the bench's own children, bare) and each sample's verdict:
   (c) bare runs of the same programs, no sandbox, no service: two lanes (threads), each
       running a sample's cases in order and stopping at its first failure; C++ compiled
       once per sample with the catalogue's flags; a case over 1 s CPU (RLIMIT_CPU) or 3 s
-      wall is a TLE.
+      wall is a TLE;
+  (c') the same, but every case of every sample, as (a) runs them (verl sends each test,
+      whatever the others give): the like-for-like bare baseline of (a), whose protocol
+      has no early stop (a too slow sample burns the CPU limit on each of its large cases).
 Verdict agreement: the share of samples whose verdict (ACCEPTED or the first failing
 case's) is the same as the bare run's; it must be 100%. Results also go to
 bench/results/rl.md.
@@ -138,8 +141,10 @@ def _limit_cpu() -> None:
     resource.setrlimit(resource.RLIMIT_CPU, (seconds, seconds))
 
 
-def bare_verdict(sample: Sample, work: Path) -> str:
-    """The sample's verdict, run bare: its cases in order, up to its first failure."""
+def bare_verdict(sample: Sample, work: Path, every_test: bool = False) -> str:
+    """The sample's verdict, run bare: its cases in order, up to its first failure (or,
+    every_test, all of them, as per-test calls run them; the first failure is the
+    verdict)."""
     if sample.language == "python":
         (work / "main.py").write_text(sample.source)
         argv = ["/usr/bin/python3", "-I", "main.py"]
@@ -149,25 +154,34 @@ def bare_verdict(sample: Sample, work: Path) -> str:
         if compiled.returncode != 0:
             return "COMPILE_ERROR"
         argv = [str(work / "main")]
+    verdicts = []
     for case in cases():
-        try:
-            run = subprocess.run(
-                argv,
-                cwd=work,
-                input=case["stdin"].encode(),
-                capture_output=True,
-                timeout=WALL_MS / 1000,
-                preexec_fn=_limit_cpu,  # before exec, in the child
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            return "TIME_LIMIT_EXCEEDED"
-        if run.returncode in (-signal.SIGXCPU, -signal.SIGKILL):
-            return "TIME_LIMIT_EXCEEDED"
-        if run.returncode != 0:
-            return "RUNTIME_ERROR"
-        if _lines(run.stdout.decode()) != _lines(case["expected_stdout"]):
-            return "WRONG_ANSWER"
+        verdicts.append(_bare_case(argv, work, case))
+        if verdicts[-1] != "ACCEPTED" and not every_test:
+            break
+    return next((v for v in verdicts if v != "ACCEPTED"), "ACCEPTED")
+
+
+def _bare_case(argv: list[str], work: Path, case: dict[str, str]) -> str:
+    """One case's verdict, run bare."""
+    try:
+        run = subprocess.run(
+            argv,
+            cwd=work,
+            input=case["stdin"].encode(),
+            capture_output=True,
+            timeout=WALL_MS / 1000,
+            preexec_fn=_limit_cpu,  # before exec, in the child
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return "TIME_LIMIT_EXCEEDED"
+    if run.returncode in (-signal.SIGXCPU, -signal.SIGKILL):
+        return "TIME_LIMIT_EXCEEDED"
+    if run.returncode != 0:
+        return "RUNTIME_ERROR"
+    if _lines(run.stdout.decode()) != _lines(case["expected_stdout"]):
+        return "WRONG_ANSWER"
     return "ACCEPTED"
 
 
@@ -207,14 +221,14 @@ class Measured:
         return self.cpu_s / len(self.verdicts)
 
 
-def bare(batch: list[Sample], lanes: int = 2) -> Measured:
+def bare(batch: list[Sample], lanes: int = 2, every_test: bool = False) -> Measured:
     with tempfile.TemporaryDirectory(prefix="onpyrunner-rl-") as root:
         dirs = [Path(root) / str(i) for i in range(len(batch))]
         for d in dirs:
             d.mkdir()
         cpu, started = _children_cpu_s(), time.monotonic()
         with ThreadPoolExecutor(lanes) as pool:
-            verdicts = list(pool.map(bare_verdict, batch, dirs))
+            verdicts = list(pool.map(bare_verdict, batch, dirs, [every_test] * len(batch)))
         wall = time.monotonic() - started
         return Measured(wall, _children_cpu_s() - cpu, verdicts)
 
@@ -343,6 +357,8 @@ def main() -> None:
             print(language, "bare verdicts by kind:", kinds, flush=True)
             rows.append((language, "(c) bare, 2 lanes", base, base.verdicts))
             if run_code:
+                every = bare(batch, every_test=True)
+                rows.append((language, "(c') bare, 2 lanes, every test", every, base.verdicts))
                 calls = per_test(api.url, api.proc.pid, batch)
                 rows.append(
                     (language, "(a) per-test POST /run_code, 8 clients", calls, base.verdicts)
