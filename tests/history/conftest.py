@@ -9,19 +9,30 @@ from pathlib import Path
 import pytest
 
 from onpyrunner.history.store import HistoryStore
-from tests.history.postgres import own_database
+from tests.history.postgres import emptied, own_database
 
 ENGINES = ["sqlite", "postgresql"]
 
 
+@pytest.fixture(scope="session")
+async def postgres_database() -> AsyncIterator[str]:
+    """One PostgreSQL database of this session's own (creating one takes 0.1-0.2 s: once,
+    not per test)."""
+    async with own_database() as url:
+        yield url
+
+
 @pytest.fixture(params=ENGINES)
-async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    """A fresh, empty history database's URL, once per engine."""
+async def db_url(
+    request: pytest.FixtureRequest, tmp_path: Path, postgres_database: str
+) -> AsyncIterator[str]:
+    """A fresh, empty history database's URL, once per engine (PostgreSQL: the session's
+    database, its schema dropped and made again)."""
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'history.sqlite3'}"
         return
-    async with own_database() as url:
-        yield url
+    await emptied(postgres_database)
+    yield postgres_database
 
 
 @pytest.fixture

@@ -52,6 +52,16 @@ async def own_database(admin_url: str = ADMIN_URL) -> AsyncIterator[str]:
             await admin.close()
 
 
+async def emptied(url: str) -> None:
+    """Drop everything in the database of url (a SQLAlchemy URL): its public schema is
+    made again, empty, as in a new database."""
+    conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"), timeout=10)
+    try:
+        await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+    finally:
+        await conn.close()
+
+
 def _bin(name: str) -> str:
     found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), key=_version)
     if not found:
