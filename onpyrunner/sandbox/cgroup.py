@@ -72,13 +72,26 @@ class RunCounters:
     oom_kills: int
 
 
+#: Larger than any cgroup file this module reads (memory.stat is about 1.5 KiB).
+_READ_MAX = 1 << 16
+
+
 def _read(path: Path) -> str:
-    return path.read_text()
+    # os-level, not pathlib's text files: a run reads and writes about fifteen of these, on
+    # every job's path.
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        return os.read(fd, _READ_MAX).decode()
+    finally:
+        os.close(fd)
 
 
 def _write(path: Path, value: str) -> None:
-    with open(path, "w") as f:
-        f.write(value)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+    try:
+        os.write(fd, value.encode())
+    finally:
+        os.close(fd)
 
 
 def _kv(text: str) -> dict[str, int]:
@@ -174,6 +187,7 @@ class SlotCgroupV1(SlotCgroup):
         self.dirs = dirs
         self.memory = dirs["memory"]
         self._memsw = self.memory / "memory.memsw.limit_in_bytes"
+        self._has_memsw: bool | None = None  # known once the slot's cgroup exists
 
     def create(self) -> None:
         for d in self.dirs.values():
@@ -195,7 +209,7 @@ class SlotCgroupV1(SlotCgroup):
         files = stat.get("total_active_file", 0) + stat.get("total_inactive_file", 0)
         return usage, max(0, min(usage, files - stat.get("total_mapped_file", 0)))
 
-    def _cap(self, memory_bytes: int, pids_max: int) -> tuple[int, int]:
+    def _cap(self, memory_bytes: int, pids_max: int, for_run: bool = True) -> tuple[int, int]:
         """Memory at what the slot's processes hold + memory_bytes, processes at pids_max;
         the usage and the unmapped cache as the run starts.
 
@@ -204,9 +218,14 @@ class SlotCgroupV1(SlotCgroup):
         filled 400 MB under a 128 MiB limit, once the slot had read enough files). What
         is mapped (the libraries of the init and of a warm interpreter) is held.
         """
-        usage, cache = self._usage_and_cache()
+        if for_run:
+            usage, cache = self._usage_and_cache()
+        else:  # between runs only trusted code runs: the cache may stay in the room
+            usage, cache = int(_read(self.memory / "memory.usage_in_bytes")), 0
         limit = usage - cache + memory_bytes
-        has_memsw = self._memsw.exists()
+        if self._has_memsw is None:
+            self._has_memsw = self._memsw.exists()
+        has_memsw = self._has_memsw
         if has_memsw:  # memsw must stay >= limit: lift it, set the limit, then pin it.
             _write(self._memsw, "-1")
         try:
@@ -237,7 +256,7 @@ class SlotCgroupV1(SlotCgroup):
         )
 
     def relax(self, memory_bytes: int, pids_max: int) -> None:
-        self._cap(memory_bytes, pids_max)
+        self._cap(memory_bytes, pids_max, for_run=False)
 
     def cpu_ns(self) -> int:
         return int(_read(self.dirs["cpuacct"] / "cpuacct.usage"))
