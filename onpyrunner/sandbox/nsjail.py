@@ -18,6 +18,15 @@ IN_PATH = "/.onpyrunner/in"
 #: The warm-start launcher (see warm.py), and where it is mounted in a warm sandbox.
 WARM_SCRIPT = Path(__file__).with_name("warm.py")
 WARM_PATH = "/.onpyrunner/warm.py"
+#: ... and where it is mounted compiled by the sandbox's own interpreter (runtimes.py).
+WARM_PYC_PATH = "/.onpyrunner/warm.pyc"
+
+
+def warm_path(script: Path) -> str:
+    """Where the warm launcher at script (its source, or compiled) is in the sandbox."""
+    return WARM_PYC_PATH if script.suffix == ".pyc" else WARM_PATH
+
+
 #: nsjail's fds: 3 is the socket to the sandbox init (passed in), 4 nsjail's own log.
 HOST_FD, LOG_FD = 3, 4
 #: nsjail's own log is kept up to this size.
@@ -61,12 +70,14 @@ def command(
     init: Path,
     extra: Sequence[str] = (),
     warm_argv: Sequence[str] = (),
+    warm_script: Path = WARM_SCRIPT,
 ) -> list[str]:
     """nsjail's argv for a slot: the policy file plus what changes per slot. The program
     to run is not here: the init receives it with each run's "go". A phase that starts
-    warm gives the init the interpreter's command (warm_argv), and warm.py is mounted."""
+    warm gives the init the interpreter's command (warm_argv), and its launcher
+    (warm_script: warm.py, or its compiled form) is mounted."""
     mapping = f"{SANDBOX_INSIDE_ID}:{host_id}:1"
-    warm_mount = ["--bindmount_ro", f"{WARM_SCRIPT}:{WARM_PATH}"] if warm_argv else []
+    warm_mount = ["--bindmount_ro", f"{warm_script}:{warm_path(warm_script)}"] if warm_argv else []
     return [
         str(nsjail),
         "--config",

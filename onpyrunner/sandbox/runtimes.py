@@ -18,7 +18,7 @@ from pathlib import Path
 
 from onpyrunner.languages.catalogue import PhaseSpec, RuntimeSpec, shipped_specs
 from onpyrunner.limits import Limits
-from onpyrunner.sandbox.nsjail import WARM_PATH
+from onpyrunner.sandbox.nsjail import WARM_PATH, WARM_SCRIPT, warm_path
 from onpyrunner.sandbox.policy import Policy, compose, substitute
 from onpyrunner.settings import Settings
 
@@ -42,6 +42,8 @@ class Phase:
     #: its flags running warm.py, which is told how many words of a run's command are
     #: those, and the modules to import); empty when the phase starts cold.
     warm_argv: tuple[str, ...] = ()
+    #: The host file of the launcher that warm_argv runs (see warm_launcher).
+    warm_script: Path = WARM_SCRIPT
 
     @property
     def key(self) -> str:
@@ -164,10 +166,41 @@ def _compose_phase(
     policy = compose(phase.policy_file, policy_vars, out, f"{spec.id}.{name}")
     command = tuple(substitute(arg, {**variables, **per_run}) for arg in phase.command)
     warm_argv: tuple[str, ...] = ()
+    script = WARM_SCRIPT
     if warm_start and phase.warm:
         interpreter = command[: command.index("${SOURCE}")]
-        warm_argv = (*interpreter, WARM_PATH, str(len(interpreter)), *phase.preimport)
-    return Phase(spec.id, name, policy, command, phase.artifacts, warm_argv)
+        script = warm_launcher(variables.get("BINARY", interpreter[0]), out, f"{spec.id}.{name}")
+        launcher = warm_path(script)
+        warm_argv = (*interpreter, launcher, str(len(interpreter)), *phase.preimport)
+    return Phase(spec.id, name, policy, command, phase.artifacts, warm_argv, script)
+
+
+#: Compiles warm.py (argv: source, target, the name tracebacks show) with py_compile, on
+#: CPython only: PyPy imports modules of its own to run bytecode as a script, which a
+#: program would then find in sys.modules (and it gains little: PyPy compiles fast).
+_COMPILE = (
+    "import py_compile, sys; "
+    "sys.implementation.name == 'cpython' or sys.exit(3); "
+    "py_compile.compile(sys.argv[1], cfile=sys.argv[2], dfile=sys.argv[3], doraise=True)"
+)
+
+
+def warm_launcher(interpreter: str, out: Path, name: str) -> Path:
+    """warm.py compiled by the runtime's own interpreter, which then runs the bytecode as
+    its script instead of compiling the launcher's source on every warm start (about a
+    millisecond of CPU each time); the source itself on PyPy, or when the interpreter
+    cannot compile it."""
+    target = out / f"warm.{name}.pyc"
+    try:
+        subprocess.run(
+            [interpreter, "-I", "-c", _COMPILE, str(WARM_SCRIPT), str(target), WARM_PATH],
+            check=True,
+            capture_output=True,
+            timeout=PROBE_TIMEOUT_S,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return WARM_SCRIPT
+    return target
 
 
 def discover(settings: Settings, policy_dir: Path) -> dict[str, Runtime]:

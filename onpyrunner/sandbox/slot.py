@@ -601,6 +601,7 @@ class Slot:
             self.config.init,
             self.config.extra_nsjail_args,
             phase.warm_argv,
+            phase.warm_script,
         )
         try:
             spawning = self.launcher.spawn(
