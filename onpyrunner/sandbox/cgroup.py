@@ -76,7 +76,7 @@ class RunCounters:
 _READ_MAX = 1 << 16
 
 
-def _read(path: Path) -> str:
+def _read(path: Path | str) -> str:
     # os-level, not pathlib's text files: a run reads and writes about fifteen of these, on
     # every job's path.
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
@@ -86,7 +86,7 @@ def _read(path: Path) -> str:
         os.close(fd)
 
 
-def _write(path: Path, value: str) -> None:
+def _write(path: Path | str, value: str) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
     try:
         os.write(fd, value.encode())
@@ -188,6 +188,14 @@ class SlotCgroupV1(SlotCgroup):
         self.memory = dirs["memory"]
         self._memsw = self.memory / "memory.memsw.limit_in_bytes"
         self._has_memsw: bool | None = None  # known once the slot's cgroup exists
+        # The files every run reads or writes, as strings once (not a Path built each time).
+        self._usage = str(self.memory / "memory.usage_in_bytes")
+        self._stat = str(self.memory / "memory.stat")
+        self._limit = str(self.memory / "memory.limit_in_bytes")
+        self._peak = str(self.memory / "memory.max_usage_in_bytes")
+        self._oom = str(self.memory / "memory.oom_control")
+        self._pids_max = str(dirs["pids"] / "pids.max")
+        self._cpu = str(dirs["cpuacct"] / "cpuacct.usage")
 
     def create(self) -> None:
         for d in self.dirs.values():
@@ -204,8 +212,8 @@ class SlotCgroupV1(SlotCgroup):
     def _usage_and_cache(self) -> tuple[int, int]:
         """The slot's usage, and the page cache in it that no process maps (files that
         earlier runs read: charged to the slot, they outlive the runs)."""
-        usage = int(_read(self.memory / "memory.usage_in_bytes"))
-        stat = _kv(_read(self.memory / "memory.stat"))
+        usage = int(_read(self._usage))
+        stat = _kv(_read(self._stat))
         files = stat.get("total_active_file", 0) + stat.get("total_inactive_file", 0)
         return usage, max(0, min(usage, files - stat.get("total_mapped_file", 0)))
 
@@ -221,7 +229,7 @@ class SlotCgroupV1(SlotCgroup):
         if for_run:
             usage, cache = self._usage_and_cache()
         else:  # between runs only trusted code runs: the cache may stay in the room
-            usage, cache = int(_read(self.memory / "memory.usage_in_bytes")), 0
+            usage, cache = int(_read(self._usage)), 0
         limit = usage - cache + memory_bytes
         if self._has_memsw is None:
             self._has_memsw = self._memsw.exists()
@@ -229,24 +237,24 @@ class SlotCgroupV1(SlotCgroup):
         if has_memsw:  # memsw must stay >= limit: lift it, set the limit, then pin it.
             _write(self._memsw, "-1")
         try:
-            _write(self.memory / "memory.limit_in_bytes", str(limit))
+            _write(self._limit, str(limit))
         except OSError as e:
             if e.errno != errno.EBUSY:
                 raise
             # Below the usage, and the kernel could not reclaim the cache above it (in
             # use): the limit is the usage, and the run has no room beyond it.
-            limit = int(_read(self.memory / "memory.usage_in_bytes"))
-            _write(self.memory / "memory.limit_in_bytes", str(limit))
+            limit = int(_read(self._usage))
+            _write(self._limit, str(limit))
         if has_memsw:
             _write(self._memsw, str(limit))
-        _write(self.dirs["pids"] / "pids.max", str(pids_max))
+        _write(self._pids_max, str(pids_max))
         if limit < usage:  # the kernel reclaimed cache to fit: read again
             usage, cache = self._usage_and_cache()
         return usage, cache
 
     def set_limits(self, memory_bytes: int, max_processes: int) -> RunStart:
         usage, cache = self._cap(memory_bytes, max_processes + self.overhead_processes)
-        _write(self.memory / "memory.max_usage_in_bytes", "0")  # peak := current usage
+        _write(self._peak, "0")  # peak := current usage
         return RunStart(
             cpu_ns=self.cpu_ns(),
             oom_kills=self._oom_kills(),
@@ -259,13 +267,13 @@ class SlotCgroupV1(SlotCgroup):
         self._cap(memory_bytes, pids_max, for_run=False)
 
     def cpu_ns(self) -> int:
-        return int(_read(self.dirs["cpuacct"] / "cpuacct.usage"))
+        return int(_read(self._cpu))
 
     def _oom_kills(self) -> int:
-        return _kv(_read(self.memory / "memory.oom_control")).get("oom_kill", 0)
+        return _kv(_read(self._oom)).get("oom_kill", 0)
 
     def finish(self, start: RunStart) -> RunCounters:
-        peak = int(_read(self.memory / "memory.max_usage_in_bytes"))
+        peak = int(_read(self._peak))
         # The cache the run found is in its starting usage; what of it the run's growth
         # pushed out made room for the run, and is the run's memory too.
         # (A cached file that a process mapped meanwhile looks pushed out: never more than
