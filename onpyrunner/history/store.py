@@ -89,9 +89,16 @@ def _unavailable_on_failure(what: str) -> Iterator[None]:
     except _UNAVAILABLE as e:
         raise HistoryUnavailableError(f"{what}: {e}") from e
     except exc.DBAPIError as e:
-        if e.connection_invalidated:
+        if e.connection_invalidated or _lost_server(e):
             raise HistoryUnavailableError(f"{what}: {e}") from e
         raise
+
+
+def _lost_server(e: exc.DBAPIError) -> bool:
+    """PostgreSQL's own word for a server that went away: SQLSTATE class 08 (connection
+    exception) or 57P (operator intervention: shut down, crashed, cannot connect now)."""
+    state = getattr(e.orig, "sqlstate", None) or getattr(e.orig, "pgcode", None)
+    return isinstance(state, str) and (state.startswith("08") or state.startswith("57P"))
 
 
 class HistoryStore:

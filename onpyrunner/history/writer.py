@@ -83,14 +83,21 @@ class HistoryWriter:
     async def _write_loop(self) -> None:
         delay = 0.1
         opened = False
+        # A batch stays in hand until it is written and acknowledged: a failure of any kind
+        # retries it. Dropped, its entries would wait in the outbox, taken and never
+        # acknowledged, until their hold of 10 leases ran out (5 minutes by default).
+        batch: list[Ended] = []
         while not self._stopping.is_set():
             try:
                 if not opened:
                     await self.store.open_outbox()
                     opened = True
-                batch = await self._read()
+                if not batch:
+                    batch = await self._read()
+                size = len(batch)
                 if batch and await self._write(batch):
                     await self.store.recorded(self.consumer, [e.token for e in batch])
+                    batch = []
                 delay = 0.1
             except BackendUnavailableError as e:
                 log.warning("history writer: %s; retrying in %.1f s", e, delay)
@@ -102,7 +109,7 @@ class HistoryWriter:
                 await self._pause(delay)
                 delay = min(delay * 2, BACKOFF_MAX_S)
                 continue
-            if len(batch) < self.settings.history_batch_size:
+            if size < self.settings.history_batch_size:
                 await self._pause(self.settings.history_flush_interval_s)
 
     async def _read(self) -> list[Ended]:

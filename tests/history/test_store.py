@@ -7,9 +7,11 @@ import math
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import exc
 
+from onpyrunner.errors import HistoryUnavailableError
 from onpyrunner.history import queries
-from onpyrunner.history.store import HistoryStore, head_revision
+from onpyrunner.history.store import HistoryStore, _unavailable_on_failure, head_revision
 from onpyrunner.models import Job, JobStatus, Outcome, RunResult, Verdict
 from onpyrunner.queue.store import utcnow
 from tests.history.jobs import ended_job
@@ -239,3 +241,24 @@ async def test_stats_count_per_bucket_and_read_percentiles_within_the_bins_error
     hourly = await queries.stats(history, start, start + timedelta(hours=1), 3600)
     assert hourly.jobs == 602 and len(hourly.buckets) == 1
     assert hourly.run_ms == stats.run_ms  # the hour's roll-up agrees with the minutes'
+
+
+class _PgError(Exception):
+    def __init__(self, sqlstate: str) -> None:
+        super().__init__(f"SQLSTATE {sqlstate}")
+        self.sqlstate = sqlstate
+
+
+@pytest.mark.parametrize(
+    ("sqlstate", "unavailable"),
+    [("57P01", True), ("57P03", True), ("08006", True), ("23505", False), ("42P01", False)],
+)
+def test_a_server_that_went_away_is_unavailable_and_other_errors_are_not(
+    sqlstate: str, unavailable: bool
+) -> None:
+    # 57P01: "terminating connection due to administrator command", what a server that
+    # shuts down sends to its sessions; a writer takes that for an outage and waits.
+    error = exc.DBAPIError("INSERT ...", None, _PgError(sqlstate))
+    raised: type[BaseException] = HistoryUnavailableError if unavailable else exc.DBAPIError
+    with pytest.raises(raised), _unavailable_on_failure("writing history rows"):
+        raise error

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Any
+
+import pytest
 
 from onpyrunner.history import queries
 from onpyrunner.history.store import HistoryStore
@@ -94,3 +97,34 @@ async def test_a_job_delivered_to_the_writers_twice_is_one_row(history: HistoryS
     assert metrics.history_written._value.get() == 0  # nothing inserted the second time
     now = utcnow()
     assert (await queries.stats(history, now - timedelta(hours=1), now, 60)).jobs == 1
+
+
+async def test_a_batch_whose_write_failed_unexpectedly_is_written_again(
+    history: HistoryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Any failure, not only "database unavailable" (a server shut down mid-query was once
+    # another kind of error): the batch stays in hand and is written again. Dropped, its
+    # jobs waited in the outbox, taken and never acknowledged, for 10 leases (here 10 min).
+    settings = _settings(lease_s=60.0)
+    store = MemoryStore(settings)
+    await store.open_outbox()
+    real_write = history.write
+    failures: list[str] = []
+
+    async def write_failing_once(*args: Any, **kwargs: Any) -> int:
+        if not failures:
+            failures.append("failed")
+            raise RuntimeError("the server went away mid-query (injected)")
+        return await real_write(*args, **kwargs)
+
+    monkeypatch.setattr(history, "write", write_failing_once)
+    writer = HistoryWriter(store, history, settings, Metrics())
+    ids = await _finish_jobs(store, 3)
+    writer.start()
+    try:
+        await _rows_become(history, writer, 3)
+    finally:
+        await writer.stop(5.0)
+    assert failures == ["failed"]
+    assert (await store.backlog()).waiting == 0
+    assert all([await history.get(job_id) for job_id in ids])
