@@ -783,7 +783,8 @@ class RedisStore(JobStore):
         self, consumer: str, count: int, block_s: float
     ) -> list[tuple[str, str]]:
         """[(entry id, job id)]: entries whose consumer went silent for 10 x lease_s taken
-        over (looked for every lease_s), else new ones (blocking)."""
+        over (looked for every lease_s), else this consumer's own unacknowledged ones, else
+        new ones (blocking)."""
         stream, group = self.keys.history, Keys.HISTORY_GROUP
         reply: Any = None
         now = time.monotonic()
@@ -797,6 +798,19 @@ class RedisStore(JobStore):
             if claimed[1]:
                 reply = [[stream, claimed[1]]]
                 self._last_outbox_reclaim = 0.0  # there may be more
+        if reply is None:
+            # This consumer's own entries first: taken and not acknowledged, they are a read
+            # whose reply was lost (a dropped connection, a cancelled call), and would
+            # otherwise wait for the 10-lease takeover. Entries trimmed from the outbox
+            # meanwhile come back empty: acknowledged here, or they would come back forever.
+            with _translate():
+                own: Any = await self.redis.xreadgroup(group, consumer, {stream: "0"}, count=count)
+            gone = [eid for _, entries in own or [] for eid, fields in entries if not fields]
+            if gone:
+                with _translate():
+                    await self.redis.xack(stream, group, *gone)
+            if any(fields for _, entries in own or [] for _, fields in entries):
+                reply = own
         if reply is None:
             with _translate():
                 reply = await self.redis.xreadgroup(

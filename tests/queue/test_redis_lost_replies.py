@@ -1,6 +1,7 @@
-"""Redis sessions when a reply is lost on its way: the worker's read of a command, cut off
-after Redis served it, must leave the command for the next read (it once was a BLPOP,
-which took the command out of the list for good)."""
+"""Redis when a reply is lost on its way: a read that Redis served but whose answer never
+arrived (a dropped connection, a cancelled call) must leave what it took for the next read.
+A session's commands (once a BLPOP, which took the command out of the list for good) and
+the history outbox (whose entries then waited for the 10-lease takeover)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from onpyrunner.errors import BackendUnavailableError
 from onpyrunner.queue.redis import RedisStore
 from onpyrunner.queue.session import START, Command, CommandKind
 from onpyrunner.settings import Settings
+from tests.queue.test_store_contract import claim, ending, submitted
 from tests.service import REDIS_URL, delete_prefix, unique_prefix
 
 #: The commands a worker blocks on to take a session's next command.
@@ -32,7 +34,7 @@ async def store() -> AsyncIterator[RedisStore]:
         delete_prefix(REDIS_URL, settings.redis_prefix)
 
 
-def lose_replies(store: RedisStore, command: str, times: int) -> list[str]:
+def lose_replies(store: RedisStore, command: str, times: int, arg: str | None = None) -> list[str]:
     """Make the next `times` calls of command run on the server, then fail as a dropped
     connection would before their reply arrived. Returns the log of what was lost."""
     client = store.redis  # the client its sessions use too
@@ -41,7 +43,8 @@ def lose_replies(store: RedisStore, command: str, times: int) -> list[str]:
 
     async def execute(*args: Any, **options: Any) -> Any:
         reply = await real(*args, **options)
-        if str(args[0]).upper() == command and len(lost) < times:
+        mine = str(args[0]).upper() == command and (arg is None or arg in map(str, args))
+        if mine and len(lost) < times:
             lost.append(repr(reply))
             raise redis.exceptions.ConnectionError("connection lost (injected)")
         return reply
@@ -75,3 +78,18 @@ async def test_a_command_is_not_read_twice_when_its_trim_was_lost(store: RedisSt
     second, cursor = await sessions.receive("j2", cursor, 1.0)
     assert [first, second] == sent
     assert (await sessions.receive("j2", cursor, 0.05))[0] is None
+
+
+async def test_outbox_entries_whose_reply_was_lost_come_back_to_their_reader(
+    store: RedisStore,
+) -> None:
+    await store.open_outbox()
+    job = await submitted(store)
+    assert await store.finish(await claim(store), ending())
+    lose_replies(store, "XREADGROUP", 1, arg=">")  # the read of new entries
+    with pytest.raises(BackendUnavailableError):
+        await store.ended("writer", 10, 1.0)
+    again = await store.ended("writer", 10, 0.05)  # not 10 leases later: now
+    assert [e.job_id for e in again] == [job.id]
+    await store.recorded("writer", [e.token for e in again])
+    assert await store.ended("writer", 10, 0.05) == []
