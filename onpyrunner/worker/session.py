@@ -159,7 +159,13 @@ class LiveRun:
                 last_seen = time.monotonic()  # a command comes from an attached client
                 if command.kind is CommandKind.SIGNAL:
                     if command.data in Signal.__members__:
-                        self.live.signal(SIGNALS[Signal(command.data)])
+                        taken = self.live.signal(SIGNALS[Signal(command.data)])
+                        log.info(
+                            "job %s: %s %s",
+                            link.job_id,
+                            command.data,
+                            "for the program" if taken else "too late: the run is over",
+                        )
                 else:
                     await self._inputs.put((command.kind, command.data))
             now = time.monotonic()
