@@ -155,6 +155,10 @@ class LiveRun:
                 log.warning("job %s: session input unavailable: %s", link.job_id, e)
                 command = None
                 await asyncio.sleep(PRESENCE_CHECK_S)
+            except Exception:  # never let the session's input die unseen: said, then again
+                log.exception("job %s: reading the session's input failed", link.job_id)
+                command = None
+                await asyncio.sleep(PRESENCE_CHECK_S)
             if command is not None:
                 last_seen = time.monotonic()  # a command comes from an attached client
                 if command.kind is CommandKind.SIGNAL:
