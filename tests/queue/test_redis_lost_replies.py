@@ -14,24 +14,14 @@ import redis.exceptions
 from onpyrunner.errors import BackendUnavailableError
 from onpyrunner.queue.redis import RedisStore
 from onpyrunner.queue.session import START, Command, CommandKind
-from onpyrunner.settings import Settings
-from tests.queue.test_store_contract import claim, ending, submitted
-from tests.service import REDIS_URL, delete_prefix, unique_prefix
-
-#: The commands a worker blocks on to take a session's next command.
-_TAKING = {"XREAD", "BLPOP", "BRPOP", "BLMOVE"}
+from tests.queue.test_store_contract import claim, ending, open_store, submitted
 
 
 @pytest.fixture
 async def store() -> AsyncIterator[RedisStore]:
-    settings = Settings(redis_prefix=unique_prefix())
-    opened = RedisStore(settings, REDIS_URL)
-    await opened.open()
-    try:
+    async with open_store("redis") as opened:
+        assert isinstance(opened, RedisStore)
         yield opened
-    finally:
-        await opened.close()
-        delete_prefix(REDIS_URL, settings.redis_prefix)
 
 
 def lose_replies(store: RedisStore, command: str, times: int, arg: str | None = None) -> list[str]:
