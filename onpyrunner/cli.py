@@ -136,6 +136,16 @@ async def _work(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _log_level_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--log-level",
+        dest="log_level",
+        default="info",
+        choices=["critical", "error", "warning", "info", "debug"],
+        help="how much the service logs (default: info)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="onpyrunner", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -171,12 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         help="API processes (needs --redis-url; --workers then counts per process)",
     )
-    serve.add_argument(
-        "--log-level",
-        dest="log_level",
-        default="info",
-        choices=["critical", "error", "warning", "info", "debug"],
-    )
+    _log_level_option(serve)
 
     worker = sub.add_parser("worker", help="run jobs from a Redis queue")
     worker.add_argument("--redis-url", dest="redis_url", help="the queue's Redis URL")
@@ -187,6 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         help="serve this worker's Prometheus metrics on this port",
     )
+    _log_level_option(worker)
 
     run = sub.add_parser("run", help="run one program in the sandbox")
     run.add_argument("file", help="the program's source file")
@@ -260,6 +266,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `onpyrunner` command."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # The service's own lines (a session's signals, the start-up summary) at the level
+    # asked for; the libraries it uses stay at warnings.
+    logging.getLogger("onpyrunner").setLevel(getattr(args, "log_level", "warning").upper())
     try:
         settings = Settings()
         if args.command == "serve":
