@@ -18,6 +18,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from onpyrunner.aio import stop
 from onpyrunner.api import waiting
 from onpyrunner.models import TERMINAL_STATUSES, Job
 from onpyrunner.queue.session import START, Output
@@ -27,8 +28,6 @@ from onpyrunner.queue.store import JobStore
 READ_BLOCK_S = 4.0
 #: Items waiting between the readers and the consumer.
 QUEUE_ITEMS = 64
-#: How long a cancelled reader has to end before it is cancelled again.
-STOP_RETRY_S = 0.1
 
 
 @dataclass(frozen=True)
@@ -129,20 +128,6 @@ class LiveFollower:
 
     async def close(self) -> None:
         await stop(self._tasks)
-
-
-async def stop(tasks: list[asyncio.Task[None]]) -> None:
-    """Cancel tasks and wait for their end. A cancel is repeated while a task goes on:
-    Python 3.11's wait_for (the store's watches use it) can swallow a cancellation that
-    lands just as its wait ends."""
-    while True:
-        running = [task for task in tasks if not task.done()]
-        if not running:
-            break
-        for task in running:
-            task.cancel()
-        await asyncio.wait(running, timeout=STOP_RETRY_S)
-    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 @contextlib.asynccontextmanager

@@ -19,6 +19,7 @@ import socket
 import uuid
 from datetime import timedelta
 
+from onpyrunner.aio import stop
 from onpyrunner.errors import BackendUnavailableError, HistoryUnavailableError
 from onpyrunner.history.store import HistoryStore
 from onpyrunner.metrics import Metrics
@@ -62,8 +63,7 @@ class HistoryWriter:
         if not self._tasks:
             return
         _, late = await asyncio.wait(self._tasks, timeout=grace_s)
-        for task in late:
-            task.cancel()
+        await stop(late)
         await asyncio.gather(*self._tasks, return_exceptions=True)
         with contextlib.suppress(Exception):
             waiting = (await self.store.backlog()).waiting

@@ -26,6 +26,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from onpyrunner.aio import stop
 from onpyrunner.errors import BackendUnavailableError
 from onpyrunner.models import JobRequest, RunResult
 from onpyrunner.queue.session import (
@@ -199,9 +200,7 @@ class LiveRun:
         try:
             result = await start(self.live)
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await stop(tasks)  # never a plain cancel: _receive could miss it and go on
             for kind, decoder in self._decoders.items():
                 tail = decoder.decode(b"", final=True)
                 if self._interleaved is not None:

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Query, Request, WebSocket, WebSocketDisc
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 
+from onpyrunner.aio import stop
 from onpyrunner.api import live
 from onpyrunner.api.errors import ErrorResponses, field_error
 from onpyrunner.api.removal import remove_finished, remove_from_history
@@ -162,9 +163,7 @@ async def send_events(websocket: WebSocket, sender: Coroutine[Any, Any, None]) -
     try:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await stop(tasks)
 
 
 async def _send_events(websocket: WebSocket, svc: Services, job_id: str) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
+from onpyrunner.aio import stop
 from onpyrunner.api import live
 from onpyrunner.api.schemas import JobPublic
 from onpyrunner.api.services import Services, services
@@ -88,7 +89,7 @@ async def run_both(*coroutines: Awaitable[None]) -> None:
     try:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        await live.stop(tasks)
+        await stop(tasks)
     results = await asyncio.gather(*tasks, return_exceptions=True)
     for result in results:
         if isinstance(result, Exception) and not isinstance(result, WebSocketDisconnect):

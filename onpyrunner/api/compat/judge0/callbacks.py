@@ -32,6 +32,7 @@ from typing import Any
 
 import httpx
 
+from onpyrunner.aio import stop
 from onpyrunner.api import waiting
 from onpyrunner.models import TERMINAL_STATUSES, Job
 from onpyrunner.queue.store import JobStore
@@ -129,15 +130,10 @@ class Callbacks:
         callbacks of the others are lost (and logged)."""
         if self.tasks and grace_s > 0:
             await asyncio.wait(list(self.tasks), timeout=grace_s)
-        for task in self.tasks:
-            task.cancel()
-        for task in list(self.tasks):
-            try:
-                await task
-            except asyncio.CancelledError:
+        tasks = list(self.tasks)
+        for task, ended in zip(tasks, await stop(tasks), strict=True):
+            if isinstance(ended, asyncio.CancelledError):  # other errors: logged by _follow
                 log.warning("judge0 callback not sent: the server stopped (%s)", task.get_name())
-            except Exception:  # logged by _follow already
-                pass
         await self.client.aclose()
 
     async def _finished(self, job_id: str) -> Job | None:
