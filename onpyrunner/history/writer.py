@@ -77,7 +77,8 @@ class HistoryWriter:
     async def _pause(self, seconds: float) -> None:
         """Wait seconds, or less when stopping."""
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), seconds)
+            async with asyncio.timeout(seconds):
+                await self._stopping.wait()
 
     # --- writing -------------------------------------------------------------------------
     async def _write_loop(self) -> None:

@@ -123,7 +123,8 @@ async def _stop(live: Live) -> bool:
 
 async def _wait_event(event: asyncio.Event, timeout_s: float) -> bool:
     try:
-        await asyncio.wait_for(event.wait(), timeout_s)
+        async with asyncio.timeout(timeout_s):
+            await event.wait()
     except TimeoutError:
         return False
     return True

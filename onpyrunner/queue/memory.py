@@ -308,12 +308,10 @@ class MemoryStore(JobStore):
             found = self._oldest_waiting(languages)
             if found is None:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(
-                        self._arrived.wait_for(
+                    async with asyncio.timeout(block_s):
+                        await self._arrived.wait_for(
                             lambda: any(self._waiting.get(q) for q in claim_order(languages, False))
-                        ),
-                        block_s,
-                    )
+                        )
                 found = self._oldest_waiting(languages)
             if found is None:
                 return None
@@ -421,7 +419,8 @@ class MemoryStore(JobStore):
         if next(self._free(consumer), None) is None:
             self._outbox_changed.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._outbox_changed.wait(), block_s)
+                async with asyncio.timeout(block_s):
+                    await self._outbox_changed.wait()
         now = self._now()
         found = []
         for token in list(itertools.islice(self._free(consumer), count)):

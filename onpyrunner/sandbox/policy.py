@@ -247,7 +247,8 @@ async def validate(nsjail: Path, policy: Policy) -> None:
         stderr=asyncio.subprocess.PIPE,
     )
     try:
-        _, err = await asyncio.wait_for(proc.communicate(), VALIDATE_TIMEOUT_S)
+        async with asyncio.timeout(VALIDATE_TIMEOUT_S):
+            _, err = await proc.communicate()
     except TimeoutError as e:
         proc.kill()
         await proc.wait()

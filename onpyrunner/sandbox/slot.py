@@ -398,7 +398,8 @@ class Jail:
                 )
             self._changed.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), remaining)
+                async with asyncio.timeout(remaining):
+                    await self._changed.wait()
 
     async def settle(self) -> None:
         """Wait (bounded) until the next sandbox is ready, without claiming it."""
@@ -407,7 +408,8 @@ class Jail:
         while self.usable and self.readies == 0 and loop.time() < deadline:
             self._changed.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), deadline - loop.time())
+                async with asyncio.timeout_at(deadline):
+                    await self._changed.wait()
 
     def send_go(self, message: bytes, fds: list[int]) -> None:
         """Send a run's GO with its descriptors to the init that said READY.
@@ -607,7 +609,8 @@ class Slot:
             spawning = self.launcher.spawn(
                 argv, [devnull, devnull, devnull, theirs.fileno(), log_w]
             )
-            child = await asyncio.wait_for(spawning, READY_TIMEOUT_S)
+            async with asyncio.timeout(READY_TIMEOUT_S):
+                child = await spawning
         except BaseException as e:
             ours.close()
             os.close(log_r)
@@ -637,7 +640,8 @@ class Slot:
         jail.close()  # its inits see EOF and exit; nsjail would build another: kill it
         self.kill()
         with contextlib.suppress(SandboxError, TimeoutError):
-            await asyncio.wait_for(asyncio.shield(jail.child.exited), END_TIMEOUT_S)
+            async with asyncio.timeout(END_TIMEOUT_S):
+                await asyncio.shield(jail.child.exited)
 
     async def run(self, job: RunSpec) -> Finished:
         """Run a program in this slot's next sandbox and classify what happened.
@@ -923,7 +927,8 @@ class Slot:
         if stop.is_set() and not status_fut.done():
             channel.kill()
         try:
-            return await asyncio.wait_for(asyncio.shield(status_fut), END_TIMEOUT_S)
+            async with asyncio.timeout(END_TIMEOUT_S):
+                return await asyncio.shield(status_fut)
         except (TimeoutError, InitGoneError):
             return None
 

@@ -129,7 +129,8 @@ class Worker:
                 else:
                     log.exception("worker %s: claiming failed; retrying in %.1f s", self.id, delay)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), delay)
+                    async with asyncio.timeout(delay):
+                        await self._stopping.wait()
                 delay = min(delay * 2, BACKOFF_MAX_S)
                 continue
             if not got:
@@ -144,7 +145,8 @@ class Worker:
             except Exception as e:
                 log.warning("worker %s: heartbeat failed: %s", self.id, e)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._closing.wait(), interval)
+                async with asyncio.timeout(interval):
+                    await self._closing.wait()
 
     async def _cancel_loop(self) -> None:
         while not self._closing.is_set():
