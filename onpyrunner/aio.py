@@ -2,8 +2,9 @@
 
 On Python 3.11, `asyncio.wait_for` swallows a cancellation that lands just as the awaited
 thing finishes: the cancelled task goes on as if nothing happened. redis-py sends every
-command through `wait_for` (its socket timeout), so a task cancelled while it talks to
-Redis can miss its cancel. A task that loops until cancelled then never ends, and whatever
+command through `wait_for` (the Redis store's connections no longer do, see
+queue/redis.py; other libraries still may), so a task cancelled while it talked to Redis
+could miss its cancel. A task that loops until cancelled then never ends, and whatever
 awaits it hangs with it (a worker's live session did: the job stayed RUNNING, its lease
 renewed, its client waiting). `stop` cancels again until each task is done.
 """
