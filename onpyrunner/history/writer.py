@@ -62,9 +62,8 @@ class HistoryWriter:
         self._stopping.set()
         if not self._tasks:
             return
-        _, late = await asyncio.wait(self._tasks, timeout=grace_s)
-        await stop(late)
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.wait(self._tasks, timeout=grace_s)
+        await stop(self._tasks)  # those still going after the grace
         with contextlib.suppress(Exception):
             waiting = (await self.store.backlog()).waiting
             if waiting:

@@ -89,8 +89,7 @@ async def run_both(*coroutines: Awaitable[None]) -> None:
     try:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        await stop(tasks)
-    results = await asyncio.gather(*tasks, return_exceptions=True)
+        results = await stop(tasks)
     for result in results:
         if isinstance(result, Exception) and not isinstance(result, WebSocketDisconnect):
             raise result
