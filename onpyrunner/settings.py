@@ -56,6 +56,12 @@ class Settings(BaseSettings):
         description="start the interpreter of a language that declares warm start "
         "(Python, PyPy, python-sci) in each sandbox before its program arrives",
     )
+    fork_server: bool = Field(
+        False,
+        description="opt-in, cgroup v1 only: a language that declares it (python, "
+        "python-sci) is served by one warm interpreter per slot that forks each run's, "
+        "in a fresh sandbox of its own (docs/sandbox.md: what it does not yet guarantee)",
+    )
     work_dir: Path = Field(
         Path("/dev/shm/onpyrunner"),
         description="where each slot keeps the program files and stdin of its runs",

@@ -44,6 +44,9 @@ class PhaseSpec:
     warm: bool = False
     #: Modules a warm interpreter imports before its program (they stay in sys.modules).
     preimport: tuple[str, ...] = ()
+    #: The fork server may serve it (sandbox/warm.py, opt-in: settings.fork_server): a
+    #: CPython whose warm interpreter forks each run's from one started per slot.
+    fork: bool = False
     #: Compiler options a request may give (compile phases): regular expressions, each
     #: option must match one whole. None given: the language takes no options.
     options: tuple[str, ...] = ()
@@ -123,6 +126,11 @@ def _phase(table: object, rid: str, name: str) -> PhaseSpec:
     preimport = _strs(table, "preimport", f"{rid}.{name}", required=False)
     if preimport and not warm:
         raise ConfigError(f"runtime {rid!r}: {name}.preimport needs warm = true")
+    fork = table.get("fork", False)
+    if not isinstance(fork, bool):
+        raise ConfigError(f"runtime {rid!r}: {name}.fork must be true or false")
+    if fork and not warm:
+        raise ConfigError(f"runtime {rid!r}: {name}.fork needs warm = true")
     options = _strs(table, "options", f"{rid}.{name}", required=False)
     for pattern in options:
         try:
@@ -136,6 +144,7 @@ def _phase(table: object, rid: str, name: str) -> PhaseSpec:
         tmp_mb=tmp_mb,
         warm=warm,
         preimport=preimport,
+        fork=fork,
         options=options,
     )
 

@@ -69,6 +69,11 @@
  * ran). cpu_us then leaves out the warm-up's CPU. An interpreter that dies before it says
  * "warm" makes the init refuse (on fd 3).
  *
+ * FORK SERVER. `init --forked <pid> <fd>` is exec'd by a fork server's child (sandbox/warm.py)
+ * that has already built this sandbox's namespaces and forked a warm interpreter as <pid>,
+ * this init's own child, with <fd> its socket: the init takes them as it would take an
+ * interpreter it started itself, waits for its "warm <bytes>", and goes on as above.
+ *
  * The program never holds a socket of the host (close-on-exec), and init makes itself
  * non-dumpable so that /proc/1/fd is closed to the program, which runs under the same uid.
  * When the program ends, init kills what is left of the sandbox before reporting. A
@@ -105,6 +110,7 @@
 #define W_WARM "warm" /* warm interpreter -> init: it waits for its program */
 #define W_RUNNING "running" /* warm interpreter -> init: it took its run */
 
+#define FORKED_FLAG "--forked" /* init --forked <pid> <fd>: see FORK SERVER above */
 #define SLOT_FD 3
 #define WARM_FD 3 /* the warm interpreter's socket, in the interpreter */
 #define IN_DIR "/.onpyrunner/in"
@@ -405,6 +411,8 @@ static int file_at_limit(unsigned long long fsize) {
 static pid_t warm_pid = -1;
 static int warm_sock = -1;
 
+static int await_warm(pid_t pid, int sock, unsigned long long *warm_bytes);
+
 /* Start the warm interpreter and wait for its "warm <bytes>"; 0 (bytes in *warm_bytes) or
  * an errno. */
 static int start_warm(char **argv, unsigned long long *warm_bytes) {
@@ -424,8 +432,15 @@ static int start_warm(char **argv, unsigned long long *warm_bytes) {
         _exit(127);
     }
     close(pair[1]);
+    return await_warm(pid, pair[0], warm_bytes);
+}
+
+/* Take pid as the warm interpreter, sock as its socket, and wait for its "warm <bytes>";
+ * 0 (bytes in *warm_bytes) or an errno. */
+static int await_warm(pid_t pid, int sock, unsigned long long *warm_bytes) {
     warm_pid = pid;
-    warm_sock = pair[0];
+    warm_sock = sock;
+    if (fcntl(sock, F_SETFD, FD_CLOEXEC) != 0) return errno;
     char buf[64];
     int none[RUN_FDS], n = 0;
     ssize_t len = hear(warm_sock, buf, sizeof(buf), none, 0, &n);
@@ -501,7 +516,17 @@ int main(int init_argc, char **init_argv) {
     if (fcntl(SLOT_FD, F_SETFD, FD_CLOEXEC) != 0) return fail(SLOT_FD, W_REFUSED, errno, 125);
     if (init_argc > 1) {
         unsigned long long warm_bytes = 0;
-        int err = start_warm(init_argv + 1, &warm_bytes);
+        int err;
+        if (strcmp(init_argv[1], FORKED_FLAG) == 0) { /* started by a fork server */
+            char *end1 = NULL, *end2 = NULL;
+            long pid = init_argc == 4 ? strtol(init_argv[2], &end1, 10) : 0;
+            long sock = init_argc == 4 ? strtol(init_argv[3], &end2, 10) : -1;
+            err = pid > 1 && sock > SLOT_FD && end1 && !*end1 && end2 && !*end2
+                      ? await_warm((pid_t)pid, (int)sock, &warm_bytes)
+                      : EINVAL;
+        } else {
+            err = start_warm(init_argv + 1, &warm_bytes);
+        }
         if (err != 0) return fail(SLOT_FD, W_REFUSED, err, 125);
         snprintf(buf, sizeof(buf), W_READY " %llu", warm_bytes);
         say(SLOT_FD, buf);

@@ -10,9 +10,8 @@ from pathlib import Path
 
 from onpyrunner.errors import SandboxError
 from onpyrunner.sandbox.policy import SANDBOX_INSIDE_ID, Policy
+from onpyrunner.sandbox.warm import INIT_PATH as INIT_PATH  # the init, in every sandbox
 
-#: Where the sandbox init is mounted inside every sandbox.
-INIT_PATH = "/.onpyrunner/init"
 #: Where the run's files are, read-only, for the init to put into /sandbox.
 IN_PATH = "/.onpyrunner/in"
 #: The warm-start launcher (see warm.py), and where it is mounted in a warm sandbox.
@@ -71,13 +70,17 @@ def command(
     extra: Sequence[str] = (),
     warm_argv: Sequence[str] = (),
     warm_script: Path = WARM_SCRIPT,
+    server_argv: Sequence[str] = (),
 ) -> list[str]:
     """nsjail's argv for a slot: the policy file plus what changes per slot. The program
     to run is not here: the init receives it with each run's "go". A phase that starts
     warm gives the init the interpreter's command (warm_argv), and its launcher
-    (warm_script: warm.py, or its compiled form) is mounted."""
+    (warm_script: warm.py, or its compiled form) is mounted. A phase served by a fork
+    server (server_argv, with the server's own policy) has nsjail start that server, which
+    starts each sandbox's init itself."""
     mapping = f"{SANDBOX_INSIDE_ID}:{host_id}:1"
     warm_mount = ["--bindmount_ro", f"{warm_script}:{warm_path(warm_script)}"] if warm_argv else []
+    start = list(server_argv) if server_argv else [INIT_PATH, *warm_argv]
     return [
         str(nsjail),
         "--config",
@@ -97,8 +100,7 @@ def command(
         *warm_mount,
         *extra,
         "--",
-        INIT_PATH,
-        *warm_argv,
+        *start,
     ]
 
 

@@ -230,6 +230,54 @@ def compose(runtime_file: str, variables: dict[str, str], out_dir: Path, name: s
     return Policy(path=path, message=message, origins=tuple(origins))
 
 
+#: What a fork server's own sandbox may do that a program may not: build each run's
+#: namespaces and mounts (sandbox/warm.py). Each child denies them again, with the run
+#: policy's own EPERM, before its program exists; nothing else of the policy differs.
+FORK_SERVER_SYSCALLS = ("mount", "unshare")
+_PROC_READ_ONLY = re.compile(r'(dst: "/proc"\s+fstype: "proc"\s+rw:) false')
+_MOUNT_FLAGS = {"nosuid": 0x2, "nodev": 0x4, "noexec": 0x8}  # MS_* of linux/mount.h
+
+
+def fork_server_policy(policy: Policy, name: str) -> Policy:
+    """The policy of a fork server's sandbox, beside `policy` (the run's): the run policy
+    with FORK_SERVER_SYSCALLS left out of its denials and /proc writable (a child writes
+    its new user namespace's uid map there; each child mounts a fresh, read-only /proc).
+
+    Raises:
+        ConfigError: the run policy does not deny each of them exactly once, or mounts no
+            read-only /proc: the server's policy would not be the run's plus exactly these.
+    """
+    text = policy.path.read_text()
+    for syscall in FORK_SERVER_SYSCALLS:
+        text, found = re.subn(rf'(seccomp_string: "[^"\n]*?)\b{syscall},\s*', r"\1", text)
+        if found != 1:
+            raise ConfigError(f"policy {policy.path} does not deny {syscall} once ({found})")
+    text, found = _PROC_READ_ONLY.subn(r"\1 true", text)
+    if found != 1:
+        raise ConfigError(f"policy {policy.path} mounts no read-only /proc")
+    path = policy.path.with_name(f"{name}.cfg")
+    tmp = path.with_suffix(f".{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+    return Policy(path=path, message=parse_textproto(text), origins=policy.origins)
+
+
+def tmpfs_mounts(policy: Policy) -> list[str]:
+    """The policy's tmpfs mounts as a fork server's child makes them again for each run:
+    "<dst>:<MS_* flags>:<options>" each."""
+    specs = []
+    for mount in policy.mounts():
+        if mount.get("fstype") != ["tmpfs"]:
+            continue
+        flags = sum(bit for key, bit in _MOUNT_FLAGS.items() if mount.get(key) == [True])
+        flags |= 0 if mount.get("rw") == [True] else 0x1  # MS_RDONLY
+        dst, options = str(mount["dst"][0]), str(mount.get("options", [""])[0])
+        if ":" in dst:
+            raise ConfigError(f"policy {policy.path}: a tmpfs at {dst!r} (a ':' in its path)")
+        specs.append(f"{dst}:{flags}:{options}")
+    return specs
+
+
 async def validate(nsjail: Path, policy: Policy) -> None:
     """Have nsjail parse a composed policy against its own schema (`--config FILE
     --help` parses the file, then prints its usage and exits).

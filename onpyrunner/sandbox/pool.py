@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from onpyrunner.errors import SandboxError, SandboxFault, UnknownLanguageError
+from onpyrunner.errors import ConfigError, SandboxError, SandboxFault, UnknownLanguageError
 from onpyrunner.limits import Limits
 from onpyrunner.models import Outcome, RunResult
 from onpyrunner.sandbox import cgroup, initbin, nsjail, policy
@@ -176,12 +176,22 @@ class Sandbox:
         try:
             runtimes = await asyncio.to_thread(discover, settings, work_dir / "policies")
             await asyncio.gather(
-                *(policy.validate(nsjail_path, phase.policy) for phase in phases_of(runtimes))
+                *(
+                    policy.validate(nsjail_path, one)
+                    for phase in phases_of(runtimes)
+                    for one in phase.policies
+                )
             )
         except BaseException:
             shutil.rmtree(work_dir, ignore_errors=True)
             raise
         layout = cgroup.detect(settings.cgroup_parent, instance)
+        if settings.fork_server and layout.version is cgroup.CgroupVersion.V2:
+            shutil.rmtree(work_dir, ignore_errors=True)
+            raise ConfigError(
+                "fork_server needs cgroup v1 for now (on v2 a run's cgroup would not hold "
+                "the forked interpreter: docs/sandbox.md); unset ONPYRUNNER_FORK_SERVER"
+            )
         if layout.version is cgroup.CgroupVersion.V2:
             cgroup.prepare_v2_parent(layout)
         maximums = settings.limit_table().maximums

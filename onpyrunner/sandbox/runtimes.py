@@ -19,10 +19,21 @@ from pathlib import Path
 from onpyrunner.languages.catalogue import PhaseSpec, RuntimeSpec, shipped_specs
 from onpyrunner.limits import Limits
 from onpyrunner.sandbox.nsjail import WARM_PATH, WARM_SCRIPT, warm_path
-from onpyrunner.sandbox.policy import Policy, compose, substitute
+from onpyrunner.sandbox.policy import (
+    FORK_SERVER_SYSCALLS,
+    Policy,
+    compose,
+    fork_server_policy,
+    substitute,
+    tmpfs_mounts,
+)
+from onpyrunner.sandbox.warm import SERVE_FLAG
 from onpyrunner.settings import Settings
 
 PROBE_TIMEOUT_S = 20
+#: How many runs one fork server forks before it makes way for a fresh one (a new hash
+#: seed and address-space layout; docs/sandbox.md).
+FORK_SERVER_RUNS = 100
 #: Names a command may use that are filled per run.
 PER_RUN = ("SOURCE", "MAIN", "HEAP_MB")
 #: An argument of a command that stands for the caller's options (compiler options).
@@ -44,6 +55,15 @@ class Phase:
     warm_argv: tuple[str, ...] = ()
     #: The host file of the launcher that warm_argv runs (see warm_launcher).
     warm_script: Path = WARM_SCRIPT
+    #: Fork server (opt-in): what nsjail starts instead of the init (warm.py --serve), and
+    #: the policy it runs under; empty and None when the phase has none.
+    server_argv: tuple[str, ...] = ()
+    server_policy: Policy | None = None
+
+    @property
+    def policies(self) -> tuple[Policy, ...]:
+        """Every policy file of the phase (for nsjail to validate at start-up)."""
+        return (self.policy,) if self.server_policy is None else (self.policy, self.server_policy)
 
     @property
     def key(self) -> str:
@@ -160,6 +180,7 @@ def _compose_phase(
     variables: dict[str, str],
     out: Path,
     warm_start: bool = False,
+    fork_server: bool = False,
 ) -> Phase:
     per_run = {k: f"${{{k}}}" for k in (*PER_RUN, "OPTIONS")}  # left for argv() to fill in
     policy_vars = dict(variables, TMP_SIZE=str(phase.tmp_mb << 20))
@@ -172,7 +193,32 @@ def _compose_phase(
         script = warm_launcher(variables.get("BINARY", interpreter[0]), out, f"{spec.id}.{name}")
         launcher = warm_path(script)
         warm_argv = (*interpreter, launcher, str(len(interpreter)), *phase.preimport)
-    return Phase(spec.id, name, policy, command, phase.artifacts, warm_argv, script)
+    server_argv: tuple[str, ...] = ()
+    server_policy = None
+    if warm_argv and fork_server and phase.fork:
+        server_policy = fork_server_policy(policy, f"{spec.id}.{name}.server")
+        server_argv = (
+            *warm_argv[: len(interpreter) + 1],
+            SERVE_FLAG,
+            str(len(interpreter)),
+            str(FORK_SERVER_RUNS),
+            ",".join(FORK_SERVER_SYSCALLS),
+            str(policy.scalar("cwd")),
+            *tmpfs_mounts(policy),
+            "--",
+            *phase.preimport,
+        )
+    return Phase(
+        spec.id,
+        name,
+        policy,
+        command,
+        phase.artifacts,
+        warm_argv,
+        script,
+        server_argv,
+        server_policy,
+    )
 
 
 #: Compiles warm.py (argv: source, target, the name tracebacks show) with py_compile, on
@@ -218,7 +264,15 @@ def discover(settings: Settings, policy_dir: Path) -> dict[str, Runtime]:
         found[spec.id] = Runtime(
             spec=spec,
             version=substitute(spec.version, variables),
-            run=_compose_phase(spec, spec.run, "run", variables, policy_dir, settings.warm_start),
+            run=_compose_phase(
+                spec,
+                spec.run,
+                "run",
+                variables,
+                policy_dir,
+                settings.warm_start,
+                settings.fork_server,
+            ),
             compile=_compose_phase(spec, spec.compile, "compile", variables, policy_dir)
             if spec.compile
             else None,

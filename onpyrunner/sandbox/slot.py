@@ -54,6 +54,9 @@ OVERHEAD_PROCESSES = 3
 #: How long a sandbox may take to become ready, and a program to end once killed.
 READY_TIMEOUT_S = 10.0
 END_TIMEOUT_S = 5.0
+#: A fork server's processes in the slot beside a sandbox's (the server, and its child
+#: that waits for the sandbox's init): not the program's (sandbox/warm.py).
+FORK_SERVER_PROCESSES = 2
 #: The least memory a warm run's cgroup limit leaves above the warm interpreter (a limit
 #: at or below the interpreter's own size never reaches the cgroup: the run is a memory
 #: verdict at once, see Slot._interpreter_over_memory).
@@ -597,13 +600,14 @@ class Slot:
         devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
         argv = nsjail.command(
             self.config.nsjail,
-            phase.policy,
+            phase.server_policy or phase.policy,
             self.host_id,
             self.workspace.box,
             self.config.init,
             self.config.extra_nsjail_args,
             phase.warm_argv,
             phase.warm_script,
+            phase.server_argv,
         )
         try:
             spawning = self.launcher.spawn(
@@ -718,7 +722,7 @@ class Slot:
         try:
             start = self.cgroup.set_limits(
                 max((limits.memory_mb << 20) - warm_bytes, WARM_MIN_ROOM_BYTES),
-                limits.max_processes,
+                limits.max_processes + (FORK_SERVER_PROCESSES if jail.phase.server_argv else 0),
             )
             go = protocol.go(
                 rlimit_cpu_s(limits.cpu_time_ms),

@@ -593,15 +593,24 @@ async def test_no_process_is_left_on_the_host(sandbox: Sandbox) -> None:
     await sandbox.settle()
     assert _processes_of_sandbox_users(sandbox) == []
     # the launcher and a ready sandbox (nsjail + its init), with the warm interpreter of
-    # whichever language the slot ran last
+    # whichever language the slot ran last (and, with the fork server, the server and its
+    # child, the same interpreter)
     warm = {Path(r.run.warm_argv[0]).name for r in sandbox.runtimes.values() if r.run.warm_argv}
+    forked = {
+        Path(r.run.server_argv[0]).name for r in sandbox.runtimes.values() if r.run.server_argv
+    }
     for slot in sandbox.slots:
         names = sorted(
             Path(f"/proc/{pid}/comm").read_text().strip()
             for pid in slot.cgroup.procs()
             if pid != slot.launcher.pid
         )
-        assert names in ([], ["init", "nsjail"], *(sorted(["init", "nsjail", w]) for w in warm))
+        assert names in (
+            [],
+            ["init", "nsjail"],
+            *(sorted(["init", "nsjail", w]) for w in warm),
+            *(sorted(["init", "nsjail", f, f, f]) for f in forked),
+        )
 
 
 async def test_program_files_and_stdin_are_removed_after_the_run(sandbox: Sandbox) -> None:
@@ -643,14 +652,19 @@ def _processes_of_sandbox_users(sandbox: Sandbox) -> list[int]:
     """Host pids owned by a slot's sandbox uid, but for the inits of ready sandboxes.
 
     A ready sandbox's init waits at its gate with no child, or (warm start) with one: the
-    phase's warm interpreter, which has no child; anything else is a leftover.
+    phase's warm interpreter, which has no child; anything else is a leftover. With the
+    fork server (setting fork_server), the server and its child that waits for the init
+    are the slot's too, and the warm interpreter has the server's command line.
     """
     uids = {slot.host_id for slot in sandbox.slots}
+    phases = phases_of(sandbox.runtimes)
     warm = {
-        b"\0".join(arg.encode() for arg in phase.warm_argv) + b"\0"
-        for phase in phases_of(sandbox.runtimes)
-        if phase.warm_argv
+        b"\0".join(arg.encode() for arg in argv) + b"\0"
+        for phase in phases
+        for argv in (phase.warm_argv, phase.server_argv)
+        if argv
     }
+    servers = {b"\0".join(arg.encode() for arg in p.server_argv) + b"\0" for p in phases}
     argv: dict[int, bytes] = {}
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
@@ -672,6 +686,17 @@ def _processes_of_sandbox_users(sandbox: Sandbox) -> list[int]:
         if not kids:
             waiting.add(pid)
         elif len(kids) == 1 and argv.get(kids[0]) in warm and not children.get(kids[0]):
+            waiting |= {pid, kids[0]}
+    for pid, cmdline in argv.items():  # a fork server, its child, and that child's init
+        kids = children[pid]
+        grandchildren = children.get(kids[0], []) if len(kids) == 1 else []
+        if (
+            cmdline in servers
+            and len(kids) == 1
+            and argv.get(kids[0]) == cmdline
+            and len(grandchildren) == 1
+            and grandchildren[0] in waiting
+        ):
             waiting |= {pid, kids[0]}
     return sorted(set(argv) - waiting)
 

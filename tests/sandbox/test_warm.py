@@ -17,6 +17,7 @@ import pytest
 from onpyrunner.errors import SandboxError
 from onpyrunner.limits import rlimit_cpu_s
 from onpyrunner.models import Outcome
+from onpyrunner.sandbox.nsjail import INIT_PATH
 from onpyrunner.sandbox.pool import RunOptions, Sandbox
 from onpyrunner.settings import Settings
 from tests.sandbox.running import run_source
@@ -250,13 +251,13 @@ async def test_a_warm_interpreter_gone_before_its_run_costs_the_run_nothing() ->
     try:
         await pool.settle()
         slot = pool.slots[0]
-        warm = "\0".join(pool.runtime("python").run.warm_argv).encode()
         killed = 0
-        for pid in slot.cgroup.procs():
+        for pid in slot.cgroup.procs():  # the ready init's child: the warm interpreter
             with contextlib.suppress(FileNotFoundError, ProcessLookupError):
-                if Path(f"/proc/{pid}/cmdline").read_bytes().rstrip(b"\0") == warm:
-                    os.kill(pid, signal.SIGKILL)
-                    killed += 1
+                if Path(f"/proc/{pid}/cmdline").read_bytes().startswith(INIT_PATH.encode()):
+                    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+                        os.kill(int(child), signal.SIGKILL)
+                        killed += 1
         assert killed == 1
         result = await run(pool, "print('hello')")
         assert result.outcome is Outcome.SUCCESS  # in the next, fresh sandbox
@@ -271,7 +272,11 @@ async def test_a_warm_start_that_fails_fails_the_run_as_the_service_s_error() ->
     try:
         python = pool.runtime("python")
         broken = dataclasses.replace(
-            python.run, warm_argv=(*python.run.warm_argv, "no_such_module_here")
+            python.run,
+            warm_argv=(*python.run.warm_argv, "no_such_module_here"),
+            server_argv=(*python.run.server_argv, "no_such_module_here")
+            if python.run.server_argv
+            else (),
         )
         pool.runtimes["python"] = dataclasses.replace(python, run=broken)
         await pool.slots[0].reset()  # its next nsjail starts the broken command
