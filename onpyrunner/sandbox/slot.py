@@ -779,8 +779,9 @@ class Slot:
             )
         err = stderr.data().decode(errors="replace")
         usage = Usage(
-            cpu_time_ms=status.cpu_us // 1000,
-            # rounded up: a warm program can end within a millisecond, and it did run
+            # both rounded up: a warm program can end within a millisecond of either, and
+            # it did run
+            cpu_time_ms=-(-status.cpu_us // 1000),
             wall_time_ms=min(-(-status.wall_us // 1000), math.ceil(host_wall_s * 1000)),
             memory_kb=(
                 (counters.memory_peak_bytes + warm_bytes) // 1024

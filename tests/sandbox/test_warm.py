@@ -149,6 +149,25 @@ def _stdlib(modules: set[str]) -> set[str]:
         "# -*- coding: latin-1 -*-\nprint(len('\xe9'))\n",
         "from __future__ import annotations\ndef f(x: Undefined) -> None: pass\nprint('ok')\n",
         "def f(x: int) -> None: pass\nprint(f.__annotations__)\n",
+        "import sys\nsys.exit()\n",
+        "import sys\nsys.exit(True)\n",
+        "import sys\nsys.exit(-1)\n",
+        "import sys\nsys.exit(258)\n",
+        "import sys\nsys.exit(1, 2)\n",
+        "import os\nprint('gone', flush=True)\nos._exit(3)\n",
+        "class A:\n    def __del__(self):\n        print('finalized')\na = A()\nprint('body')\n",
+        "class A:\n    def __del__(self):\n        print('cycle finalized')\n"
+        "a = A()\na.me = a\ndel a\nprint('body')\n",
+        "import atexit\nclass F:\n    def __repr__(self):\n        return 'F'\n"
+        "    def __call__(self):\n        raise RuntimeError('in atexit')\natexit.register(F())\n",
+        "import threading, time\n"
+        "threading.Thread(target=lambda: (time.sleep(0.2), print('thread done'))).start()\n"
+        "print('main done')\n",
+        "import threading, time\n"
+        "threading.Thread(target=lambda: time.sleep(30), daemon=True).start()\nprint('left')\n",
+        "import sys\nsys.stdout.write('no newline')\nsys.stderr.write('err no newline')\n",
+        "import sys\nsys.stdout.close()\n",
+        "import sys, io\nsys.stdout = io.StringIO()\nprint('swallowed')\n",
     ],
     ids=[
         "traceback",
@@ -161,16 +180,49 @@ def _stdlib(modules: set[str]) -> set[str]:
         "coding-cookie",
         "future-import",
         "annotations",
+        "exit-none",
+        "exit-true",
+        "exit-negative",
+        "exit-past-255",
+        "exit-tuple",
+        "os-exit",
+        "finalizer",
+        "cycle-finalizer",
+        "atexit-raises",
+        "thread-joined",
+        "daemon-thread",
+        "no-newline",
+        "stdout-closed",
+        "stdout-replaced",
     ],
 )
-async def test_an_ending_is_the_same_warm_or_cold(pools: dict[str, Sandbox], code: str) -> None:
+@pytest.mark.parametrize("language", ["python", "pypy"])
+async def test_an_ending_is_the_same_warm_or_cold(
+    pools: dict[str, Sandbox], code: str, language: str
+) -> None:
+    # A warm program does not tear its interpreter down (warm.py's _end): what it shows of
+    # its end (status, output, finalizers, atexit, threads) must be the interpreter's own.
+    need(pools["warm"], language)
     ended = {}
     for name, pool in pools.items():
         source = code.encode("latin-1") if "latin-1" in code else code.encode()
         base = pool.settings.limit_table().defaults
-        r = await pool.run("python", source, b"", base)
+        r = await pool.run(language, source, b"", base)
         ended[name] = (r.outcome, r.exit_code, r.signal, r.stdout, r.stderr)
     assert ended["warm"] == ended["cold"]
+
+
+async def test_a_file_left_open_at_the_end_is_written_warm_or_cold(
+    pools: dict[str, Sandbox],
+) -> None:
+    code = "f = open('out.txt', 'w')\nf.write('kept')\nlog = open('log.txt', 'a')\nlog.write('1')\n"
+    for pool in pools.values():
+        base = pool.settings.limit_table().defaults
+        r = await pool.run(
+            "python", code.encode(), b"", base, RunOptions(fetch=("out.txt", "log.txt"))
+        )
+        assert r.outcome is Outcome.SUCCESS, r.stderr
+        assert r.files == {"out.txt": "a2VwdA==", "log.txt": "MQ=="}
 
 
 async def test_a_keyboard_interrupt_ends_the_program_by_sigint(pools: dict[str, Sandbox]) -> None:
