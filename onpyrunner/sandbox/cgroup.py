@@ -98,9 +98,35 @@ def _kv(text: str) -> dict[str, int]:
     out: dict[str, int] = {}
     for line in text.splitlines():
         key, _, value = line.partition(" ")
-        with contextlib.suppress(ValueError):
+        if value.lstrip("-").isdigit():  # not int() in a try: twice as fast, every run
             out[key] = int(value)
     return out
+
+
+class _OpenFiles:
+    """The control files a slot reads and writes on every run, each opened once and then
+    read with one pread and written with one write (not open, read or write, close: about
+    7 us less each, some twenty times a run). Closed when the slot's cgroup goes."""
+
+    def __init__(self) -> None:
+        self._fds: dict[tuple[str, int], int] = {}
+
+    def _fd(self, path: str, flags: int) -> int:
+        fd = self._fds.get((path, flags))
+        if fd is None:
+            fd = self._fds[(path, flags)] = os.open(path, flags | os.O_CLOEXEC)
+        return fd
+
+    def read(self, path: str) -> str:
+        return os.pread(self._fd(path, os.O_RDONLY), _READ_MAX, 0).decode()
+
+    def write(self, path: str, value: str) -> None:
+        os.write(self._fd(path, os.O_WRONLY), value.encode())
+
+    def close(self) -> None:
+        fds, self._fds = self._fds, {}
+        for fd in fds.values():
+            os.close(fd)
 
 
 class SlotCgroup(ABC):
@@ -186,7 +212,8 @@ class SlotCgroupV1(SlotCgroup):
     def __init__(self, dirs: dict[str, Path]) -> None:
         self.dirs = dirs
         self.memory = dirs["memory"]
-        self._memsw = self.memory / "memory.memsw.limit_in_bytes"
+        self._memsw_path = self.memory / "memory.memsw.limit_in_bytes"
+        self._memsw = str(self._memsw_path)
         self._has_memsw: bool | None = None  # known once the slot's cgroup exists
         # The files every run reads or writes, as strings once (not a Path built each time).
         self._usage = str(self.memory / "memory.usage_in_bytes")
@@ -196,8 +223,10 @@ class SlotCgroupV1(SlotCgroup):
         self._oom = str(self.memory / "memory.oom_control")
         self._pids_max = str(dirs["pids"] / "pids.max")
         self._cpu = str(dirs["cpuacct"] / "cpuacct.usage")
+        self._files = _OpenFiles()
 
     def create(self) -> None:
+        self._files.close()
         for d in self.dirs.values():
             d.mkdir(parents=True, exist_ok=True)
 
@@ -212,8 +241,8 @@ class SlotCgroupV1(SlotCgroup):
     def _usage_and_cache(self) -> tuple[int, int]:
         """The slot's usage, and the page cache in it that no process maps (files that
         earlier runs read: charged to the slot, they outlive the runs)."""
-        usage = int(_read(self._usage))
-        stat = _kv(_read(self._stat))
+        usage = int(self._files.read(self._usage))
+        stat = _kv(self._files.read(self._stat))
         files = stat.get("total_active_file", 0) + stat.get("total_inactive_file", 0)
         return usage, max(0, min(usage, files - stat.get("total_mapped_file", 0)))
 
@@ -229,32 +258,32 @@ class SlotCgroupV1(SlotCgroup):
         if for_run:
             usage, cache = self._usage_and_cache()
         else:  # between runs only trusted code runs: the cache may stay in the room
-            usage, cache = int(_read(self._usage)), 0
+            usage, cache = int(self._files.read(self._usage)), 0
         limit = usage - cache + memory_bytes
         if self._has_memsw is None:
-            self._has_memsw = self._memsw.exists()
+            self._has_memsw = self._memsw_path.exists()
         has_memsw = self._has_memsw
         if has_memsw:  # memsw must stay >= limit: lift it, set the limit, then pin it.
-            _write(self._memsw, "-1")
+            self._files.write(self._memsw, "-1")
         try:
-            _write(self._limit, str(limit))
+            self._files.write(self._limit, str(limit))
         except OSError as e:
             if e.errno != errno.EBUSY:
                 raise
             # Below the usage, and the kernel could not reclaim the cache above it (in
             # use): the limit is the usage, and the run has no room beyond it.
-            limit = int(_read(self._usage))
-            _write(self._limit, str(limit))
+            limit = int(self._files.read(self._usage))
+            self._files.write(self._limit, str(limit))
         if has_memsw:
-            _write(self._memsw, str(limit))
-        _write(self._pids_max, str(pids_max))
+            self._files.write(self._memsw, str(limit))
+        self._files.write(self._pids_max, str(pids_max))
         if limit < usage:  # the kernel reclaimed cache to fit: read again
             usage, cache = self._usage_and_cache()
         return usage, cache
 
     def set_limits(self, memory_bytes: int, max_processes: int) -> RunStart:
         usage, cache = self._cap(memory_bytes, max_processes + self.overhead_processes)
-        _write(self._peak, "0")  # peak := current usage
+        self._files.write(self._peak, "0")  # peak := current usage
         return RunStart(
             cpu_ns=self.cpu_ns(),
             oom_kills=self._oom_kills(),
@@ -267,13 +296,13 @@ class SlotCgroupV1(SlotCgroup):
         self._cap(memory_bytes, pids_max, for_run=False)
 
     def cpu_ns(self) -> int:
-        return int(_read(self._cpu))
+        return int(self._files.read(self._cpu))
 
     def _oom_kills(self) -> int:
-        return _kv(_read(self._oom)).get("oom_kill", 0)
+        return _kv(self._files.read(self._oom)).get("oom_kill", 0)
 
     def finish(self, start: RunStart) -> RunCounters:
-        peak = int(_read(self._peak))
+        peak = int(self._files.read(self._peak))
         # The cache the run found is in its starting usage; what of it the run's growth
         # pushed out made room for the run, and is the run's memory too.
         # (A cached file that a process mapped meanwhile looks pushed out: never more than
@@ -288,6 +317,7 @@ class SlotCgroupV1(SlotCgroup):
         )
 
     def remove(self) -> None:
+        self._files.close()
         for d in self.dirs.values():
             with contextlib.suppress(FileNotFoundError):
                 d.rmdir()

@@ -82,8 +82,7 @@ class Workspace:
             path = self.box / checked[name]
             if len(checked[name].parts) > 1:
                 path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
-            path.write_bytes(data)
-            path.chmod(0o755 if data[:4] == b"\x7fELF" else 0o644)
+            _write_new(path, data, 0o755 if data[:4] == b"\x7fELF" else 0o644)
         for name, source in (links or {}).items():
             try:
                 os.link(source, self.box / name)
@@ -112,6 +111,19 @@ class Workspace:
     def remove(self) -> None:
         """Delete the directory and everything in it."""
         shutil.rmtree(self.path, ignore_errors=True)
+
+
+def _write_new(path: Path, data: bytes, mode: int) -> None:
+    """A new file at path holding data, with exactly mode (whatever the umask): os-level,
+    one descriptor, on every job's path."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fchmod(fd, mode)
+    finally:
+        os.close(fd)
 
 
 def _open_in(dir_fd: int, path: PurePosixPath) -> int | None:
