@@ -16,16 +16,20 @@ load are in the numbers. Measured:
      halfway: every job COMPLETED, none lost, none stored twice; time and queue waits.
 
 `--warm` measures only warm start (issue 13): POST /execute?wait=true of a hello world
-(`python`) and of a program whose first line is `import numpy` (`python-sci`) on two
-embedded servers at once, warm start on and off, each request interleaved with a bare
+(`python`) and of a program whose first line is `import numpy` (`python-sci`) on three
+embedded servers at once (warm start, the fork server, cold start), each round a bare
 posix_spawn of the same program from this process (`python3 -I -u main.py`; for numpy
-`python3 -u main.py` with PYTHONPATH at the python-sci packages, since -I ignores it).
+`python3 -u main.py` with PYTHONPATH at the python-sci packages, since -I ignores it), then
+one request to each server over a kept-alive http.client connection, then one to the warm
+server through httpx (its own overhead, for comparison).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import http.client
+import json
 import os
 import platform
 import re
@@ -332,6 +336,33 @@ def _spawn_bare(argv: list[str], env: dict[str, str]) -> float:
     return elapsed
 
 
+class LeanClient:
+    """POST /execute?wait=true over one kept-alive HTTP/1.1 connection (http.client): what
+    a client that cares about latency does. httpx's AsyncClient adds 3 to 5 ms of its own
+    per request on this machine (measured beside it: the `httpx` column), which is the
+    client's time, not the service's."""
+
+    def __init__(self, url: str) -> None:
+        host, port = url.removeprefix("http://").rstrip("/").split(":")
+        self.conn = http.client.HTTPConnection(host, int(port), timeout=60)
+
+    def execute(self, body: dict[str, Any]) -> float:
+        payload = json.dumps(body).encode()
+        started = time.perf_counter()
+        self.conn.request(
+            "POST", "/execute?wait=true", payload, {"content-type": "application/json"}
+        )
+        response = self.conn.getresponse()
+        data = response.read()
+        elapsed = time.perf_counter() - started
+        job = json.loads(data)
+        assert response.status == 200 and job["result"]["stdout"] == "hello, world\n", job
+        return elapsed
+
+    def close(self) -> None:
+        self.conn.close()
+
+
 async def _request_of(client: httpx.AsyncClient, body: dict[str, Any]) -> float:
     started = time.perf_counter()
     response = await client.post("/execute", params={"wait": "true"}, json=body)
@@ -341,46 +372,70 @@ async def _request_of(client: httpx.AsyncClient, body: dict[str, Any]) -> float:
     return elapsed
 
 
+#: The servers of section --warm: warm start (the default), the fork server, cold start.
+WARM_VARIANTS = {
+    "warm": {"ONPYRUNNER_WARM_START": "true"},
+    "fork": {"ONPYRUNNER_WARM_START": "true", "ONPYRUNNER_FORK_SERVER": "true"},
+    "cold": {"ONPYRUNNER_WARM_START": "false"},
+}
+
+
 async def warm_latency(tmp: str, rounds: int) -> None:
-    """Section --warm: warm start on and off against bare posix_spawn, in one run."""
+    """Section --warm: warm start, the fork server and cold start against bare posix_spawn,
+    in one run, one request at a time; each round times a bare start and one request to
+    each server (lean client), then one to the warm server through httpx."""
     sci = Settings().python_sci_path
     cases = [
         ("hello world", "python", HELLO, [PYTHON, "-I", "-u"], {}),
         ("`import numpy`", "python-sci", NUMPY, [PYTHON, "-u"], {"PYTHONPATH": str(sci)}),
     ]
     print(f"## Warm start: POST /execute?wait=true, {rounds} rounds, interleaved\n")
-    print("| program | bare p50 | warm p50 (p99) | cold p50 (p99) | warm / bare | cold / bare |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    print(
+        "| program | bare p50 | warm p50 (p99) | fork server p50 (p99) | cold p50 (p99) "
+        "| warm / bare | fork / bare | cold / bare | warm / bare, httpx |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     with (
-        server(workers=2, env={"ONPYRUNNER_WARM_START": "true"}) as warm,
-        server(workers=2, env={"ONPYRUNNER_WARM_START": "false"}) as cold,
+        server(workers=2, env=WARM_VARIANTS["warm"]) as warm,
+        server(workers=2, env=WARM_VARIANTS["fork"]) as fork,
+        server(workers=2, env=WARM_VARIANTS["cold"]) as cold,
     ):
-        async with (
-            httpx.AsyncClient(base_url=warm.url, timeout=60) as warm_client,
-            httpx.AsyncClient(base_url=cold.url, timeout=60) as cold_client,
-        ):
-            for name, language, source, command, env in cases:
-                script = str(Path(tmp) / f"{language}.py")
-                Path(script).write_text(source)
-                argv = [*command, script]
-                body = {"language": language, "source_code": source}
-                samples: dict[str, list[float]] = {"bare": [], "warm": [], "cold": []}
-                for i in range(rounds + 10):  # the first 10: warm-up, not kept
-                    took = {
-                        "bare": _spawn_bare(argv, env),
-                        "warm": await _request_of(warm_client, body),
-                        "cold": await _request_of(cold_client, body),
+        clients = {"warm": LeanClient(warm.url), "fork": LeanClient(fork.url)}
+        clients["cold"] = LeanClient(cold.url)
+        try:
+            async with httpx.AsyncClient(base_url=warm.url, timeout=60) as httpx_client:
+                for name, language, source, command, env in cases:
+                    script = str(Path(tmp) / f"{language}.py")
+                    Path(script).write_text(source)
+                    argv = [*command, script]
+                    body = {"language": language, "source_code": source}
+                    samples: dict[str, list[float]] = {
+                        key: [] for key in ("bare", *clients, "httpx")
                     }
-                    if i >= 10:
-                        for key, value in took.items():
-                            samples[key].append(value)
-                bare = median(samples["bare"])
-                print(
-                    f"| {name} | {_ms(samples['bare'], 50)} | {_ms(samples['warm'], 50)} "
-                    f"({_ms(samples['warm'], 99)}) | {_ms(samples['cold'], 50)} "
-                    f"({_ms(samples['cold'], 99)}) | {median(samples['warm']) / bare:.2f}x "
-                    f"| {median(samples['cold']) / bare:.2f}x |"
-                )
+                    for i in range(rounds + 10):  # the first 10: warm-up, not kept
+                        took = {"bare": _spawn_bare(argv, env)}
+                        for key, client in clients.items():
+                            took[key] = client.execute(body)
+                        took["httpx"] = await _request_of(httpx_client, body)
+                        if i >= 10:
+                            for key, value in took.items():
+                                samples[key].append(value)
+                    bare = median(samples["bare"])
+                    ratios = " | ".join(
+                        f"{median(samples[key]) / bare:.2f}x"
+                        for key in ("warm", "fork", "cold", "httpx")
+                    )
+                    print(
+                        f"| {name} | {_ms(samples['bare'], 50)} | "
+                        + " | ".join(
+                            f"{_ms(samples[key], 50)} ({_ms(samples[key], 99)})"
+                            for key in ("warm", "fork", "cold")
+                        )
+                        + f" | {ratios} |"
+                    )
+        finally:
+            for client in clients.values():
+                client.close()
 
 
 def _ms(samples: list[float], p: float) -> str:
