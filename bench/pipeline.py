@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import http.client
+import itertools
 import json
 import os
 import platform
@@ -37,8 +38,9 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -438,6 +440,75 @@ async def warm_latency(tmp: str, rounds: int) -> None:
                 client.close()
 
 
+def _rate(one: Callable[[int], object], parallel: int, jobs: int) -> float:
+    """jobs/s of `one(lane)` called jobs times in all by `parallel` threads."""
+    counter = itertools.count()
+
+    def lane(index: int) -> None:
+        while next(counter) < jobs:
+            one(index)
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=lane, args=(i,)) for i in range(parallel)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return jobs / (time.perf_counter() - started)
+
+
+def _bare_lane(argv: list[str], env: dict[str, str]) -> Callable[[int], object]:
+    return lambda _lane: _spawn_bare(argv, env)
+
+
+def _client_lane(clients: list[LeanClient], body: dict[str, Any]) -> Callable[[int], object]:
+    return lambda lane: clients[lane].execute(body)
+
+
+def fork_throughput(tmp: str, rounds: int) -> None:
+    """Section --throughput: sustained rate through the API (embedded server, two runs at
+    a time, four clients each on its own kept-alive connection) with warm start and with
+    the fork server, against bare posix_spawn on every core (one thread per core), in one
+    run: each round measures bare, then warm, then the fork server; the median round."""
+    sci = Settings().python_sci_path
+    cores = os.cpu_count() or 2
+    cases = [
+        ("hello world", "python", HELLO, [PYTHON, "-I", "-u"], {}, 400),
+        ("`import numpy`", "python-sci", NUMPY, [PYTHON, "-u"], {"PYTHONPATH": str(sci)}, 80),
+    ]
+    print(f"## Sustained throughput, {rounds} rounds, {cores} cores\n")
+    print(
+        "| program | jobs per round | bare runs/s | warm jobs/s | fork server jobs/s "
+        "| warm / bare | fork / bare |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    with (
+        server(workers=cores, env=WARM_VARIANTS["warm"]) as warm,
+        server(workers=cores, env=WARM_VARIANTS["fork"]) as fork,
+    ):
+        for name, language, source, command, env, jobs in cases:
+            script = str(Path(tmp) / f"{language}.py")
+            Path(script).write_text(source)
+            argv = [*command, script]
+            body = {"language": language, "source_code": source}
+            rates: dict[str, list[float]] = {"bare": [], "warm": [], "fork": []}
+            for _ in range(rounds):
+                rates["bare"].append(_rate(_bare_lane(argv, env), cores, jobs))
+                for key, api in (("warm", warm), ("fork", fork)):
+                    clients = [LeanClient(api.url) for _ in range(2 * cores)]
+                    try:
+                        clients[0].execute(body)  # the slots serve this language now
+                        rates[key].append(_rate(_client_lane(clients, body), len(clients), jobs))
+                    finally:
+                        for client in clients:
+                            client.close()
+            bare, warm_rate, fork_rate = (median(rates[k]) for k in ("bare", "warm", "fork"))
+            print(
+                f"| {name} | {jobs} | {bare:.1f} | {warm_rate:.1f} | {fork_rate:.1f} "
+                f"| {warm_rate / bare:.2f}x | {fork_rate / bare:.2f}x |"
+            )
+
+
 def _ms(samples: list[float], p: float) -> str:
     return f"{percentile([s * 1000 for s in samples], p):.1f} ms"
 
@@ -446,6 +517,11 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller counts, for a try")
     parser.add_argument("--warm", action="store_true", help="only the warm-start latency")
+    parser.add_argument(
+        "--throughput",
+        action="store_true",
+        help="only the sustained rate of warm start and the fork server",
+    )
     args = parser.parse_args()
     rounds, tp_jobs, soak_jobs, mem_jobs = (
         (40, 200, 1000, 10_000) if args.quick else (200, 600, 10_000, 100_000)
@@ -460,6 +536,9 @@ async def main() -> None:
         Path(tmp).chmod(0o755)
         if args.warm:
             await warm_latency(tmp, rounds)
+            return
+        if args.throughput:
+            fork_throughput(tmp, 3)
             return
         print(f"## 1. Latency of POST /execute?wait=true, {rounds} requests one at a time\n")
         print("| setup | bare p50 | request p50 | request p99 | p50 ratio |")
