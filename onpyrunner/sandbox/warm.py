@@ -194,12 +194,51 @@ def _end(exit: SystemExit, gc: "types.ModuleType") -> None:
     atexit._run_exitfuncs()
     if not _flush_streams():
         status = 120
-    main = sys.modules.get("__main__")
-    if main is not None and main.__dict__ is not globals():  # the program's, not this file's
-        main.__dict__.clear()
-    gc.collect()
+    _finalize_main(gc)
     _flush_streams()
     os._exit(status)
+
+
+def _finalize_main(gc: "types.ModuleType") -> None:
+    """Finalize the program's module as the interpreter's exit does (CPython's
+    finalize_modules): forget the last uncaught exception, take the module out of
+    sys.modules and collect garbage, so that its objects in cycles (a class with __del__
+    always is: its methods hold the module's globals) are finalized with every global still
+    there; then, if the module is still alive, set its globals to None in the
+    interpreter's order and collect again."""
+    import _weakref
+
+    main = sys.modules.get("__main__")
+    if main is None or main.__dict__ is globals():  # this file's: the program never ran
+        gc.collect()
+        return
+    for name in ("last_type", "last_value", "last_traceback"):
+        setattr(sys, name, None)
+    del sys.modules["__main__"]
+    alive = _weakref.ref(main)
+    del main
+    gc.collect()
+    main = alive()
+    if main is not None:
+        _clear_module(main.__dict__)
+        del main
+        gc.collect()
+
+
+def _clear_module(namespace: dict[str, object]) -> None:
+    """Clear a module's globals as the interpreter does at its exit (CPython's
+    _PyModule_ClearDict): each set to None, names with one leading underscore first, then
+    all the others but __builtins__; so a finalizer that runs meanwhile finds the names it
+    would have found."""
+    for single_underscore in (True, False):
+        for key, value in list(namespace.items()):
+            if value is None or not isinstance(key, str):
+                continue
+            if single_underscore:
+                if key[:1] == "_" and key[1:2] != "_":
+                    namespace[key] = None
+            elif key != "__builtins__":
+                namespace[key] = None
 
 
 def _flush_streams() -> bool:

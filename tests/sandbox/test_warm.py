@@ -156,6 +156,8 @@ def _stdlib(modules: set[str]) -> set[str]:
         "import sys\nsys.exit(1, 2)\n",
         "import os\nprint('gone', flush=True)\nos._exit(3)\n",
         "class A:\n    def __del__(self):\n        print('finalized')\na = A()\nprint('body')\n",
+        "count = 3\n_hidden = 4\nclass A:\n    def __del__(self):\n"
+        "        print('finalized with', count, _hidden)\nz = A()\n",
         "class A:\n    def __del__(self):\n        print('cycle finalized')\n"
         "a = A()\na.me = a\ndel a\nprint('body')\n",
         "import atexit\nclass F:\n    def __repr__(self):\n        return 'F'\n"
@@ -187,6 +189,7 @@ def _stdlib(modules: set[str]) -> set[str]:
         "exit-tuple",
         "os-exit",
         "finalizer",
+        "finalizer-globals",
         "cycle-finalizer",
         "atexit-raises",
         "thread-joined",
