@@ -231,23 +231,33 @@ def compose(runtime_file: str, variables: dict[str, str], out_dir: Path, name: s
 
 
 #: What a fork server's own sandbox may do that a program may not: build each run's
-#: namespaces and mounts (sandbox/warm.py). Each child denies them again, with the run
-#: policy's own EPERM, before its program exists; nothing else of the policy differs.
+#: namespaces and mounts (sandbox/warm.py): these system calls, and clone with the
+#: namespace flags the run policy refuses (its rule `clone { (clone_flags & MASK) != 0 }`).
+#: Each child denies them again, with the run policy's own EPERM, before its program
+#: exists; nothing else of the policy differs.
 FORK_SERVER_SYSCALLS = ("mount", "unshare")
+_CLONE_RULE = re.compile(
+    r'^seccomp_string: "\s*clone \{ \(clone_flags & (0x[0-9a-fA-F]+)\) != 0 \},"\n', re.MULTILINE
+)
 _PROC_READ_ONLY = re.compile(r'(dst: "/proc"\s+fstype: "proc"\s+rw:) false')
 _MOUNT_FLAGS = {"nosuid": 0x2, "nodev": 0x4, "noexec": 0x8}  # MS_* of linux/mount.h
 
 
-def fork_server_policy(policy: Policy, name: str) -> Policy:
+def fork_server_policy(policy: Policy, name: str) -> tuple[Policy, int]:
     """The policy of a fork server's sandbox, beside `policy` (the run's): the run policy
-    with FORK_SERVER_SYSCALLS left out of its denials and /proc writable (a child writes
-    its new user namespace's uid map there; each child mounts a fresh, read-only /proc).
+    with FORK_SERVER_SYSCALLS and its clone rule left out of its denials and /proc writable
+    (a child writes its new user namespace's uid map there; each child mounts a fresh,
+    read-only /proc); and the clone rule's mask of namespace flags.
 
     Raises:
         ConfigError: the run policy does not deny each of them exactly once, or mounts no
             read-only /proc: the server's policy would not be the run's plus exactly these.
     """
     text = policy.path.read_text()
+    rules = _CLONE_RULE.findall(text)
+    if len(rules) != 1:
+        raise ConfigError(f"policy {policy.path} has no one clone rule ({len(rules)})")
+    text = _CLONE_RULE.sub("", text)
     for syscall in FORK_SERVER_SYSCALLS:
         text, found = re.subn(rf'(seccomp_string: "[^"\n]*?)\b{syscall},\s*', r"\1", text)
         if found != 1:
@@ -259,7 +269,9 @@ def fork_server_policy(policy: Policy, name: str) -> Policy:
     tmp = path.with_suffix(f".{os.getpid()}.{secrets.token_hex(4)}.tmp")
     tmp.write_text(text)
     tmp.replace(path)
-    return Policy(path=path, message=parse_textproto(text), origins=policy.origins)
+    return Policy(path=path, message=parse_textproto(text), origins=policy.origins), int(
+        rules[0], 16
+    )
 
 
 def tmpfs_mounts(policy: Policy) -> list[str]:

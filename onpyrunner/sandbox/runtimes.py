@@ -196,13 +196,13 @@ def _compose_phase(
     server_argv: tuple[str, ...] = ()
     server_policy = None
     if warm_argv and fork_server and phase.fork:
-        server_policy = fork_server_policy(policy, f"{spec.id}.{name}.server")
+        server_policy, clone_mask = fork_server_policy(policy, f"{spec.id}.{name}.server")
         server_argv = (
             *warm_argv[: len(interpreter) + 1],
             SERVE_FLAG,
             str(len(interpreter)),
             str(FORK_SERVER_RUNS),
-            ",".join(FORK_SERVER_SYSCALLS),
+            ",".join((*FORK_SERVER_SYSCALLS, f"clone&{clone_mask:#x}")),
             str(policy.scalar("cwd")),
             *tmpfs_mounts(policy),
             "--",

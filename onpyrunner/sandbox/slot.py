@@ -54,9 +54,9 @@ OVERHEAD_PROCESSES = 3
 #: How long a sandbox may take to become ready, and a program to end once killed.
 READY_TIMEOUT_S = 10.0
 END_TIMEOUT_S = 5.0
-#: A fork server's processes in the slot beside a sandbox's (the server, and its child
-#: that waits for the sandbox's init): not the program's (sandbox/warm.py).
-FORK_SERVER_PROCESSES = 2
+#: A fork server's processes in the slot beside a sandbox's (the server itself): not the
+#: program's (sandbox/warm.py).
+FORK_SERVER_PROCESSES = 1
 #: The least memory a warm run's cgroup limit leaves above the warm interpreter (a limit
 #: at or below the interpreter's own size never reaches the cgroup: the run is a memory
 #: verdict at once, see Slot._interpreter_over_memory).

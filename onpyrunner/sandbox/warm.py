@@ -40,6 +40,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # for annotations only: nothing is imported at run time
     import ctypes
     import types
+    from collections.abc import Callable
 
 #: The init's socket, in this process (see init.c).
 WARM_FD = 3
@@ -132,13 +133,16 @@ def _run(path: str) -> None:
         raise SystemExit(1) from None
 
 
-def _take_run(prefix: int, warm_bytes: int, keep: set[str], launcher_dir: str) -> None:
-    """Wait for the run, then run it (see the module's docstring)."""
+def _take_run(
+    prefix: int, warm_bytes: int, keep: set[str], launcher_dir: str, drop: "list[str] | None" = None
+) -> None:
+    """Wait for the run, then run it (see the module's docstring). `drop`: the modules not
+    in `keep`, when the caller knows them (a forked interpreter: the server's own)."""
     words, fds = _receive(warm_bytes, prefix)
     import gc  # before the program's modules are settled: it never sees this import
 
-    for name in set(sys.modules) - keep:
-        del sys.modules[name]
+    for name in set(sys.modules) - keep if drop is None else drop:
+        sys.modules.pop(name, None)
     for target, fd in enumerate(fds):
         if fd != target:
             os.dup2(fd, target)
@@ -275,7 +279,7 @@ def main() -> None:
     launcher_dir = os.path.dirname(os.path.abspath(sys.argv[0]))
     if sys.argv[1] == SERVE_FLAG:
         plan = _serve(launcher_dir)  # returns in a run's interpreter only
-        _take_run(plan.prefix, plan.warm_bytes, plan.keep, plan.launcher_dir)
+        _take_run(plan.prefix, plan.warm_bytes, plan.keep, plan.launcher_dir, plan.drop)
         return
     prefix = int(sys.argv[1])
     warm_bytes = _memory_bytes()
@@ -290,23 +294,22 @@ def main() -> None:
 # `<interpreter> <flags> warm.py --serve N RUNS SYSCALLS CWD MOUNT... -- MODULE...` is
 # started by nsjail itself (not by an init), as PID 1 of a sandbox of its own, under a
 # policy that differs from a program's only in allowing SYSCALLS (comma-separated: those
-# that build a sandbox's namespaces) and a writable /proc. It imports the MODULEs once,
-# then for each run forks a child that builds a fresh sandbox inside its own (`_child`),
-# and waits for that child to end before it forks the next: RUNS times at most, then it
-# exits and nsjail starts a fresh server (a new hash seed, a new address-space layout).
-# The server never reads a byte of a run: each child's init takes its run from the host.
-# Each MOUNT is "<dst>:<MS_* flags>:<tmpfs options>", a tmpfs the policy mounts, which
-# each child mounts afresh.
+# that build a sandbox's namespaces; `clone&MASK`: clone with any of MASK's flags) and in
+# a writable /proc. It imports the MODULEs once, then for each run clones a child into
+# fresh namespaces (`_init_side`), and waits for that child to end before it clones the
+# next: RUNS times at most, then it exits and nsjail starts a fresh server (a new hash
+# seed, a new address-space layout). The server never reads a byte of a run: each child's
+# init takes its run from the host. Each MOUNT is "<dst>:<MS_* flags>:<tmpfs options>", a
+# tmpfs the policy mounts, which each child mounts afresh.
 #
 # Process tree of one run, and who does what:
-#   server (PID 1 of its sandbox)  fork, wait, repeat
-#   └─ child: unshare user, mount, pid, net, ipc, uts and cgroup namespaces; map its uid to
-#      itself; mount the tmpfs's afresh; the loopback up; fork, and wait
-#      └─ PID 1 of the new pid namespace: a fresh read-only /proc; deny SYSCALLS (seccomp);
-#         fork the interpreter; exec the init (`init --forked <pid> <fd>`, init.c)
-#         └─ PID 2, the run's interpreter: no capabilities, fresh random generators, only
-#            /dev/null and its socket; it returns from _serve and waits for its run as a
-#            warm interpreter does (main)
+#   server (PID 1 of its sandbox)  clone, wait, repeat
+#   └─ PID 1 of new user, mount, pid, net, ipc, uts and cgroup namespaces: map the server's
+#      uid to itself; mount the tmpfs's and a read-only /proc afresh; the loopback up; deny
+#      SYSCALLS (seccomp); fork the interpreter; exec the init (`init --forked <pid> <fd>`)
+#      └─ PID 2, the run's interpreter: no capabilities, fresh random generators, only
+#         /dev/null and its socket; it returns from _serve and waits for its run as a warm
+#         interpreter does (main)
 
 SERVE_FLAG = "--serve"
 #: The slot's socket (nsjail's --pass_fd), which each sandbox's init takes over.
@@ -329,7 +332,9 @@ _PR_SET_SECCOMP, _SECCOMP_MODE_FILTER = 22, 2
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 _SCMP_ACT_ALLOW = 0x7FFF0000
 _SCMP_ACT_ERRNO = 0x00050000
+_SCMP_CMP_MASKED_EQ = 7
 _EPERM, _ECHILD, _EINVAL = 1, 10, 22
+_SIGCHLD = 17
 #: The most descriptors a process of the sandbox may hold (the policy's rlimit_nofile is
 #: below it): everything from here on is closed before a run's interpreter waits.
 _FD_MAX = 65536
@@ -358,6 +363,29 @@ class _Plan:
         #: The seccomp filter (a struct sock_fprog and the program it points to) each
         #: child loads; compiled once, by the server.
         self.deny: tuple[object, object] | None = None
+        #: The modules the server imported for itself, which a run's interpreter drops.
+        self.drop: list[str] = []
+        #: The server's uid and gid, which each child maps to themselves.
+        self.uid, self.gid = os.getuid(), os.getgid()
+        #: capset(2)'s arguments for no capability at all (made once, not per run).
+        self.no_capabilities = _no_capabilities()
+
+
+def _no_capabilities() -> tuple[object, object]:
+    """(header, data) pointers for capset(2): version 3, this process, every set empty."""
+    import ctypes
+
+    class Header(ctypes.Structure):
+        _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+    class Data(ctypes.Structure):
+        _fields_ = [
+            ("effective", ctypes.c_uint32),
+            ("permitted", ctypes.c_uint32),
+            ("inheritable", ctypes.c_uint32),
+        ]
+
+    return ctypes.pointer(Header(_LINUX_CAPABILITY_VERSION_3, 0)), (Data * 2)()
 
 
 def _serve(launcher_dir: str) -> _Plan:
@@ -392,17 +420,21 @@ def _serve(launcher_dir: str) -> _Plan:
     plan = _Plan(prefix, warm_bytes, keep, launcher_dir, syscalls, cwd, mounts)
     try:
         plan.deny = _denial(syscalls)
+        clone = _cloner()
     except OSError as e:
         _refuse(e.errno or _EPERM)
+    plan.drop = sorted(set(sys.modules) - keep)
     for _ in range(runs):
         poller = select.poll()
         poller.register(SLOT_FD, select.POLLHUP)
         if poller.poll(0) or _threads() != 1:
             break  # the host is gone; or a thread would not survive a fork: start afresh
-        child = os.fork()
+        child = clone()
+        if child < 0:
+            _refuse(ctypes.get_errno() or _EPERM)
         if child == 0:
             try:
-                if _child(libc, plan):
+                if _init_side(libc, plan):
                     return plan  # the run's interpreter
             except BaseException:
                 pass
@@ -411,7 +443,7 @@ def _serve(launcher_dir: str) -> _Plan:
             pid, status = os.waitpid(-1, 0)
             if pid == child:
                 break
-        if status != 0:
+        if status != 0 and os.WIFEXITED(status) and os.WEXITSTATUS(status) == 125:
             break  # the child could not build its sandbox (it said so to the host)
     os._exit(0)
 
@@ -430,44 +462,6 @@ def _check(libc: "ctypes.CDLL", result: int, what: str) -> None:
 
         err = ctypes.get_errno()
         raise OSError(err, f"{what}: {os.strerror(err)}")
-
-
-def _child(libc: "ctypes.CDLL", plan: _Plan) -> bool:
-    """A run's sandbox, built by a child of the server: new namespaces (as the server's
-    user, mapped to itself), fresh tmpfs mounts where the policy has them, the loopback up;
-    then PID 1 of the new pid namespace (`_init_side`). True in the run's interpreter; the
-    child itself ends here. A step that fails is said to the host as the init says it
-    ("refused <errno>"): nothing of a run has begun."""
-    try:
-        uid, gid = os.getuid(), os.getgid()
-        _check(libc, libc.unshare(_NAMESPACES), "unshare")
-        for path, text in (
-            ("/proc/self/setgroups", b"deny"),
-            ("/proc/self/uid_map", b"%d %d 1" % (uid, uid)),
-            ("/proc/self/gid_map", b"%d %d 1" % (gid, gid)),
-        ):
-            fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-            try:
-                os.write(fd, text)
-            finally:
-                os.close(fd)
-        for spec in plan.mounts:
-            dst, flags, options = spec.split(":", 2)
-            _check(
-                libc,
-                libc.mount(b"tmpfs", dst.encode(), b"tmpfs", int(flags), options.encode()),
-                f"mount {dst}",
-            )
-        os.chdir(plan.cwd)
-        _loopback_up()
-        init = os.fork()
-    except OSError as e:
-        _refuse(e.errno or _EPERM)
-    if init == 0:
-        return _init_side(libc, plan)
-    os.close(SLOT_FD)
-    _, status = os.waitpid(init, 0)
-    os._exit(0 if status == 0 else 1)
 
 
 def _refuse(err: int) -> None:
@@ -498,11 +492,33 @@ def _loopback_up() -> None:
 
 
 def _init_side(libc: "ctypes.CDLL", plan: _Plan) -> bool:
-    """PID 1 of the run's pid namespace: mount its /proc, deny the server's extra syscalls
-    from here on, fork the run's interpreter (`_program_side`), and become the init. True
-    in the interpreter."""
+    """PID 1 of the run's namespaces, cloned into them by the server: map the server's
+    user to itself (the only id of the new user namespace), mount fresh tmpfs where the
+    policy has them and a fresh /proc, bring the loopback up, deny the server's extra
+    syscalls from here on, fork the run's interpreter (`_program_side`), and become the
+    init. True in the interpreter. A step that fails is said to the host as the init says
+    it ("refused <errno>"): nothing of a run has begun."""
     try:
+        for path, text in (
+            ("/proc/self/setgroups", b"deny"),
+            ("/proc/self/uid_map", b"%d %d 1" % (plan.uid, plan.uid)),
+            ("/proc/self/gid_map", b"%d %d 1" % (plan.gid, plan.gid)),
+        ):
+            fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+            try:
+                os.write(fd, text)
+            finally:
+                os.close(fd)
+        for spec in plan.mounts:
+            dst, flags, options = spec.split(":", 2)
+            _check(
+                libc,
+                libc.mount(b"tmpfs", dst.encode(), b"tmpfs", int(flags), options.encode()),
+                f"mount {dst}",
+            )
         _check(libc, libc.mount(b"proc", b"/proc", b"proc", _MS_RDONLY, None), "mount /proc")
+        os.chdir(plan.cwd)
+        _loopback_up()
         if plan.deny is None:
             raise OSError(_EINVAL, "no seccomp filter")
         _check(
@@ -516,7 +532,7 @@ def _init_side(libc: "ctypes.CDLL", plan: _Plan) -> bool:
         _refuse(e.errno or _EPERM)
     if program == 0:
         ours.close()
-        _program_side(libc, theirs.detach())
+        _program_side(libc, theirs.detach(), plan)
         return True
     try:
         theirs.close()
@@ -530,11 +546,42 @@ def _init_side(libc: "ctypes.CDLL", plan: _Plan) -> bool:
     return False  # not reached: execv or _refuse
 
 
+def _cloner() -> "Callable[[], int]":
+    """clone(2) into a fresh user, mount, pid, net, ipc, uts and cgroup namespace, as a
+    fork (a copy of this process, SIGCHLD to the parent): the child is PID 1 of its pid
+    namespace at once, with no process between it and the server. The raw system call,
+    with the interpreter's lock held throughout (PyDLL), since os.fork() cannot enter
+    namespaces; the child is a copy of this single-threaded process, and the interpreter
+    it forks next goes through os.fork() and its after-fork handlers."""
+    import ctypes
+
+    seccomp = ctypes.CDLL("libseccomp.so.2")
+    seccomp.seccomp_syscall_resolve_name.argtypes = [ctypes.c_char_p]
+    number = seccomp.seccomp_syscall_resolve_name(b"clone")
+    if number < 0:
+        raise OSError(_EINVAL, "no clone system call")
+    syscall = ctypes.PyDLL(None, use_errno=True).syscall
+    syscall.restype = ctypes.c_long
+    syscall.argtypes = [ctypes.c_long, ctypes.c_ulong, *[ctypes.c_void_p] * 4]
+    flags = _NAMESPACES | _SIGCHLD
+    return lambda: int(syscall(number, flags, None, None, None, None))
+
+
 def _denial(syscalls: list[str]) -> tuple[object, object]:
     """A seccomp filter that makes each of syscalls fail with EPERM, as the run policy does
     (stacked on the server's, it leaves exactly the run policy), compiled by libseccomp:
-    (a pointer to its struct sock_fprog, the filter), for prctl(PR_SET_SECCOMP)."""
+    (a pointer to its struct sock_fprog, the filter), for prctl(PR_SET_SECCOMP). A name
+    `call&MASK` denies the call only when its first argument has one of MASK's bits (the
+    run policy's `clone { (clone_flags & MASK) != 0 }`): one rule per bit."""
     import ctypes
+
+    class ArgCompare(ctypes.Structure):  # struct scmp_arg_cmp
+        _fields_ = [
+            ("arg", ctypes.c_uint),
+            ("op", ctypes.c_int),
+            ("datum_a", ctypes.c_uint64),
+            ("datum_b", ctypes.c_uint64),
+        ]
 
     seccomp = ctypes.CDLL("libseccomp.so.2", use_errno=True)
     seccomp.seccomp_init.restype = ctypes.c_void_p
@@ -545,6 +592,13 @@ def _denial(syscalls: list[str]) -> tuple[object, object]:
         ctypes.c_int,
         ctypes.c_uint,
     ]
+    seccomp.seccomp_rule_add_array.argtypes = [
+        ctypes.c_void_p,
+        ctypes.c_uint32,
+        ctypes.c_int,
+        ctypes.c_uint,
+        ctypes.POINTER(ArgCompare),
+    ]
     seccomp.seccomp_export_bpf.argtypes = [ctypes.c_void_p, ctypes.c_int]
     seccomp.seccomp_release.argtypes = [ctypes.c_void_p]
     seccomp.seccomp_syscall_resolve_name.argtypes = [ctypes.c_char_p]
@@ -553,13 +607,26 @@ def _denial(syscalls: list[str]) -> tuple[object, object]:
         raise OSError(_EPERM, "seccomp_init")
     read_end, write_end = os.pipe()
     try:
-        for name in syscalls:
+        for entry in syscalls:
+            name, _, mask_text = entry.partition("&")
             number = seccomp.seccomp_syscall_resolve_name(name.encode())
             if number < 0:
                 raise OSError(_EINVAL, f"seccomp: no syscall {name}")
-            result = seccomp.seccomp_rule_add(context, _SCMP_ACT_ERRNO | _EPERM, number, 0)
+            action = _SCMP_ACT_ERRNO | _EPERM
+            if not mask_text:
+                result = seccomp.seccomp_rule_add(context, action, number, 0)
+            else:
+                mask = int(mask_text, 16)
+                bits = [1 << i for i in range(64) if mask >> i & 1]
+                for bit in bits:
+                    compare = ArgCompare(0, _SCMP_CMP_MASKED_EQ, bit, bit)
+                    result = seccomp.seccomp_rule_add_array(
+                        context, action, number, 1, ctypes.byref(compare)
+                    )
+                    if result != 0:
+                        break
             if result != 0:
-                raise OSError(-result, f"seccomp_rule_add {name}")
+                raise OSError(-result, f"seccomp_rule_add {entry}")
         result = seccomp.seccomp_export_bpf(context, write_end)
         if result != 0:
             raise OSError(-result, "seccomp_export_bpf")
@@ -584,7 +651,7 @@ def _denial(syscalls: list[str]) -> tuple[object, object]:
     return ctypes.pointer(fprog), (fprog, instructions)
 
 
-def _program_side(libc: "ctypes.CDLL", sock: int) -> None:
+def _program_side(libc: "ctypes.CDLL", sock: int, plan: _Plan) -> None:
     """Make this process the run's interpreter as the init would have started it: /dev/null
     as 0, 1, 2, its socket as fd 3 and no other descriptor, no capability (bounding set
     included), the default signal mask, fresh random generators. Any failure ends it: its
@@ -602,19 +669,7 @@ def _program_side(libc: "ctypes.CDLL", sock: int) -> None:
                 if ctypes.get_errno() == _EINVAL:
                     break  # past the kernel's last capability
                 _check(libc, -1, "drop a bounding capability")
-
-        class Header(ctypes.Structure):
-            _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
-
-        class Data(ctypes.Structure):
-            _fields_ = [
-                ("effective", ctypes.c_uint32),
-                ("permitted", ctypes.c_uint32),
-                ("inheritable", ctypes.c_uint32),
-            ]
-
-        header = Header(_LINUX_CAPABILITY_VERSION_3, 0)
-        _check(libc, libc.capset(ctypes.byref(header), (Data * 2)()), "capset")
+        _check(libc, libc.capset(*plan.no_capabilities), "capset")
         numpy_random = sys.modules.get("numpy.random")
         if numpy_random is not None:
             numpy_random.seed()  # its legacy global generator; `random` reseeds at fork

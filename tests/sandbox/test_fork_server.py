@@ -164,7 +164,7 @@ async def test_limits_hold_in_a_forked_run(pools: dict[str, Sandbox]) -> None:
     """
     forks = await run(pool, bomb, max_processes=8, wall_time_ms=10_000)
     assert forks.outcome is Outcome.SUCCESS, forks.stderr
-    assert int(forks.stdout) == 7  # itself and seven: the server's own processes not counted
+    assert int(forks.stdout) == 7  # itself and seven: the server is not counted
     assert (await run(pool, "print('after')")).stdout == "after\n"
 
 
@@ -191,8 +191,13 @@ def test_the_server_s_policy_is_the_run_s_but_for_its_own_syscalls(
     server_words = " ".join(str(s) for s in server_msg["seccomp_string"])
     for syscall in FORK_SERVER_SYSCALLS:
         assert f" {syscall}," in f" {policy_words}" and f" {syscall}," not in f" {server_words}"
-    assert policy_words.replace(" mount,", "").replace(" unshare,", "").split() == (
-        server_words.split()
+    clone_rule = " clone { (clone_flags & 0x7e020000) != 0 },"
+    assert clone_rule in policy_words and "clone {" not in server_words
+    expected = policy_words.replace(" mount,", "").replace(" unshare,", "")
+    assert expected.replace(clone_rule, "").split() == server_words.split()
+    # and each child denies the same again: these syscalls, and clone with those flags
+    assert phase.server_argv[phase.server_argv.index("--serve") + 3] == (
+        "mount,unshare,clone&0x7e020000"
     )
 
 
@@ -204,7 +209,7 @@ def test_a_run_policy_without_the_denials_is_refused(
     path = tmp_path_factory.mktemp("policy") / "odd.cfg"
     path.write_text('seccomp_string: "ERRNO(1) { ptrace }"\nseccomp_string: "DEFAULT ALLOW"\n')
     policy = Policy(path=path, message=parse_textproto(path.read_text()))
-    with pytest.raises(ConfigError, match="does not deny mount"):
+    with pytest.raises(ConfigError, match="has no one clone rule"):
         fork_server_policy(policy, "odd.server")
 
 

@@ -593,8 +593,8 @@ async def test_no_process_is_left_on_the_host(sandbox: Sandbox) -> None:
     await sandbox.settle()
     assert _processes_of_sandbox_users(sandbox) == []
     # the launcher and a ready sandbox (nsjail + its init), with the warm interpreter of
-    # whichever language the slot ran last (and, with the fork server, the server and its
-    # child, the same interpreter)
+    # whichever language the slot ran last (and, with the fork server, the server: the same
+    # interpreter)
     warm = {Path(r.run.warm_argv[0]).name for r in sandbox.runtimes.values() if r.run.warm_argv}
     forked = {
         Path(r.run.server_argv[0]).name for r in sandbox.runtimes.values() if r.run.server_argv
@@ -609,7 +609,7 @@ async def test_no_process_is_left_on_the_host(sandbox: Sandbox) -> None:
             [],
             ["init", "nsjail"],
             *(sorted(["init", "nsjail", w]) for w in warm),
-            *(sorted(["init", "nsjail", f, f, f]) for f in forked),
+            *(sorted(["init", "nsjail", f, f]) for f in forked),
         )
 
 
@@ -653,8 +653,8 @@ def _processes_of_sandbox_users(sandbox: Sandbox) -> list[int]:
 
     A ready sandbox's init waits at its gate with no child, or (warm start) with one: the
     phase's warm interpreter, which has no child; anything else is a leftover. With the
-    fork server (setting fork_server), the server and its child that waits for the init
-    are the slot's too, and the warm interpreter has the server's command line.
+    fork server (setting fork_server), the server, whose one child is that init, is the
+    slot's too, and the warm interpreter has the server's command line.
     """
     uids = {slot.host_id for slot in sandbox.slots}
     phases = phases_of(sandbox.runtimes)
@@ -687,17 +687,10 @@ def _processes_of_sandbox_users(sandbox: Sandbox) -> list[int]:
             waiting.add(pid)
         elif len(kids) == 1 and argv.get(kids[0]) in warm and not children.get(kids[0]):
             waiting |= {pid, kids[0]}
-    for pid, cmdline in argv.items():  # a fork server, its child, and that child's init
+    for pid, cmdline in argv.items():  # a fork server and the init it cloned
         kids = children[pid]
-        grandchildren = children.get(kids[0], []) if len(kids) == 1 else []
-        if (
-            cmdline in servers
-            and len(kids) == 1
-            and argv.get(kids[0]) == cmdline
-            and len(grandchildren) == 1
-            and grandchildren[0] in waiting
-        ):
-            waiting |= {pid, kids[0]}
+        if cmdline in servers and len(kids) == 1 and kids[0] in waiting:
+            waiting.add(pid)
     return sorted(set(argv) - waiting)
 
 
