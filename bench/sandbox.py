@@ -10,12 +10,13 @@ variant alike:
                 next sandbox is ready when the request comes)
   back to back  the same, one request right after the other (a slot may still be
                 building its next sandbox)
+  fork server   the same at low load with the fork server (setting fork_server)
   cold start    the same at low load with warm start off (setting warm_start): the
                 interpreter starts after the request, as before issue 13
 and, when the python-sci profile is installed, a program whose first line is
 `import numpy`: bare (`python3 -u main.py`, PYTHONPATH at the profile's packages, since -I
 would ignore it), sandboxed python-sci with warm start (numpy imported before the
-request) and without.
+request), with the fork server, and cold.
 Then sustained throughput on all cores, sandboxed versus bare, and where the sandbox's
 cost goes: building one sandbox (nsjail's clone, each namespace, mounts, the init),
 nsjail's own start (once per slot), and cgroup handling.
@@ -77,11 +78,13 @@ async def latency(rounds: int, python: str, script: str) -> dict[str, list[float
     limits = settings.limit_table().defaults
     sandbox = await Sandbox.start(settings)
     cold = await Sandbox.start(settings.model_copy(update={"warm_start": False}))
+    fork = await Sandbox.start(settings.model_copy(update={"fork_server": True}))
     variants: dict[str, Callable[[], Awaitable[float]]] = {
         "bare (python3 -I -u main.py)": lambda: bare([python, "-I", "-u", script]),
         "bare (python3 main.py)": lambda: bare([python, script]),
         "sandboxed, low load": lambda: sandboxed(sandbox, limits, settle=True),
         "sandboxed, back to back": lambda: sandboxed(sandbox, limits, settle=False),
+        "sandboxed, fork server, low load": lambda: sandboxed(fork, limits, settle=True),
         "sandboxed, cold start, low load": lambda: sandboxed(cold, limits, settle=True),
     }
     if "python-sci" in sandbox.runtimes:
@@ -92,6 +95,9 @@ async def latency(rounds: int, python: str, script: str) -> dict[str, list[float
             "numpy: bare (python3 -u main.py)": lambda: bare([python, "-u", numpy_script], env),
             "numpy: sandboxed python-sci, low load": lambda: sandboxed(
                 sandbox, limits, True, "python-sci", NUMPY
+            ),
+            "numpy: sandboxed python-sci, fork server, low load": lambda: sandboxed(
+                fork, limits, True, "python-sci", NUMPY
             ),
             "numpy: sandboxed python-sci, cold start, low load": lambda: sandboxed(
                 cold, limits, True, "python-sci", NUMPY
@@ -108,6 +114,7 @@ async def latency(rounds: int, python: str, script: str) -> dict[str, list[float
     finally:
         await sandbox.close()
         await cold.close()
+        await fork.close()
     return samples
 
 
@@ -132,17 +139,21 @@ async def throughput(runs: int, python: str, script: str) -> dict[str, float]:
 
     sandbox = await Sandbox.start(settings)
     cold = await Sandbox.start(settings.model_copy(update={"warm_start": False}))
+    fork = await Sandbox.start(settings.model_copy(update={"fork_server": True}))
     try:
         for _ in range(2):  # alternate twice and keep the best of each, to even out noise
             rate = await drive(lambda: bare([python, "-I", "-u", script]))
             out["bare"] = max(out.get("bare", 0.0), rate)
             rate = await drive(lambda: sandboxed(sandbox, limits, settle=False))
             out["sandboxed"] = max(out.get("sandboxed", 0.0), rate)
+            rate = await drive(lambda: sandboxed(fork, limits, settle=False))
+            out["fork server"] = max(out.get("fork server", 0.0), rate)
             rate = await drive(lambda: sandboxed(cold, limits, settle=False))
             out["cold start"] = max(out.get("cold start", 0.0), rate)
     finally:
         await sandbox.close()
         await cold.close()
+        await fork.close()
     return out
 
 
@@ -294,6 +305,10 @@ async def main() -> None:
         print("| --- | --- | --- |")
         print(f"| bare | {tp['bare']:.1f} | 100% |")
         print(f"| sandboxed | {tp['sandboxed']:.1f} | {tp['sandboxed'] / tp['bare']:.0%} |")
+        print(
+            f"| sandboxed, fork server | {tp['fork server']:.1f} | "
+            f"{tp['fork server'] / tp['bare']:.0%} |"
+        )
         print(
             f"| sandboxed, cold start | {tp['cold start']:.1f} | "
             f"{tp['cold start'] / tp['bare']:.0%} |"
