@@ -195,7 +195,10 @@ def _compose_phase(
         warm_argv = (*interpreter, launcher, str(len(interpreter)), *phase.preimport)
     server_argv: tuple[str, ...] = ()
     server_policy = None
-    if warm_argv and fork_server and phase.fork:
+    # A server that imported a profile's modules with more than one BLAS thread holds
+    # threads, and a process with threads cannot fork safely: such a phase keeps warm start.
+    one_thread = not phase.preimport or variables.get("THREADS", "1") == "1"
+    if warm_argv and fork_server and phase.fork and one_thread:
         server_policy, clone_mask = fork_server_policy(policy, f"{spec.id}.{name}.server")
         server_argv = (
             *warm_argv[: len(interpreter) + 1],

@@ -333,7 +333,7 @@ _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 _SCMP_ACT_ALLOW = 0x7FFF0000
 _SCMP_ACT_ERRNO = 0x00050000
 _SCMP_CMP_MASKED_EQ = 7
-_EPERM, _ECHILD, _EINVAL = 1, 10, 22
+_EPERM, _ECHILD, _EBUSY, _EINVAL = 1, 10, 16, 22
 _SIGCHLD = 17
 #: The most descriptors a process of the sandbox may hold (the policy's rlimit_nofile is
 #: below it): everything from here on is closed before a run's interpreter waits.
@@ -369,6 +369,14 @@ class _Plan:
         self.uid, self.gid = os.getuid(), os.getgid()
         #: capset(2)'s arguments for no capability at all (made once, not per run).
         self.no_capabilities = _no_capabilities()
+        #: The C library, for the calls os has no wrapper of.
+        self.libc = _libc()
+
+
+def _libc() -> "ctypes.CDLL":
+    import ctypes
+
+    return ctypes.CDLL(None, use_errno=True)
 
 
 def _no_capabilities() -> tuple[object, object]:
@@ -391,7 +399,42 @@ def _no_capabilities() -> tuple[object, object]:
 def _serve(launcher_dir: str) -> _Plan:
     """The fork server's loop; returns only in a run's interpreter (PID 2 of its sandbox),
     with what it needs to take its run. The server itself exits here."""
-    prefix, runs = int(sys.argv[2]), int(sys.argv[3])
+    plan, clone = _start_server(launcher_dir)
+    import select  # after the server's start: not among the modules a run may find
+
+    for _ in range(int(sys.argv[3])):
+        poller = select.poll()
+        poller.register(SLOT_FD, select.POLLHUP)
+        if poller.poll(0):
+            break  # the host is gone
+        if _threads() != 1:  # a thread would not survive the clone (runtimes.py keeps a
+            _refuse(_EBUSY)  # profile with BLAS threads off the fork server)
+        child = clone()
+        if child < 0:
+            import ctypes
+
+            _refuse(ctypes.get_errno() or _EPERM)
+        if child == 0:
+            try:
+                if _init_side(plan):
+                    return plan  # the run's interpreter
+            except BaseException:
+                pass
+            os._exit(125)
+        while True:  # PID 1 of this sandbox: reap whatever ends, until the child has
+            pid, status = os.waitpid(-1, 0)
+            if pid == child:
+                break
+        if status != 0 and os.WIFEXITED(status) and os.WEXITSTATUS(status) == 125:
+            break  # the child could not build its sandbox (it said so to the host)
+    os._exit(0)
+
+
+def _start_server(launcher_dir: str) -> "tuple[_Plan, Callable[[], int]]":
+    """The server's start (argv: see above): the MODULEs imported, the compiler rehearsed,
+    everything frozen out of the collector's sight, and what each child needs made once:
+    the plan, and the clone call."""
+    prefix = int(sys.argv[2])
     syscalls = [name for name in sys.argv[4].split(",") if name]
     cwd = sys.argv[5]
     split = sys.argv.index("--", 6)
@@ -411,12 +454,10 @@ def _serve(launcher_dir: str) -> _Plan:
     # (halves the exit of a numpy run: 22 ms of CPU to 10 here).
     gc.freeze()
     import _socket  # noqa: F401 - what every child uses, imported once, here
-    import ctypes
     import fcntl  # noqa: F401
-    import select
+    import select  # noqa: F401
     import struct  # noqa: F401
 
-    libc = ctypes.CDLL(None, use_errno=True)
     plan = _Plan(prefix, warm_bytes, keep, launcher_dir, syscalls, cwd, mounts)
     try:
         plan.deny = _denial(syscalls)
@@ -424,28 +465,7 @@ def _serve(launcher_dir: str) -> _Plan:
     except OSError as e:
         _refuse(e.errno or _EPERM)
     plan.drop = sorted(set(sys.modules) - keep)
-    for _ in range(runs):
-        poller = select.poll()
-        poller.register(SLOT_FD, select.POLLHUP)
-        if poller.poll(0) or _threads() != 1:
-            break  # the host is gone; or a thread would not survive a fork: start afresh
-        child = clone()
-        if child < 0:
-            _refuse(ctypes.get_errno() or _EPERM)
-        if child == 0:
-            try:
-                if _init_side(libc, plan):
-                    return plan  # the run's interpreter
-            except BaseException:
-                pass
-            os._exit(125)
-        while True:  # PID 1 of this sandbox: reap whatever ends, until the child has
-            pid, status = os.waitpid(-1, 0)
-            if pid == child:
-                break
-        if status != 0 and os.WIFEXITED(status) and os.WEXITSTATUS(status) == 125:
-            break  # the child could not build its sandbox (it said so to the host)
-    os._exit(0)
+    return plan, clone
 
 
 def _threads() -> int:
@@ -491,13 +511,14 @@ def _loopback_up() -> None:
         sock.close()
 
 
-def _init_side(libc: "ctypes.CDLL", plan: _Plan) -> bool:
+def _init_side(plan: _Plan) -> bool:
     """PID 1 of the run's namespaces, cloned into them by the server: map the server's
     user to itself (the only id of the new user namespace), mount fresh tmpfs where the
     policy has them and a fresh /proc, bring the loopback up, deny the server's extra
     syscalls from here on, fork the run's interpreter (`_program_side`), and become the
     init. True in the interpreter. A step that fails is said to the host as the init says
     it ("refused <errno>"): nothing of a run has begun."""
+    libc = plan.libc
     try:
         for path, text in (
             ("/proc/self/setgroups", b"deny"),

@@ -7,6 +7,7 @@ that only mean something here: two runs of one slot, one after the other, from o
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import AsyncIterator
 
 import pytest
@@ -16,6 +17,7 @@ from onpyrunner.models import Outcome
 from onpyrunner.sandbox import cgroup
 from onpyrunner.sandbox.policy import FORK_SERVER_SYSCALLS, fork_server_policy, parse_textproto
 from onpyrunner.sandbox.pool import Sandbox
+from onpyrunner.sandbox.runtimes import discover
 from onpyrunner.settings import Settings
 from tests.sandbox.running import run_source
 from tests.sandbox.test_warm import OBSERVE
@@ -222,3 +224,25 @@ async def test_the_fork_server_refuses_cgroup_v2(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(cgroup, "detect", v2)
     with pytest.raises(ConfigError, match="fork_server needs cgroup v1"):
         await Sandbox.start(Settings(sandbox_uid_base=uid_base(), fork_server=True), slots=1)
+
+
+def test_a_profile_with_several_blas_threads_keeps_warm_start(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    # One run at a time on this machine's cores gives python-sci more than one BLAS thread
+    # (runtimes.py's THREADS): its server would hold threads, which a fork does not take
+    # along, so it is not served by a fork server; python (no pre-imports) still is.
+    cores = len(os.sched_getaffinity(0))
+    if cores < 2:
+        pytest.skip("needs two cores for two BLAS threads per run")
+    settings = Settings(fork_server=True, concurrency=1)
+    runtimes = discover(settings, tmp_path_factory.mktemp("policies"))
+    assert runtimes["python"].run.server_argv
+    if "python-sci" in runtimes:
+        assert runtimes["python-sci"].run.warm_argv
+        assert not runtimes["python-sci"].run.server_argv
+    one_each = discover(
+        settings.model_copy(update={"concurrency": cores}), tmp_path_factory.mktemp("p")
+    )
+    if "python-sci" in one_each:
+        assert one_each["python-sci"].run.server_argv
