@@ -26,7 +26,12 @@ def need_offered(offered: bool, rid: str) -> None:
         return
     spec = next((s for s in shipped_specs() if s.id == rid), None)
     why = f"{spec.binary} is not installed" if spec is not None else "it is not in the catalogue"
-    message = f"{rid} is not available here: {why} (scripts/setup installs it)"
+    unavailable(f"{rid} is not available here: {why} (scripts/setup installs it)")
+
+
+def unavailable(message: str) -> None:
+    """What a test needs is not on this machine: a failure in CI (whose machine has it all),
+    reported skipped elsewhere."""
     if os.environ.get("CI") == "true":
         pytest.fail(message)
     pytest.skip(message)

@@ -22,7 +22,7 @@ from onpyrunner.settings import Settings
 from tests.sandbox.running import run_source
 from tests.sandbox.test_warm import OBSERVE
 from tests.service import uid_base
-from tests.toolchains import need
+from tests.toolchains import need, unavailable
 
 pytestmark = pytest.mark.sandbox
 
@@ -35,7 +35,7 @@ async def pools() -> AsyncIterator[dict[str, Sandbox]]:
     forked by the same server, one after the other."""
     layout = cgroup.detect(None, "probe")
     if layout.version is cgroup.CgroupVersion.V2:
-        pytest.skip("the fork server needs cgroup v1 (it refuses to start on v2: tested below)")
+        unavailable("the fork server needs cgroup v1 (it refuses to start on v2: tested below)")
     fork = await Sandbox.start(Settings(sandbox_uid_base=uid_base(), fork_server=True), slots=1)
     try:
         cold = await Sandbox.start(Settings(sandbox_uid_base=uid_base(), warm_start=False), slots=1)
@@ -234,7 +234,7 @@ def test_a_profile_with_several_blas_threads_keeps_warm_start(
     # along, so it is not served by a fork server; python (no pre-imports) still is.
     cores = len(os.sched_getaffinity(0))
     if cores < 2:
-        pytest.skip("needs two cores for two BLAS threads per run")
+        unavailable("needs two cores for two BLAS threads per run")
     settings = Settings(fork_server=True, concurrency=1)
     runtimes = discover(settings, tmp_path_factory.mktemp("policies"))
     assert runtimes["python"].run.server_argv
