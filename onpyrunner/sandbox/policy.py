@@ -224,10 +224,15 @@ def compose(runtime_file: str, variables: dict[str, str], out_dir: Path, name: s
     message = parse_textproto(text)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{name}.cfg"
-    tmp = path.with_suffix(f".{os.getpid()}.{secrets.token_hex(4)}.tmp")  # several services
+    _write_composed(path, text)
+    return Policy(path=path, message=message, origins=tuple(origins))
+
+
+def _write_composed(path: Path, text: str) -> None:
+    """Write a composed policy file whole (several services may compose beside it)."""
+    tmp = path.with_suffix(f".{os.getpid()}.{secrets.token_hex(4)}.tmp")
     tmp.write_text(text)
     tmp.replace(path)
-    return Policy(path=path, message=message, origins=tuple(origins))
 
 
 #: What a fork server's own sandbox may do that a program may not: build each run's
@@ -266,9 +271,7 @@ def fork_server_policy(policy: Policy, name: str) -> tuple[Policy, int]:
     if found != 1:
         raise ConfigError(f"policy {policy.path} mounts no read-only /proc")
     path = policy.path.with_name(f"{name}.cfg")
-    tmp = path.with_suffix(f".{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    _write_composed(path, text)
     return Policy(path=path, message=parse_textproto(text), origins=policy.origins), int(
         rules[0], 16
     )

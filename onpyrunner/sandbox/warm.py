@@ -402,9 +402,9 @@ def _serve(launcher_dir: str) -> _Plan:
     plan, clone = _start_server(launcher_dir)
     import select  # after the server's start: not among the modules a run may find
 
+    poller = select.poll()
+    poller.register(SLOT_FD, select.POLLHUP)
     for _ in range(int(sys.argv[3])):
-        poller = select.poll()
-        poller.register(SLOT_FD, select.POLLHUP)
         if poller.poll(0):
             break  # the host is gone
         if _threads() != 1:  # a thread would not survive the clone (runtimes.py keeps a
@@ -576,16 +576,24 @@ def _cloner() -> "Callable[[], int]":
     it forks next goes through os.fork() and its after-fork handlers."""
     import ctypes
 
-    seccomp = ctypes.CDLL("libseccomp.so.2")
-    seccomp.seccomp_syscall_resolve_name.argtypes = [ctypes.c_char_p]
-    number = seccomp.seccomp_syscall_resolve_name(b"clone")
-    if number < 0:
-        raise OSError(_EINVAL, "no clone system call")
+    number = _syscall_number("clone")
     syscall = ctypes.PyDLL(None, use_errno=True).syscall
     syscall.restype = ctypes.c_long
     syscall.argtypes = [ctypes.c_long, ctypes.c_ulong, *[ctypes.c_void_p] * 4]
     flags = _NAMESPACES | _SIGCHLD
     return lambda: int(syscall(number, flags, None, None, None, None))
+
+
+def _syscall_number(name: str) -> int:
+    """The number of system call `name` on this machine (libseccomp's table)."""
+    import ctypes
+
+    seccomp = ctypes.CDLL("libseccomp.so.2")
+    seccomp.seccomp_syscall_resolve_name.argtypes = [ctypes.c_char_p]
+    number = int(seccomp.seccomp_syscall_resolve_name(name.encode()))
+    if number < 0:
+        raise OSError(_EINVAL, f"seccomp: no system call {name}")
+    return number
 
 
 def _denial(syscalls: list[str]) -> tuple[object, object]:
@@ -622,7 +630,6 @@ def _denial(syscalls: list[str]) -> tuple[object, object]:
     ]
     seccomp.seccomp_export_bpf.argtypes = [ctypes.c_void_p, ctypes.c_int]
     seccomp.seccomp_release.argtypes = [ctypes.c_void_p]
-    seccomp.seccomp_syscall_resolve_name.argtypes = [ctypes.c_char_p]
     context = seccomp.seccomp_init(_SCMP_ACT_ALLOW)
     if not context:
         raise OSError(_EPERM, "seccomp_init")
@@ -630,9 +637,7 @@ def _denial(syscalls: list[str]) -> tuple[object, object]:
     try:
         for entry in syscalls:
             name, _, mask_text = entry.partition("&")
-            number = seccomp.seccomp_syscall_resolve_name(name.encode())
-            if number < 0:
-                raise OSError(_EINVAL, f"seccomp: no syscall {name}")
+            number = _syscall_number(name)
             action = _SCMP_ACT_ERRNO | _EPERM
             if not mask_text:
                 result = seccomp.seccomp_rule_add(context, action, number, 0)

@@ -99,9 +99,7 @@ class Workspace:
         fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR | os.O_CLOEXEC, 0o600)
         try:
             os.unlink(path)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
+            _write_all(fd, data)
             os.lseek(fd, 0, os.SEEK_SET)
             return fd
         except BaseException:
@@ -113,14 +111,18 @@ class Workspace:
         shutil.rmtree(self.path, ignore_errors=True)
 
 
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
 def _write_new(path: Path, data: bytes, mode: int) -> None:
     """A new file at path holding data, with exactly mode (whatever the umask): os-level,
     one descriptor, on every job's path."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
+        _write_all(fd, data)
         os.fchmod(fd, mode)
     finally:
         os.close(fd)
